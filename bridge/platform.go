@@ -1,0 +1,194 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Addr is where one person is reached: their private chat with the bot on one platform.
+// User and Chat are platform identifiers; they never leave the bridge towards other members.
+type Addr struct {
+	Platform string // the adapter's Name(): "telegram", "discord", "matrix", "web"
+	User     string // the platform's stable user id
+	Chat     string // the DM chat the bot writes to this user in
+}
+
+// Key identifies the person (not the chat): one platform user is one member, whatever DM they use.
+func (a Addr) Key() string { return a.Platform + "\x1f" + a.User }
+
+// Inbound is one thing a person sent the bot in their DM.
+type Inbound struct {
+	From Addr
+	Text string
+	// NonText is set for photos, stickers, voice notes, files...: kumo relays text only and says so.
+	NonText bool
+}
+
+// Kind says who speaks in a Message, so each adapter can render it unmistakably: a member can never
+// make their words look like the bot's or like another member's.
+type Kind int
+
+const (
+	// KindReply is the bot answering the person it is talking to (command results, help).
+	KindReply Kind = iota
+	// KindNotice is a room event: someone joined, left or was renamed, the room is ending or ended.
+	KindNotice
+	// KindRelay is a member's words; From holds their pseudonym and Text their text, verbatim.
+	KindRelay
+	// KindInvoice is a payment request; Invoice is set and Text is a short caption.
+	KindInvoice
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindReply:
+		return "reply"
+	case KindNotice:
+		return "notice"
+	case KindRelay:
+		return "relay"
+	case KindInvoice:
+		return "invoice"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Message is what the bridge asks an adapter to show one person. Text is plain text: adapters escape
+// it for whatever markup they send, so nothing in it ever becomes formatting, a mention or a link.
+type Message struct {
+	Kind Kind
+	From string // KindRelay: the sender's pseudonym
+	Text string
+	// Code, when set, is shown after Text in a copyable (monospace) form: a password, a BOLT11 string.
+	Code string
+	// Invoice is set for KindInvoice.
+	Invoice *Invoice
+	// Part and Parts number the pieces of a text that was too long for the platform (1-based; Parts is
+	// 0 or 1 when the text was not split).
+	Part, Parts int
+}
+
+// String renders the message as plain text, for adapters without markup and for tests. Relayed
+// text always stands behind its sender's pseudonym; notices carry a marker a pseudonym cannot.
+func (m Message) String() string {
+	var s string
+	switch m.Kind {
+	case KindRelay:
+		s = m.From + ": " + m.Text
+	case KindNotice:
+		s = NoticeMark + m.Text
+	default:
+		s = m.Text
+	}
+	if m.Code != "" {
+		if s != "" {
+			s += "\n"
+		}
+		s += m.Code
+	}
+	return s
+}
+
+// NoticeMark starts every plain-text notice. Pseudonyms are not allowed to start with it.
+const NoticeMark = "🔔 "
+
+// Image is a picture to send with a caption (the invoice QR code).
+type Image struct {
+	Name string // file name, e.g. "invoice.png"
+	PNG  []byte
+}
+
+// Limits is what one platform accepts in a single outgoing message; the bridge splits longer texts.
+type Limits struct {
+	// MaxText is the longest text one message may carry, measured with TextLen, including the
+	// sender's pseudonym and ": " for relayed text and whatever the adapter adds around them (Overhead).
+	MaxText int
+	// Overhead is how much the adapter's own rendering adds to every message (markup around the
+	// pseudonym, a part counter...), in TextLen units.
+	Overhead int
+	// TextLen measures text the way the platform counts it, after the adapter's escaping. It must be
+	// additive: TextLen(a+b) == TextLen(a)+TextLen(b) for any split on a grapheme boundary. Nil means
+	// UTF-16 code units, which is how Telegram counts and is never less than Discord's count.
+	TextLen func(string) int
+}
+
+// Len measures s with the platform's TextLen.
+func (l Limits) Len(s string) int {
+	if l.TextLen != nil {
+		return l.TextLen(s)
+	}
+	return UTF16Len(s)
+}
+
+// UTF16Len is the length of s in UTF-16 code units.
+func UTF16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		if r == utf8.RuneError {
+			n++
+			continue
+		}
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+// Handler receives what people send the bot. HandleInbound returns quickly (the bridge queues the
+// work per sender and keeps each sender's order), so an adapter may call it from one loop.
+type Handler interface {
+	HandleInbound(ctx context.Context, in Inbound)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, in Inbound)
+
+// HandleInbound calls f.
+func (f HandlerFunc) HandleInbound(ctx context.Context, in Inbound) { f(ctx, in) }
+
+// Platform is one messenger, seen from the bridge. Adapters translate and nothing else: no room logic.
+//
+// Send errors tell the bridge what to do next: wrap ErrRecipientGone when the person can no longer be
+// reached (blocked the bot, closed their DMs, left the DM), return a *RateLimitError when the platform
+// said to wait, wrap ErrRejected when resending the same message can never work. Anything else is
+// treated as transient and retried with backoff. Adapters pace themselves under the platform's limits;
+// the bridge owns retries so that per-recipient order is kept in one place.
+type Platform interface {
+	// Name is the platform's short name, used in Addr.Platform and metrics.
+	Name() string
+	// Limits is what one outgoing message may hold.
+	Limits() Limits
+	// Run receives messages and hands them to h until ctx ends. It returns nil when ctx ended and an
+	// error when the platform cannot be used (bad token, unreachable).
+	Run(ctx context.Context, h Handler) error
+	// SendText shows m to the person at to. The bridge has already split m to fit Limits.
+	SendText(ctx context.Context, to Addr, m Message) error
+	// SendImage shows img with m as its caption.
+	SendImage(ctx context.Context, to Addr, img Image, m Message) error
+}
+
+var (
+	// ErrRecipientGone means the person cannot be reached any more: the bridge removes them from
+	// their room and tells the others.
+	ErrRecipientGone = errors.New("recipient cannot be reached")
+	// ErrRejected means the platform refused this message for good; resending it cannot help.
+	ErrRejected = errors.New("message rejected by the platform")
+)
+
+// RateLimitError is a platform's "too many requests, retry after".
+type RateLimitError struct {
+	RetryAfter time.Duration
+	Err        error // the platform's own error, if any
+}
+
+func (e *RateLimitError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("rate limited, retry after %s: %v", e.RetryAfter, e.Err)
+	}
+	return fmt.Sprintf("rate limited, retry after %s", e.RetryAfter)
+}
+
+func (e *RateLimitError) Unwrap() error { return e.Err }
