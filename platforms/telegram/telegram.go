@@ -1,0 +1,492 @@
+// Package telegram connects kumo to Telegram through the Bot API (github.com/go-telegram/bot), in
+// private chats with the bot only. It translates updates into bridge.Inbound and bridge.Message into
+// HTML messages with every special character escaped, paces itself under Telegram's limits and
+// tells the bridge how a send failed; the bridge owns retries and ordering.
+package telegram
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+	"golang.org/x/time/rate"
+
+	"github.com/kumo-chat/kumo/bridge"
+)
+
+// Name is the platform's name in bridge.Addr.
+const Name = "telegram"
+
+// Telegram's limits: 4096 UTF-16 code units of text after entity parsing, 1024 for a caption.
+const (
+	maxText    = 4096
+	maxCaption = 1024
+)
+
+// Config is the telegram section of kumo's configuration.
+type Config struct {
+	Token string `yaml:"token"`
+	// APIURL points at a self-hosted Bot API server (or a test fake); empty means api.telegram.org.
+	APIURL string `yaml:"api_url"`
+}
+
+// Pacing is how fast the adapter sends. Telegram allows about 30 messages per second per bot and
+// about one per second in one chat, with short bursts.
+type Pacing struct {
+	Global       rate.Limit
+	GlobalBurst  int
+	PerChat      rate.Limit
+	PerChatBurst int
+}
+
+// DefaultPacing stays under Telegram's published limits.
+func DefaultPacing() Pacing {
+	return Pacing{Global: 30, GlobalBurst: 1, PerChat: 1, PerChatBurst: 3}
+}
+
+type options struct {
+	pacing      Pacing
+	pollTimeout time.Duration
+	client      bot.HttpClient
+}
+
+// Option changes how the adapter works; the defaults suit the real Telegram.
+type Option func(*options)
+
+// WithPacing sets the sending rates (tests and benchmarks match them to their fake server).
+func WithPacing(p Pacing) Option { return func(o *options) { o.pacing = p } }
+
+// WithPolling sets the long-poll duration and the HTTP client; the client's timeout must be longer
+// than pollTimeout. Polls shorter than 2 s make the library busy-loop.
+func WithPolling(pollTimeout time.Duration, client *http.Client) Option {
+	return func(o *options) { o.pollTimeout, o.client = pollTimeout, client }
+}
+
+// Adapter is the Telegram platform. It implements bridge.Platform.
+type Adapter struct {
+	log    *slog.Logger
+	bot    *bot.Bot
+	pacing Pacing
+	global *rate.Limiter
+
+	running atomic.Bool
+	handler bridge.Handler // set by Run before polling starts
+	botName atomic.Pointer[string]
+
+	mu      sync.Mutex
+	chats   map[int64]*rate.Limiter // per-chat pacing; idle ones are swept
+	groups  map[int64]bool          // groups already told that kumo only works in a DM
+	sideJob sync.WaitGroup          // group answers in flight
+}
+
+var _ bridge.Platform = (*Adapter)(nil)
+
+// New makes the adapter. It does not contact Telegram: Run checks the token.
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
+	if strings.TrimSpace(cfg.Token) == "" {
+		return nil, errors.New("telegram: token is empty")
+	}
+	o := options{pacing: DefaultPacing(), pollTimeout: time.Minute}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	a := &Adapter{
+		log:    log.With("platform", Name),
+		pacing: o.pacing,
+		chats:  map[int64]*rate.Limiter{},
+		groups: map[int64]bool{},
+	}
+	if o.pacing.Global > 0 {
+		a.global = rate.NewLimiter(o.pacing.Global, max(1, o.pacing.GlobalBurst))
+	}
+	bopts := []bot.Option{
+		bot.WithSkipGetMe(), // Run does it, with its context
+		// One update at a time, in order: the bridge keeps each sender's order from here on.
+		bot.WithNotAsyncHandlers(),
+		bot.WithDefaultHandler(a.onUpdate),
+		bot.WithErrorsHandler(a.onPollError),
+		bot.WithAllowedUpdates(bot.AllowedUpdates{models.AllowedUpdateMessage}),
+	}
+	if o.client != nil {
+		bopts = append(bopts, bot.WithHTTPClient(o.pollTimeout, o.client))
+	} else {
+		bopts = append(bopts, bot.WithHTTPClient(o.pollTimeout, &http.Client{Timeout: o.pollTimeout + 10*time.Second}))
+	}
+	if cfg.APIURL != "" {
+		bopts = append(bopts, bot.WithServerURL(strings.TrimRight(cfg.APIURL, "/")))
+	}
+	b, err := bot.New(cfg.Token, bopts...)
+	if err != nil {
+		return nil, fmt.Errorf("telegram: %w", err)
+	}
+	a.bot = b
+	return a, nil
+}
+
+// Name implements bridge.Platform.
+func (a *Adapter) Name() string { return Name }
+
+// Overhead is what rendering adds to a message's visible text: the notice mark and a part counter
+// such as " (12/34)"; tags and HTML escapes do not count, Telegram measures the parsed text.
+const overhead = 3 + 12
+
+// Limits implements bridge.Platform.
+func (a *Adapter) Limits() bridge.Limits {
+	return bridge.Limits{MaxText: maxText, Overhead: overhead}
+}
+
+var commands = []models.BotCommand{
+	{Command: "newroom", Description: "Create a room (optionally with a password)"},
+	{Command: "join", Description: "Join a room: /join <password>"},
+	{Command: "leave", Description: "Leave your room"},
+	{Command: "who", Description: "Who is in the room"},
+	{Command: "info", Description: "About your room: members, time left"},
+	{Command: "nick", Description: "Change your name: /nick <name>"},
+	{Command: "destroy", Description: "End the room for everyone (creator only)"},
+	{Command: "help", Description: "How kumo works"},
+}
+
+// Run implements bridge.Platform: it checks the token, sets the command menu and long-polls until
+// ctx ends.
+func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
+	if !a.running.CompareAndSwap(false, true) {
+		return errors.New("telegram: Run called twice")
+	}
+	me, err := a.bot.GetMe(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("telegram: getMe: %w", err)
+	}
+	name := me.Username
+	a.botName.Store(&name)
+	a.log.Info("telegram bot connected", "bot", me.Username)
+	// A webhook left behind by another deployment makes getUpdates fail with 409.
+	if _, err := a.bot.DeleteWebhook(ctx, &bot.DeleteWebhookParams{}); err != nil && ctx.Err() == nil {
+		a.log.Warn("telegram: deleteWebhook failed", "err", err)
+	}
+	if _, err := a.bot.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: commands}); err != nil && ctx.Err() == nil {
+		// Not fatal: commands still work when typed, only the menu is missing.
+		a.log.Warn("telegram: setMyCommands failed", "err", err)
+	}
+	a.handler = h
+	a.bot.Start(ctx) // returns when ctx ends
+	a.sideJob.Wait()
+	return nil
+}
+
+// onPollError logs the library's polling errors without anything a response body might hold.
+func (a *Adapter) onPollError(err error) {
+	a.log.Warn("telegram: polling error", "err", redact(err))
+}
+
+func (a *Adapter) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) {
+	msg := upd.Message
+	if msg == nil || msg.From == nil || msg.From.IsBot {
+		return
+	}
+	if msg.Chat.Type != models.ChatTypePrivate {
+		a.answerGroup(ctx, msg.Chat.ID)
+		return
+	}
+	in := bridge.Inbound{From: bridge.Addr{
+		Platform: Name,
+		User:     strconv.FormatInt(msg.From.ID, 10),
+		Chat:     strconv.FormatInt(msg.Chat.ID, 10),
+	}}
+	if msg.Text != "" {
+		in.Text = msg.Text
+	} else {
+		// Photos, stickers, voice notes, files...: the bridge tells the sender only text is relayed.
+		in.NonText = true
+	}
+	a.handler.HandleInbound(ctx, in)
+}
+
+// answerGroup tells a group, once, that kumo only works in a private chat, and relays nothing.
+func (a *Adapter) answerGroup(ctx context.Context, chatID int64) {
+	a.mu.Lock()
+	if a.groups[chatID] {
+		a.mu.Unlock()
+		return
+	}
+	if len(a.groups) > 10000 { // bounded memory; a group may hear it twice after this
+		clear(a.groups)
+	}
+	a.groups[chatID] = true
+	a.mu.Unlock()
+	text := "kumo only works in a private chat with me."
+	if n := a.botName.Load(); n != nil && *n != "" {
+		text += " Write to me here: https://t.me/" + *n
+	}
+	a.sideJob.Add(1)
+	go func() {
+		defer a.sideJob.Done()
+		err := a.send(ctx, chatID, func() error {
+			_, err := a.bot.SendMessage(ctx, &bot.SendMessageParams{ChatID: chatID, Text: text})
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("telegram: could not answer a group", "err", err)
+		}
+	}()
+}
+
+// SendText implements bridge.Platform.
+func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) error {
+	chatID, err := chatOf(to)
+	if err != nil {
+		return err
+	}
+	text := render(m)
+	if text == "" {
+		return fmt.Errorf("telegram: %w: empty message", bridge.ErrRejected)
+	}
+	return a.send(ctx, chatID, func() error {
+		_, err := a.bot.SendMessage(ctx, &bot.SendMessageParams{
+			ChatID:             chatID,
+			Text:               text,
+			ParseMode:          models.ParseModeHTML,
+			LinkPreviewOptions: &models.LinkPreviewOptions{IsDisabled: bot.True()},
+		})
+		return err
+	})
+}
+
+// SendImage implements bridge.Platform. An invoice's caption holds the amount, the expiry and the
+// BOLT11 string in monospace (one tap copies it); if that does not fit a caption, the BOLT11 follows
+// in its own message.
+func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
+	chatID, err := chatOf(to)
+	if err != nil {
+		return err
+	}
+	png := img.PNG
+	if len(png) == 0 && m.Invoice != nil {
+		png = m.Invoice.QR
+	}
+	if len(png) == 0 {
+		return fmt.Errorf("telegram: %w: empty image", bridge.ErrRejected)
+	}
+	name := img.Name
+	if name == "" {
+		name = "image.png"
+	}
+	caption, rest := renderCaption(m, time.Now())
+	err = a.send(ctx, chatID, func() error {
+		_, err := a.bot.SendPhoto(ctx, &bot.SendPhotoParams{
+			ChatID:    chatID,
+			Photo:     &models.InputFileUpload{Filename: name, Data: bytes.NewReader(png)},
+			Caption:   caption,
+			ParseMode: models.ParseModeHTML,
+		})
+		return err
+	})
+	if err != nil || rest == "" {
+		return err
+	}
+	return a.SendText(ctx, to, bridge.Message{Kind: bridge.KindReply, Code: rest})
+}
+
+func chatOf(to bridge.Addr) (int64, error) {
+	id, err := strconv.ParseInt(to.Chat, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("telegram: %w: not a chat id", bridge.ErrRejected)
+	}
+	return id, nil
+}
+
+// send paces one message to chatID and classifies its error for the bridge.
+func (a *Adapter) send(ctx context.Context, chatID int64, call func() error) error {
+	// The chat's own pace first, so a slow chat does not hold a token of the global budget.
+	if err := a.chatLimiter(chatID).Wait(ctx); err != nil {
+		return fmt.Errorf("telegram: pacing: %w", err)
+	}
+	if a.global != nil {
+		if err := a.global.Wait(ctx); err != nil {
+			return fmt.Errorf("telegram: pacing: %w", err)
+		}
+	}
+	return classify(call())
+}
+
+func (a *Adapter) chatLimiter(chatID int64) *rate.Limiter {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l := a.chats[chatID]
+	if l != nil {
+		return l
+	}
+	if len(a.chats) >= 4096 {
+		// Forget chats whose bucket is full again: they have been idle long enough that a fresh
+		// limiter behaves the same.
+		for id, cl := range a.chats {
+			if cl.Tokens() >= float64(cl.Burst()) {
+				delete(a.chats, id)
+			}
+		}
+	}
+	if a.pacing.PerChat > 0 {
+		l = rate.NewLimiter(a.pacing.PerChat, max(1, a.pacing.PerChatBurst))
+	} else {
+		l = rate.NewLimiter(rate.Inf, 1)
+	}
+	a.chats[chatID] = l
+	return l
+}
+
+// classify maps the Bot API's answers onto the bridge's error contract.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	err = redact(err)
+	var tooMany *bot.TooManyRequestsError
+	if errors.As(err, &tooMany) { // bot.IsTooManyRequestsError does not unwrap
+		wait := time.Duration(tooMany.RetryAfter) * time.Second
+		if wait <= 0 {
+			wait = time.Second
+		}
+		return &bridge.RateLimitError{RetryAfter: wait, Err: err}
+	}
+	var migrated *bot.MigrateError
+	switch {
+	case errors.Is(err, bot.ErrorForbidden):
+		// "bot was blocked by the user", "user is deactivated", "bot can't initiate conversation".
+		return fmt.Errorf("telegram: %w: %w", bridge.ErrRecipientGone, err)
+	case errors.As(err, &migrated):
+		return fmt.Errorf("telegram: %w: %w", bridge.ErrRecipientGone, err)
+	case errors.Is(err, bot.ErrorBadRequest):
+		if strings.Contains(err.Error(), "chat not found") {
+			return fmt.Errorf("telegram: %w: %w", bridge.ErrRecipientGone, err)
+		}
+		return fmt.Errorf("telegram: %w: %w", bridge.ErrRejected, err)
+	}
+	return fmt.Errorf("telegram: %w", err)
+}
+
+// redact drops what the library copies from a response body into its errors ("error decode response
+// body for method X, <body>, ..."): a body can hold message text, which never goes to a log.
+func redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "error decode response body for method "); i >= 0 {
+		method := strings.SplitN(msg[i+len("error decode response body for method "):], ",", 2)[0]
+		return fmt.Errorf("undecodable Bot API response for method %s", method)
+	}
+	return err
+}
+
+// render turns a message into Telegram HTML. Everything from people is escaped, so nothing a member
+// types becomes formatting or a link.
+func render(m bridge.Message) string {
+	esc := html.EscapeString
+	var b strings.Builder
+	switch m.Kind {
+	case bridge.KindRelay:
+		b.WriteString("<b>" + esc(m.From) + "</b>: " + esc(m.Text))
+	case bridge.KindNotice:
+		if m.Text != "" {
+			b.WriteString("<i>" + esc(bridge.NoticeMark+m.Text) + "</i>")
+		}
+	default:
+		b.WriteString(esc(m.Text))
+	}
+	if m.Parts > 1 {
+		fmt.Fprintf(&b, " <i>(%d/%d)</i>", m.Part, m.Parts)
+	}
+	if m.Code != "" {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("<code>" + esc(m.Code) + "</code>")
+	}
+	return b.String()
+}
+
+// renderCaption renders an image's caption. For an invoice it adds the amount, the expiry and the
+// BOLT11 string; when that would pass Telegram's caption limit, the BOLT11 is returned as rest, to
+// go in a message of its own.
+func renderCaption(m bridge.Message, now time.Time) (caption, rest string) {
+	inv := m.Invoice
+	if inv == nil {
+		c := render(m)
+		if plainLen(m) > maxCaption && m.Code != "" {
+			m.Code, rest = "", m.Code
+			c = render(m)
+		}
+		return c, rest
+	}
+	esc := html.EscapeString
+	var lines []string
+	if m.Text != "" {
+		lines = append(lines, esc(m.Text))
+	}
+	lines = append(lines, fmt.Sprintf("Amount: <b>%d sat</b>", inv.AmountSat))
+	if !inv.ExpiresAt.IsZero() {
+		left := inv.ExpiresAt.Sub(now).Round(time.Minute)
+		lines = append(lines, fmt.Sprintf("Expires: %s UTC (in %s)", inv.ExpiresAt.UTC().Format("15:04"), shortDuration(left)))
+	}
+	if inv.Dev {
+		lines = append(lines, "<i>Development invoice: no real money moves.</i>")
+	}
+	head := strings.Join(lines, "\n")
+	bolt := inv.BOLT11
+	if bolt == "" {
+		bolt = m.Code
+	}
+	if bolt == "" {
+		return head, ""
+	}
+	full := head + "\n<code>" + esc(bolt) + "</code>"
+	if visibleLen(full) > maxCaption {
+		return head, bolt
+	}
+	return full, ""
+}
+
+func shortDuration(d time.Duration) string {
+	if d < time.Minute {
+		return "under a minute"
+	}
+	h, mnt := int(d.Hours()), int(d.Minutes())%60
+	if h > 0 {
+		return fmt.Sprintf("%dh%02dm", h, mnt)
+	}
+	return fmt.Sprintf("%d min", mnt)
+}
+
+// visibleLen is the UTF-16 length Telegram measures for our own HTML: tags removed, escapes
+// counted as the character they stand for. It is only used on what render produces.
+func visibleLen(s string) int {
+	n, inTag := 0, false
+	var text strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '<':
+			inTag = true
+		case r == '>' && inTag:
+			inTag = false
+		case !inTag:
+			text.WriteRune(r)
+		}
+	}
+	n = bridge.UTF16Len(html.UnescapeString(text.String()))
+	return n
+}
+
+func plainLen(m bridge.Message) int { return visibleLen(render(m)) }
