@@ -1,0 +1,228 @@
+package web
+
+import (
+	"encoding/base64"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/kumo-chat/kumo/bridge"
+)
+
+// event is one thing the server tells the page, as JSON over the WebSocket.
+type event struct {
+	// Seq numbers the bridge's messages to one visitor (1, 2, ...), so a page that reconnects can skip
+	// what it already shows. Control events (hello, error) have none.
+	Seq  uint64 `json:"seq,omitempty"`
+	Type string `json:"type"` // "hello", "msg", "error"
+
+	// type "msg": a bridge.Message.
+	Kind    string       `json:"kind,omitempty"` // bridge.Kind's String(): relay, notice, reply, invoice
+	From    string       `json:"from,omitempty"`
+	Text    string       `json:"text,omitempty"`
+	Code    string       `json:"code,omitempty"`
+	Part    int          `json:"part,omitempty"`
+	Parts   int          `json:"parts,omitempty"`
+	Invoice *invoiceJSON `json:"invoice,omitempty"`
+	Image   string       `json:"image,omitempty"` // data: URL of a PNG sent with the message
+
+	// type "hello": the session as the page must remember it (in memory only).
+	Token    string `json:"token,omitempty"`
+	Resumed  bool   `json:"resumed,omitempty"`
+	Simulate bool   `json:"simulate,omitempty"` // simulated payments are available
+	MaxText  int    `json:"maxText,omitempty"`
+
+	// type "error": why what the page sent was refused.
+	Error string `json:"error,omitempty"`
+
+	// Now is the server's clock (Unix ms) for countdowns, so a visitor's wrong clock does not matter.
+	Now int64 `json:"now,omitempty"`
+}
+
+type invoiceJSON struct {
+	ID        string `json:"id"`
+	BOLT11    string `json:"bolt11"`
+	URI       string `json:"uri"`
+	AmountSat int64  `json:"amountSat"`
+	ExpiresAt int64  `json:"expiresAt"` // Unix ms
+	QR        string `json:"qr,omitempty"`
+	Dev       bool   `json:"dev,omitempty"`
+	// Simulate: the page may offer to pay it with the development backend.
+	Simulate bool `json:"simulate,omitempty"`
+}
+
+func toEvent(m bridge.Message, png []byte, simulate bool) event {
+	ev := event{
+		Type:  "msg",
+		Kind:  m.Kind.String(),
+		From:  m.From,
+		Text:  m.Text,
+		Code:  m.Code,
+		Part:  m.Part,
+		Parts: m.Parts,
+		Now:   time.Now().UnixMilli(),
+	}
+	if inv := m.Invoice; inv != nil {
+		qr := inv.QR
+		if len(qr) == 0 {
+			qr = png
+		}
+		ev.Invoice = &invoiceJSON{
+			ID:        inv.ID,
+			BOLT11:    inv.BOLT11,
+			URI:       inv.URI,
+			AmountSat: inv.AmountSat,
+			ExpiresAt: inv.ExpiresAt.UnixMilli(),
+			QR:        pngURL(qr),
+			Dev:       inv.Dev,
+			Simulate:  simulate && inv.Dev,
+		}
+	} else if len(png) > 0 {
+		ev.Image = pngURL(png)
+	}
+	return ev
+}
+
+func pngURL(png []byte) string {
+	if len(png) == 0 {
+		return ""
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+}
+
+// session is one visitor: what waits to be shown to them and which connection shows it.
+type session struct {
+	id    string // bridge.Addr.User and Chat
+	token string // lets the same page reconnect; never leaves that page
+
+	mu       sync.Mutex
+	pending  []event
+	seq      uint64
+	gen      uint64        // connections attached so far
+	attached bool          // a connection (generation gen) is serving the session
+	kick     chan struct{} // closed to make the attached connection give way to a newer one
+	gone     bool
+	invoices map[string]bool // invoices shown to this visitor: the only ones they may simulate paying
+	wake     chan struct{}   // has a value when pending grew
+}
+
+func newSession(id, token string) *session {
+	return &session{
+		id:       id,
+		token:    token,
+		invoices: make(map[string]bool),
+		wake:     make(chan struct{}, 1),
+	}
+}
+
+func (s *session) addr() bridge.Addr {
+	return bridge.Addr{Platform: Name, User: s.id, Chat: s.id}
+}
+
+func (s *session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) enqueue(ev event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gone {
+		return fmt.Errorf("web: visitor's page is closed: %w", bridge.ErrRecipientGone)
+	}
+	if len(s.pending) >= maxPending {
+		// The page is not reading (or is away within its grace period): the bridge waits and retries.
+		return &bridge.RateLimitError{RetryAfter: time.Second}
+	}
+	s.seq++
+	ev.Seq = s.seq
+	if ev.Invoice != nil {
+		s.invoices[ev.Invoice.ID] = true
+	}
+	s.pending = append(s.pending, ev)
+	s.signal()
+	return nil
+}
+
+// take hands the writer everything pending.
+func (s *session) take() []event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	evs := s.pending
+	s.pending = nil
+	return evs
+}
+
+// requeue puts back what a failed write did not deliver, in front, for the next connection.
+func (s *session) requeue(evs []event) {
+	if len(evs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending = append(evs[:len(evs):len(evs)], s.pending...)
+	s.signal()
+}
+
+// ack drops pending events the page says it already shows.
+func (s *session) ack(last uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := 0
+	for i < len(s.pending) && s.pending[i].Seq <= last {
+		i++
+	}
+	s.pending = s.pending[i:]
+}
+
+// attach makes a new connection the session's; an older one is told to give way.
+func (s *session) attach() (gen uint64, kick chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kick != nil {
+		close(s.kick)
+	}
+	s.gen++
+	s.attached = true
+	s.kick = make(chan struct{})
+	return s.gen, s.kick
+}
+
+// detach reports whether connection gen was still the session's (and so a grace period starts).
+func (s *session) detach(gen uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen || !s.attached {
+		return false
+	}
+	s.attached = false
+	s.kick = nil
+	return true
+}
+
+// expireIfIdleSince ends the session if no connection attached since connection gen left.
+func (s *session) expireIfIdleSince(gen uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.attached || s.gen != gen {
+		return false
+	}
+	s.gone = true
+	s.pending = nil
+	return true
+}
+
+// expire refuses further messages; what is pending is still flushed by an attached connection.
+func (s *session) expire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gone = true
+}
+
+func (s *session) hasInvoice(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.invoices[id]
+}

@@ -1,0 +1,384 @@
+// kumo's web chat. Everything a member wrote is put on the page with textContent, never as HTML.
+// The session lives in this script's memory only: a reload is a new, anonymous visitor.
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const log = $('log');
+  const text = $('text');
+
+  let ws = null;
+  let token = '';        // resumes this session after a dropped connection; never stored anywhere
+  let lastSeq = 0;       // the last message shown, so a resumed connection skips what we have
+  let maxText = 4000;
+  let skew = 0;          // server clock minus ours, in ms, for countdowns
+  let retries = 0;
+  let stopped = false;   // the server said goodbye for good: do not reconnect
+  let roomEndsAt = 0;    // server-clock ms when the room self-destructs, 0 when unknown
+  let inRoom = false;
+
+  const now = () => Date.now() + skew;
+
+  // ---- connection --------------------------------------------------------------------------
+
+  function connect() {
+    setStatus('connecting', 'Connecting…');
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    ws = new WebSocket(proto + '//' + location.host + '/ws');
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', resume: token, last: lastSeq }));
+    ws.onmessage = (e) => {
+      let ev;
+      try { ev = JSON.parse(e.data); } catch (_) { return; }
+      handle(ev);
+    };
+    ws.onclose = (e) => closed(e);
+  }
+
+  function closed(e) {
+    ws = null;
+    if (e.code === 1009) {
+      showError('That message was too big for the server; the connection was reset.');
+    }
+    if (e.code === 4000) {
+      stopped = true;
+      setStatus('closed', 'This chat was opened again in another connection. Reload to start over.');
+      return;
+    }
+    if (e.code === 1001) {
+      setStatus('closed', 'kumo is shutting down. Reconnecting when it is back…');
+    }
+    if (stopped) return;
+    retries++;
+    const wait = Math.min(30000, 500 * 2 ** Math.min(retries, 6));
+    if (e.code !== 1001) setStatus('connecting', 'Connection lost. Reconnecting…');
+    setTimeout(connect, wait);
+  }
+
+  function send(obj) {
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
+      showError('Not connected yet. Try again in a moment.');
+      return false;
+    }
+    ws.send(JSON.stringify(obj));
+    return true;
+  }
+
+  function sendText(t) {
+    t = t.trim();
+    if (t === '') return false;
+    if (t.length > maxText) {
+      showError('Your message is ' + t.length + ' characters long; the limit is ' + maxText + '. It was not sent.');
+      return false;
+    }
+    hideError();
+    return send({ type: 'text', text: t });
+  }
+
+  function handle(ev) {
+    if (typeof ev.now === 'number') skew = ev.now - Date.now();
+    switch (ev.type) {
+      case 'hello':
+        if (token && !ev.resumed) {
+          system('Your previous session ended while you were away: you are a new visitor now. Rejoin your room with its password.');
+          lastSeq = 0;
+          setRoom(false);
+        }
+        token = ev.token || '';
+        maxText = ev.maxText || maxText;
+        retries = 0;
+        setStatus('connected', 'Connected');
+        document.body.dataset.simulate = ev.simulate ? 'on' : 'off';
+        break;
+      case 'msg':
+        if (ev.seq && ev.seq <= lastSeq) return; // already shown before a reconnect
+        if (ev.seq) lastSeq = ev.seq;
+        render(ev);
+        trackRoom(ev);
+        break;
+      case 'error':
+        showError(ev.error || 'Something went wrong.');
+        break;
+    }
+  }
+
+  // ---- rendering -----------------------------------------------------------------------------
+
+  function el(tag, cls, txt) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (txt !== undefined) e.textContent = txt;
+    return e;
+  }
+
+  function append(node) {
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+    log.appendChild(node);
+    if (atBottom) log.scrollTop = log.scrollHeight;
+  }
+
+  function system(t) {
+    const m = el('div', 'msg kind-local');
+    m.dataset.kind = 'local';
+    m.appendChild(el('span', 'text', t));
+    append(m);
+  }
+
+  function copyButton(value) {
+    const b = el('button', 'copy', 'Copy');
+    b.type = 'button';
+    b.addEventListener('click', () => {
+      const done = () => { b.textContent = 'Copied'; setTimeout(() => { b.textContent = 'Copy'; }, 1500); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(value).then(done, () => selectFallback(b));
+      } else {
+        selectFallback(b);
+      }
+    });
+    return b;
+  }
+
+  function selectFallback(b) {
+    const code = b.parentNode.querySelector('code');
+    if (!code) return;
+    const r = document.createRange();
+    r.selectNodeContents(code);
+    const s = window.getSelection();
+    s.removeAllRanges();
+    s.addRange(r);
+    b.textContent = 'Selected: press Ctrl+C';
+  }
+
+  function codeBlock(value, cls) {
+    const wrap = el('div', 'code ' + (cls || ''));
+    wrap.appendChild(el('code', '', value));
+    wrap.appendChild(copyButton(value));
+    return wrap;
+  }
+
+  function render(ev) {
+    const m = el('div', 'msg kind-' + ev.kind);
+    m.dataset.kind = ev.kind;
+    m.dataset.seq = String(ev.seq || 0);
+    switch (ev.kind) {
+      case 'relay':
+        m.appendChild(el('span', 'from', ev.from || '?'));
+        m.appendChild(el('span', 'text', ev.text || ''));
+        break;
+      case 'notice':
+        m.appendChild(el('span', 'mark', '🔔'));
+        m.appendChild(el('span', 'text', ev.text || ''));
+        break;
+      case 'invoice':
+        m.appendChild(invoiceCard(ev));
+        break;
+      default:
+        m.appendChild(el('span', 'text', ev.text || ''));
+    }
+    if (ev.parts > 1) m.appendChild(el('span', 'part', '(' + ev.part + '/' + ev.parts + ')'));
+    if (ev.image) {
+      const img = el('img', 'image');
+      img.alt = 'image';
+      img.src = ev.image; // a data: URL the server made from a PNG
+      m.appendChild(img);
+    }
+    if (ev.code && ev.kind !== 'invoice') m.appendChild(codeBlock(ev.code));
+    append(m);
+  }
+
+  function invoiceCard(ev) {
+    const inv = ev.invoice || {};
+    const card = el('div', 'invoice');
+    card.dataset.invoice = inv.id || '';
+    if (ev.text) card.appendChild(el('p', 'caption', ev.text));
+    if (inv.qr) {
+      const img = el('img', 'qr');
+      img.alt = 'QR code of the Lightning invoice';
+      img.src = inv.qr;
+      img.width = 240;
+      img.height = 240;
+      card.appendChild(img);
+    }
+    const details = el('div', 'details');
+    details.appendChild(el('p', 'amount', formatSat(inv.amountSat) + ' sat'));
+    const countdown = el('p', 'countdown', '');
+    details.appendChild(countdown);
+    details.appendChild(el('p', 'hint', 'Pay with any Lightning wallet: scan the code or copy the invoice.'));
+    details.appendChild(codeBlock(inv.bolt11 || ev.code || '', 'bolt11'));
+    if (inv.uri) {
+      const a = el('a', 'open-wallet', 'Open in wallet');
+      a.href = inv.uri.startsWith('lightning:') ? inv.uri : 'lightning:' + (inv.bolt11 || '');
+      a.rel = 'noreferrer';
+      details.appendChild(a);
+    }
+    if (inv.simulate) {
+      const sim = el('div', 'simulate');
+      const b = el('button', 'simulate-pay', 'Simulate payment (development backend, no real money)');
+      b.type = 'button';
+      b.addEventListener('click', () => {
+        if (send({ type: 'pay', invoice: inv.id })) {
+          b.disabled = true;
+          b.textContent = 'Simulated payment sent…';
+        }
+      });
+      sim.appendChild(b);
+      sim.appendChild(el('p', 'dev-note',
+        'This kumo runs its development payment backend: no real money moves, and this button stands in for a wallet.'));
+      details.appendChild(sim);
+    }
+    card.appendChild(details);
+    const tick = () => {
+      const left = (inv.expiresAt || 0) - now();
+      if (left <= 0) {
+        countdown.textContent = 'This invoice has expired.';
+        card.classList.add('expired');
+        card.querySelectorAll('.simulate-pay').forEach((b) => { b.disabled = true; });
+        return false;
+      }
+      countdown.textContent = 'Expires in ' + formatDuration(left);
+      return true;
+    };
+    if (tick()) {
+      const t = setInterval(() => { if (!tick() || card.dataset.paid) clearInterval(t); }, 1000);
+    }
+    return card;
+  }
+
+  function formatSat(n) {
+    return Number(n || 0).toLocaleString('en-US');
+  }
+
+  function formatDuration(ms) {
+    let s = Math.max(0, Math.floor(ms / 1000));
+    const h = Math.floor(s / 3600); s -= h * 3600;
+    const m = Math.floor(s / 60); s -= m * 60;
+    const pad = (x) => String(x).padStart(2, '0');
+    return (h > 0 ? h + ':' + pad(m) : String(m)) + ':' + pad(s);
+  }
+
+  // ---- room state, read from what the core says ----------------------------------------------
+
+  // parseDuration finds the first Go-style duration ("23h59m58s", "4s", "1h0m0s") or a spelled-out one
+  // ("23 hours 59 minutes", "5 min") in t, in ms; -1 if none.
+  function parseDuration(t) {
+    const go = t.match(/(?:^|[^\w.])((?:\d+h)?(?:\d+m(?!s))?(?:\d+(?:\.\d+)?s)?)(?=$|[^\w])/g);
+    if (go) {
+      for (const raw of go) {
+        const g = raw.replace(/^[^\d]+/, '');
+        if (!/\d[hms]/.test(g)) continue;
+        const p = g.match(/^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/);
+        if (p && (p[1] || p[2] || p[3])) {
+          return ((+p[1] || 0) * 3600 + (+p[2] || 0) * 60 + (+p[3] || 0)) * 1000;
+        }
+      }
+    }
+    const words = /(\d+)\s*(hours?|hrs?|minutes?|mins?|seconds?|secs?)\b/gi;
+    let total = 0, found = false, w;
+    while ((w = words.exec(t)) !== null) {
+      found = true;
+      const u = w[2][0].toLowerCase();
+      total += (+w[1]) * (u === 'h' ? 3600 : u === 'm' ? 60 : 1) * 1000;
+    }
+    return found ? total : -1;
+  }
+
+  function trackRoom(ev) {
+    const t = (ev.text || '').toLowerCase();
+    if (ev.kind === 'invoice') return;
+    // The room is over: destroyed, expired, or we left it.
+    if (/(self-destruct|destroyed|has ended|is gone|room (?:is )?closed|you left|no longer in)/.test(t) &&
+        !/(will self-destruct|self-destructs in|in \d)/.test(t)) {
+      setRoom(false);
+      return;
+    }
+    // In a room: we created or joined one, or the core tells us how long it has left.
+    if (/(your room is open|room is open|you joined|you are in|welcome to the room|password)/.test(t) ||
+        /(left|remaining|self-destructs in|ends in|expires in|closes in)/.test(t)) {
+      const left = parseDuration(ev.text || '');
+      if (/(left|remaining|self-destructs in|ends in|expires in|closes in)/.test(t) && left >= 0) {
+        roomEndsAt = now() + left;
+      }
+      if (/(room is open|you joined|you are in|welcome to the room)/.test(t) || left >= 0) setRoom(true);
+    }
+  }
+
+  function setRoom(on) {
+    inRoom = on;
+    if (!on) roomEndsAt = 0;
+    document.body.dataset.room = on ? 'in' : 'out';
+    $('room-state').textContent = on ? 'You are in a room.' : 'You are not in a room.';
+    tickRoom();
+  }
+
+  function tickRoom() {
+    const tl = $('time-left');
+    if (!inRoom || !roomEndsAt) {
+      tl.hidden = true;
+      tl.textContent = '';
+      return;
+    }
+    const left = roomEndsAt - now();
+    tl.hidden = false;
+    tl.textContent = left > 0 ? 'Self-destructs in ' + formatDuration(left) : 'Self-destructing…';
+  }
+  setInterval(tickRoom, 1000);
+
+  // ---- status and errors ---------------------------------------------------------------------
+
+  function setStatus(state, t) {
+    const s = $('status');
+    s.dataset.state = state;
+    s.textContent = t;
+  }
+
+  function showError(t) {
+    const e = $('error');
+    e.textContent = t;
+    e.hidden = false;
+  }
+
+  function hideError() {
+    $('error').hidden = true;
+  }
+
+  // ---- controls ------------------------------------------------------------------------------
+
+  $('composer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (sendText(text.value)) {
+      text.value = '';
+      updateCount();
+    }
+  });
+  text.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      $('composer').requestSubmit();
+    }
+  });
+  function updateCount() {
+    const n = text.value.length;
+    const c = $('count');
+    c.textContent = n > maxText * 0.8 ? n + ' / ' + maxText : '';
+    c.classList.toggle('over', n > maxText);
+  }
+  text.addEventListener('input', updateCount);
+
+  $('btn-newroom').addEventListener('click', () => sendText('/newroom'));
+  $('btn-who').addEventListener('click', () => sendText('/who'));
+  $('btn-info').addEventListener('click', () => sendText('/info'));
+  $('btn-leave').addEventListener('click', () => sendText('/leave'));
+  $('btn-help').addEventListener('click', () => sendText('/help'));
+  $('join-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const p = $('join-password');
+    if (p.value.trim() !== '' && sendText('/join ' + p.value.trim())) p.value = '';
+  });
+  $('nick-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const n = $('nick-name');
+    if (n.value.trim() !== '' && sendText('/nick ' + n.value.trim())) n.value = '';
+  });
+
+  setRoom(false);
+  connect();
+})();

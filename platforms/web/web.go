@@ -1,0 +1,258 @@
+// Package web is kumo's own small web chat: a page served by kumo itself where a visitor is a member
+// like any Telegram, Discord or Matrix user. It is the platform kumo runs when it has no configuration.
+//
+// A visitor is one WebSocket session. The session id lives only in the page's memory: no cookie, no
+// local storage, so reloading the page makes a new, unlinkable visitor. A dropped connection (network
+// blip, laptop lid) resumes within a grace period with a secret token the page keeps in memory.
+//
+// The adapter does no room logic: the page's buttons send the same text commands a messenger user
+// types ("/newroom", "/join <password>", ...), and the page renders the Messages the bridge sends.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/kumo-chat/kumo/bridge"
+)
+
+// Name is the platform's name in bridge.Addr.Platform.
+const Name = "web"
+
+// Config is the `web` section of kumo's configuration. The listen address is not here: the page is
+// served by kumo's one HTTP server (`http.listen`), which mounts Handler at "/".
+type Config struct {
+	Enabled bool `yaml:"enabled"`
+	// Origins lists extra origins (scheme://host[:port]) allowed to open the WebSocket, for a reverse
+	// proxy that rewrites the Host header. The page's own origin is always allowed.
+	Origins []string `yaml:"origins"`
+}
+
+// Limits of the web platform.
+const (
+	// MaxText is the longest message a visitor may send, and the longest one the page is sent, in
+	// UTF-16 code units (what the browser's String.length counts).
+	MaxText = 4000
+	// maxFrame caps one inbound WebSocket frame; a frame over it closes the connection (1009). It is
+	// far above MaxText (JSON may escape a character into 6 bytes), so the clear "too long" answer,
+	// not the close, is what a visitor normally meets.
+	maxFrame = 64 << 10
+	// maxPending caps what waits for one visitor: past it the bridge is told to slow down.
+	maxPending = 512
+)
+
+// Option configures a Platform.
+type Option func(*options)
+
+type options struct {
+	pay         func(ctx context.Context, invoiceID string) error
+	rate        rate.Limit
+	burst       int
+	grace       time.Duration
+	pingEvery   time.Duration
+	helloWithin time.Duration
+}
+
+// WithSimulatedPayments shows a "simulate payment" control next to each invoice that calls pay with
+// the invoice's ID. Give it only with the development payment backend (lightning.Dev's Pay): the page
+// labels it as moving no real money.
+func WithSimulatedPayments(pay func(ctx context.Context, invoiceID string) error) Option {
+	return func(o *options) { o.pay = pay }
+}
+
+// WithInboundRate sets how many messages per second one connection may send, and the burst allowed.
+func WithInboundRate(perSecond float64, burst int) Option {
+	return func(o *options) { o.rate, o.burst = rate.Limit(perSecond), burst }
+}
+
+// WithResumeGrace sets how long a disconnected visitor's session is kept for the page to reconnect.
+// After it, messages to them fail with bridge.ErrRecipientGone and the bridge removes them.
+func WithResumeGrace(d time.Duration) Option {
+	return func(o *options) { o.grace = d }
+}
+
+// Platform is the web chat. It implements bridge.Platform; Handler serves the page and its WebSocket.
+type Platform struct {
+	log  *slog.Logger
+	cfg  Config
+	opts options
+
+	mu       sync.Mutex
+	h        bridge.Handler  // set while Run runs
+	runCtx   context.Context // Run's context, for HandleInbound
+	sessions map[string]*session
+	byToken  map[string]*session
+	conns    sync.WaitGroup // live WebSocket handlers
+	closing  chan struct{}  // closed when Run ends: connections say goodbye and close
+}
+
+var _ bridge.Platform = (*Platform)(nil)
+
+// New makes the web platform. It serves nothing until Handler is mounted, and accepts no visitor
+// until Run is called.
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Platform, error) {
+	if log == nil {
+		return nil, errors.New("web: nil logger")
+	}
+	o := options{
+		rate:        5,
+		burst:       10,
+		grace:       time.Minute,
+		pingEvery:   25 * time.Second,
+		helloWithin: 10 * time.Second,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.rate <= 0 || o.burst < 1 {
+		return nil, fmt.Errorf("web: inbound rate %v/s burst %d must be positive", o.rate, o.burst)
+	}
+	for _, origin := range cfg.Origins {
+		if _, err := parseOrigin(origin); err != nil {
+			return nil, fmt.Errorf("web: origins: %w", err)
+		}
+	}
+	return &Platform{
+		log:      log.With("platform", Name),
+		cfg:      cfg,
+		opts:     o,
+		sessions: make(map[string]*session),
+		byToken:  make(map[string]*session),
+	}, nil
+}
+
+// Name is "web".
+func (p *Platform) Name() string { return Name }
+
+// Limits: the page shows any length, but the bridge splits at MaxText so one bubble stays readable.
+func (p *Platform) Limits() bridge.Limits {
+	return bridge.Limits{MaxText: MaxText}
+}
+
+// Run accepts visitors and hands what they send to h until ctx ends, then tells every open page that
+// the server is going away and closes the connections.
+func (p *Platform) Run(ctx context.Context, h bridge.Handler) error {
+	if h == nil {
+		return errors.New("web: nil handler")
+	}
+	p.mu.Lock()
+	if p.h != nil {
+		p.mu.Unlock()
+		return errors.New("web: already running")
+	}
+	p.h, p.runCtx, p.closing = h, ctx, make(chan struct{})
+	closing := p.closing
+	p.mu.Unlock()
+
+	<-ctx.Done()
+
+	p.mu.Lock()
+	p.h = nil
+	close(closing)
+	for id, s := range p.sessions {
+		s.expire()
+		delete(p.sessions, id)
+	}
+	clear(p.byToken)
+	p.mu.Unlock()
+	// Each connection writes what it still holds (the bridge's "room is gone" notices) and closes.
+	p.conns.Wait()
+	return nil
+}
+
+// SendText queues m for the visitor at to.
+func (p *Platform) SendText(_ context.Context, to bridge.Addr, m bridge.Message) error {
+	return p.send(to, m, nil)
+}
+
+// SendImage queues m with img shown above it (the invoice's QR code).
+func (p *Platform) SendImage(_ context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
+	return p.send(to, m, img.PNG)
+}
+
+func (p *Platform) send(to bridge.Addr, m bridge.Message, png []byte) error {
+	if to.Platform != Name {
+		return fmt.Errorf("web: address of platform %q: %w", to.Platform, bridge.ErrRejected)
+	}
+	p.mu.Lock()
+	s := p.sessions[to.User]
+	p.mu.Unlock()
+	if s == nil {
+		return fmt.Errorf("web: visitor's page is closed: %w", bridge.ErrRecipientGone)
+	}
+	return s.enqueue(toEvent(m, png, p.opts.pay != nil))
+}
+
+// handler returns the bridge while Run runs.
+func (p *Platform) handler() (bridge.Handler, context.Context, chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.h, p.runCtx, p.closing
+}
+
+// newSession registers a fresh visitor.
+func (p *Platform) newSession() (*session, error) {
+	id, err := randomID(16)
+	if err != nil {
+		return nil, err
+	}
+	token, err := randomID(32)
+	if err != nil {
+		return nil, err
+	}
+	s := newSession(id, token)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sessions[id] = s
+	p.byToken[token] = s
+	return s, nil
+}
+
+// resume finds the live session a reconnecting page holds the token of.
+func (p *Platform) resume(token string) *session {
+	if token == "" {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.byToken[token]
+}
+
+// detached starts the grace period of a session whose connection closed.
+func (p *Platform) detached(s *session, conn uint64) {
+	time.AfterFunc(p.opts.grace, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !s.expireIfIdleSince(conn) {
+			return
+		}
+		delete(p.sessions, s.id)
+		delete(p.byToken, s.token)
+	})
+}
+
+func randomID(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("web: random id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Handler serves the page, its static files and its WebSocket (/ws).
+func (p *Platform) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", p.serveWS)
+	mux.Handle("GET /static/", staticHandler())
+	mux.HandleFunc("GET /{$}", serveIndex)
+	return securityHeaders(mux)
+}
