@@ -1,0 +1,304 @@
+// Package matrixtest runs a real Matrix homeserver (Dendrite v0.13.8, module github.com/matrix-org/dendrite)
+// for tests: one fresh instance per test package, on 127.0.0.1, SQLite in a temporary directory,
+// shared-secret registration, no federation. It also provides an end-to-end-encrypting test user
+// built on the real mautrix client.
+package matrixtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+	"maunium.net/go/mautrix/synapseadmin"
+)
+
+// DendriteVersion is the homeserver the tests run against; keep it in step with .ci/tools.sh.
+const DendriteVersion = "v0.13.8"
+
+// ServerName is the homeserver's name: user ids are @name:localhost.
+const ServerName = "localhost"
+
+// Server is a running Dendrite.
+type Server struct {
+	// URL is the client-server API base, e.g. http://127.0.0.1:41234.
+	URL    string
+	dir    string
+	secret string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	logs   *lockedBuffer
+}
+
+// Binaries returns the paths of dendrite and generate-keys, building them with the project's tool
+// script when they are missing (the script holds a lock, so concurrent callers wait for one build).
+func Binaries(ctx context.Context) (dendrite, generateKeys string, err error) {
+	tools := os.Getenv("KUMO_TOOLS")
+	if tools == "" {
+		cache := os.Getenv("XDG_CACHE_HOME")
+		if cache == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", "", fmt.Errorf("locate tool cache: %w", err)
+			}
+			cache = filepath.Join(home, ".cache")
+		}
+		tools = filepath.Join(cache, "kumo-tools")
+	}
+	bin := filepath.Join(tools, "dendrite-"+DendriteVersion, "bin")
+	dendrite, generateKeys = filepath.Join(bin, "dendrite"), filepath.Join(bin, "generate-keys")
+	if isExecutable(dendrite) && isExecutable(generateKeys) {
+		return dendrite, generateKeys, nil
+	}
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", "", errors.New("cannot locate the repository root: not inside a Go module")
+	}
+	script := filepath.Join(filepath.Dir(gomod), ".ci", "tools.sh")
+	cmd := exec.CommandContext(ctx, "bash", script, "dendrite")
+	cmd.Env = append(os.Environ(), "KUMO_TOOLS="+tools)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("%s dendrite: %w\n%s", script, err, out)
+	}
+	if !isExecutable(dendrite) || !isExecutable(generateKeys) {
+		return "", "", fmt.Errorf("%s did not produce %s", script, bin)
+	}
+	return dendrite, generateKeys, nil
+}
+
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
+// config is a Dendrite config for one loopback test instance. With SQLite every component needs its
+// own connection string: a global database block only works with Postgres.
+const config = `version: 2
+global:
+  server_name: localhost
+  private_key: matrix_key.pem
+  key_validity_period: 168h0m0s
+  disable_federation: true
+  trusted_third_party_id_servers: []
+  presence:
+    enable_inbound: false
+    enable_outbound: false
+  report_stats:
+    enabled: false
+  jetstream:
+    in_memory: true
+    storage_path: ./
+    topic_prefix: Dendrite
+  cache:
+    max_size_estimated: 64mb
+    max_age: 1h
+app_service_api:
+  database:
+    connection_string: file:appservice.db
+client_api:
+  registration_disabled: true
+  guests_disabled: true
+  registration_shared_secret: "%s"
+  rate_limiting:
+    enabled: false
+federation_api:
+  database:
+    connection_string: file:federationapi.db
+  key_perspectives: []
+media_api:
+  base_path: ./media_store
+  database:
+    connection_string: file:mediaapi.db
+  max_file_size_bytes: 10485760
+mscs:
+  database:
+    connection_string: file:mscs.db
+relay_api:
+  database:
+    connection_string: file:relayapi.db
+room_server:
+  database:
+    connection_string: file:roomserver.db
+key_server:
+  database:
+    connection_string: file:keyserver.db
+sync_api:
+  database:
+    connection_string: file:syncapi.db
+  search:
+    enabled: false
+user_api:
+  bcrypt_cost: 4
+  account_database:
+    connection_string: file:userapi_accounts.db
+logging:
+  - type: std
+    level: warn
+`
+
+// Start runs a fresh Dendrite in a new temporary directory and waits until it answers.
+func Start(ctx context.Context) (*Server, error) {
+	dendrite, generateKeys, err := Binaries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "kumo-dendrite-")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	secret := randomHex(16)
+	if err := os.WriteFile(filepath.Join(dir, "dendrite.yaml"), fmt.Appendf(nil, config, secret), 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("write config: %w", err)
+	}
+	keys := exec.CommandContext(ctx, generateKeys, "--private-key", "matrix_key.pem")
+	keys.Dir = dir
+	if out, err := keys.CombinedOutput(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("generate-keys: %w\n%s", err, out)
+	}
+	// A port picked by the kernel can in theory be taken again before Dendrite binds it: try a few.
+	var lastErr error
+	for range 3 {
+		s, err := start(ctx, dendrite, dir, secret)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+	}
+	_ = os.RemoveAll(dir)
+	return nil, lastErr
+}
+
+func start(ctx context.Context, dendrite, dir, secret string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	s := &Server{URL: "http://" + addr, dir: dir, secret: secret, exited: make(chan struct{}), logs: &lockedBuffer{}}
+	// Not CommandContext: the server outlives Start's ctx and is stopped by Close.
+	s.cmd = exec.Command(dendrite, "-config", "dendrite.yaml", "-http-bind-address", addr)
+	s.cmd.Dir = dir
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start dendrite: %w", err)
+	}
+	go func() { _ = s.cmd.Wait(); close(s.exited) }()
+	if err := s.waitReady(ctx, 60*time.Second); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("%w\ndendrite output:\n%s", err, s.logs.tail(4000))
+	}
+	return s, nil
+}
+
+func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/_matrix/client/versions", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-s.exited:
+			return errors.New("dendrite exited before it was ready")
+		case <-ctx.Done():
+			return fmt.Errorf("dendrite not ready: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) stop() {
+	if s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+	}
+	<-s.exited
+}
+
+// Close kills the homeserver and removes its directory.
+func (s *Server) Close() error {
+	s.stop()
+	return os.RemoveAll(s.dir)
+}
+
+// Logs returns the end of the homeserver's output, for failure messages.
+func (s *Server) Logs() string { return s.logs.tail(8000) }
+
+// Register creates a user with shared-secret registration and returns its id.
+func (s *Server) Register(ctx context.Context, localpart, password string) (id.UserID, error) {
+	cli, err := mautrix.NewClient(s.URL, "", "")
+	if err != nil {
+		return "", fmt.Errorf("client: %w", err)
+	}
+	admin := synapseadmin.Client{Client: cli}
+	resp, err := admin.SharedSecretRegister(ctx, s.secret, synapseadmin.ReqSharedSecretRegister{
+		Username: localpart, Password: password, InhibitLogin: true,
+	})
+	if err != nil {
+		return "", fmt.Errorf("register %s: %w", localpart, err)
+	}
+	return resp.UserID, nil
+}
+
+// UserID is the id a localpart gets on this server.
+func UserID(localpart string) id.UserID { return id.NewUserID(localpart, ServerName) }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// lockedBuffer collects the server's output for failure messages.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) tail(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.buf.String()
+	if len(s) > n {
+		s = s[len(s)-n:]
+	}
+	return s
+}
