@@ -1,0 +1,580 @@
+// Package bridge is kumo's core: the commands people send, the purchase of rooms, and the relay of
+// members' messages to each other across platforms. It talks to messengers only through Platform and
+// to money only through Payments; it imports no messenger SDK and no Lightning library.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/patrickmn/go-cache"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/kumo-chat/kumo/rooms"
+)
+
+// Config is the core's configuration: the `rooms:` section of kumo's YAML.
+type Config struct {
+	// PriceSat is a room's rent (rooms.price_sat, default 10,000). Zero makes rooms free: no invoice.
+	PriceSat int64 `yaml:"price_sat"`
+	// InvoiceExpiry is how long an invoice may be paid (rooms.invoice_expiry, default 15m).
+	InvoiceExpiry time.Duration `yaml:"invoice_expiry"`
+	// Rooms: rooms.lifetime, rooms.max_members...
+	Rooms rooms.Config `yaml:",inline"`
+	// FloodRate and FloodBurst limit each person's messages (rooms.flood_rate per second, default 2,
+	// in bursts of rooms.flood_burst, default 10). Past them kumo answers "slow down".
+	FloodRate  float64 `yaml:"flood_rate"`
+	FloodBurst int     `yaml:"flood_burst"`
+	// Retry is how undeliverable messages are retried.
+	Retry RetryPolicy `yaml:"-"`
+	// ShutdownGrace bounds how long a stopping kumo keeps delivering the "room is gone" notices.
+	ShutdownGrace time.Duration `yaml:"-"`
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time `yaml:"-"`
+}
+
+// RetryPolicy is how a message that could not be delivered is retried.
+type RetryPolicy struct {
+	// Attempts is how many times a message is tried when sending fails for a transient reason.
+	Attempts int
+	// Backoff is the first wait; it doubles each time up to MaxBackoff.
+	Backoff, MaxBackoff time.Duration
+	// MaxRateLimitWait bounds the total time one message may spend waiting on a platform's 429s.
+	MaxRateLimitWait time.Duration
+}
+
+// DefaultConfig is the product's defaults.
+func DefaultConfig() Config {
+	return Config{
+		PriceSat:      10_000,
+		InvoiceExpiry: 15 * time.Minute,
+		Rooms:         rooms.DefaultConfig(),
+		FloodRate:     2,
+		FloodBurst:    10,
+		Retry: RetryPolicy{
+			Attempts:         6,
+			Backoff:          500 * time.Millisecond,
+			MaxBackoff:       30 * time.Second,
+			MaxRateLimitWait: 10 * time.Minute,
+		},
+		ShutdownGrace: 10 * time.Second,
+	}
+}
+
+// Validate reports the first value that cannot work, naming its key.
+func (c Config) Validate() error {
+	switch {
+	case c.PriceSat < 0:
+		return fmt.Errorf("rooms.price_sat must be 0 (free) or more, got %d", c.PriceSat)
+	case c.PriceSat > 0 && c.InvoiceExpiry < time.Second:
+		return fmt.Errorf("rooms.invoice_expiry must be at least 1s, got %s", c.InvoiceExpiry)
+	case c.FloodRate < 0 || c.FloodBurst < 0:
+		return fmt.Errorf("rooms.flood_rate and rooms.flood_burst must not be negative")
+	}
+	return c.Rooms.Validate()
+}
+
+// MaxInbound is the longest text kumo takes from a person, in characters.
+const MaxInbound = 10_000
+
+// Limits on queues: what one person may have waiting to be handled, and what one recipient may have
+// waiting to be delivered before kumo reports deliveries as failed instead of queueing without end.
+const (
+	inboxLimit  = 64
+	outboxLimit = 4096
+)
+
+// Bridge is the core. It implements Handler for the platforms.
+type Bridge struct {
+	cfg       Config
+	log       *slog.Logger
+	pay       Payments
+	store     *rooms.Store
+	platforms map[string]Platform
+	now       func() time.Time
+
+	inbox  *lanes[Inbound]
+	outbox *lanes[delivery]
+	// ephemeral holds per-person flood limiters and which invoices were already handled.
+	ephemeral *cache.Cache
+	payEvents chan PaymentEvent
+
+	// sendCtx is what deliveries run under: it outlives Run's ctx by the shutdown grace, so members
+	// are still told their rooms are gone.
+	sendCtx    context.Context
+	cancelSend context.CancelFunc
+	stopping   atomic.Bool
+
+	stats struct {
+		relayed, delivered, failed, invoicesCreated, invoicesPaid, invoicesExpired atomic.Uint64
+	}
+	mu       sync.Mutex
+	observer func(DeliveryEvent) // tests and benchmarks only
+}
+
+// DeliveryEvent describes one finished delivery, for instrumentation.
+type DeliveryEvent struct {
+	To       Addr
+	Kind     Kind
+	Queued   time.Time // when the bridge queued it
+	Sent     time.Time
+	Err      error // nil when delivered
+	Attempts int
+}
+
+type delivery struct {
+	to     Addr
+	msg    Message
+	img    *Image
+	sender string // member key of a relayed message's author, to tell them if it fails
+	queued time.Time
+}
+
+// New builds the core. pay may be nil only when rooms are free (PriceSat 0).
+func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Bridge, error) {
+	d := DefaultConfig()
+	if cfg.Retry == (RetryPolicy{}) {
+		cfg.Retry = d.Retry
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = d.ShutdownGrace
+	}
+	if cfg.InvoiceExpiry == 0 {
+		cfg.InvoiceExpiry = d.InvoiceExpiry
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.PriceSat > 0 && pay == nil {
+		return nil, errors.New("bridge: rooms have a price but there is no payment backend")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Bridge{
+		cfg:       cfg,
+		log:       log,
+		pay:       pay,
+		platforms: make(map[string]Platform, len(platforms)),
+		now:       cfg.Now,
+		ephemeral: cache.New(10*time.Minute, time.Minute),
+		payEvents: make(chan PaymentEvent, 256),
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	for _, p := range platforms {
+		if _, dup := b.platforms[p.Name()]; dup {
+			return nil, fmt.Errorf("bridge: two platforms are named %q", p.Name())
+		}
+		b.platforms[p.Name()] = p
+	}
+	store, err := rooms.New(cfg.Rooms, roomEvents{b})
+	if err != nil {
+		return nil, err
+	}
+	b.store = store
+	b.sendCtx, b.cancelSend = context.WithCancel(context.Background())
+	b.inbox = newLanes(inboxLimit, b.handle)
+	b.outbox = newLanes(outboxLimit, b.deliver)
+	return b, nil
+}
+
+// Store exposes the room state (read-mostly: tests, metrics).
+func (b *Bridge) Store() *rooms.Store { return b.store }
+
+// ObserveDeliveries registers f to be told of every finished delivery (benchmarks, tests).
+func (b *Bridge) ObserveDeliveries(f func(DeliveryEvent)) {
+	b.mu.Lock()
+	b.observer = f
+	b.mu.Unlock()
+}
+
+// Stats are the core's counters, for metrics. None of them carries a user, a room password or text.
+type Stats struct {
+	Rooms, Members                                 int
+	Relayed, Delivered, DeliveriesFailed           uint64
+	InvoicesCreated, InvoicesPaid, InvoicesExpired uint64
+	PendingDeliveries                              int
+}
+
+// Stats returns the current counters.
+func (b *Bridge) Stats() Stats {
+	r, m := b.store.Counts()
+	return Stats{
+		Rooms: r, Members: m,
+		Relayed:           b.stats.relayed.Load(),
+		Delivered:         b.stats.delivered.Load(),
+		DeliveriesFailed:  b.stats.failed.Load(),
+		InvoicesCreated:   b.stats.invoicesCreated.Load(),
+		InvoicesPaid:      b.stats.invoicesPaid.Load(),
+		InvoicesExpired:   b.stats.invoicesExpired.Load(),
+		PendingDeliveries: b.outbox.active(),
+	}
+}
+
+// Run runs every platform and the payment backend, and relays until ctx ends. Then it closes every
+// room, telling the members (for at most ShutdownGrace), stops the platforms and returns. It returns
+// an error when a platform or the payment backend fails for good.
+func (b *Bridge) Run(ctx context.Context) error {
+	// Platforms and payments outlive ctx until the shutdown notices are out.
+	partsCtx, stopParts := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopParts()
+	g, gctx := errgroup.WithContext(partsCtx)
+	for name, p := range b.platforms {
+		g.Go(func() error {
+			if err := p.Run(gctx, b); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("platform %s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	if b.pay != nil {
+		g.Go(func() error {
+			err := b.pay.Run(gctx, b.onPayment)
+			if err != nil && gctx.Err() == nil {
+				return fmt.Errorf("payments: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		b.paymentLoop(gctx)
+		return nil
+	})
+	b.log.Info("kumo bridge running", "platforms", len(b.platforms), "price_sat", b.cfg.PriceSat,
+		"room_lifetime", b.cfg.Rooms.Lifetime.String())
+
+	select {
+	case <-ctx.Done():
+	case <-gctx.Done():
+	}
+	b.stopping.Store(true)
+	closed := b.store.CloseAll()
+	b.log.Info("kumo stopping", "rooms_closed", closed)
+	grace := make(chan struct{})
+	timer := time.AfterFunc(b.cfg.ShutdownGrace, func() { close(grace) })
+	if !b.outbox.wait(grace) {
+		b.log.Warn("shutdown grace ran out with deliveries pending", "recipients", b.outbox.active())
+	}
+	timer.Stop()
+	b.cancelSend()
+	stopParts()
+	err := g.Wait()
+	b.store.Close()
+	b.ephemeral.Flush()
+	return err
+}
+
+// HandleInbound queues what a person sent; their messages are handled in order, one at a time.
+func (b *Bridge) HandleInbound(ctx context.Context, in Inbound) {
+	if in.From.Platform == "" || in.From.User == "" {
+		return
+	}
+	if b.stopping.Load() {
+		b.send(in.From, Message{Kind: KindReply, Text: "kumo is shutting down. Nothing was relayed."}, nil, "")
+		return
+	}
+	if !b.allow(in.From) {
+		return
+	}
+	if !b.inbox.push(in.From.Key(), in) {
+		b.send(in.From, Message{Kind: KindReply, Text: "⏳ You are sending faster than I can keep up: that message was not relayed."}, nil, "")
+	}
+}
+
+// allow applies the flood limit, telling the person once per burst that they were too fast.
+func (b *Bridge) allow(from Addr) bool {
+	if b.cfg.FloodRate == 0 {
+		return true
+	}
+	key := from.Key()
+	v, ok := b.ephemeral.Get("flood:" + key)
+	if !ok {
+		v = rate.NewLimiter(rate.Limit(b.cfg.FloodRate), max(b.cfg.FloodBurst, 1))
+		b.ephemeral.SetDefault("flood:"+key, v)
+	}
+	if v.(*rate.Limiter).Allow() {
+		return true
+	}
+	if b.ephemeral.Add("floodwarned:"+key, true, 10*time.Second) == nil {
+		b.send(from, Message{Kind: KindReply, Text: "⏳ Slow down: you are sending too fast. Messages are not relayed until you do."}, nil, "")
+	}
+	return false
+}
+
+func addrOf(m rooms.Member) Addr { return Addr{Platform: m.Platform, User: m.User, Chat: m.Chat} }
+
+func memberOf(a Addr) rooms.Member {
+	return rooms.Member{Platform: a.Platform, User: a.User, Chat: a.Chat}
+}
+
+// handle runs in the sender's lane.
+func (b *Bridge) handle(_ string, in Inbound) {
+	ctx := b.sendCtx
+	if in.NonText {
+		b.reply(in.From, "Only text is relayed: photos, stickers, voice messages and files are not sent to the room.")
+		return
+	}
+	text := strings.ToValidUTF8(in.Text, "\uFFFD")
+	if strings.TrimSpace(text) == "" {
+		return
+	}
+	if n := utf8.RuneCountInString(text); n > MaxInbound {
+		b.reply(in.From, fmt.Sprintf("That message is too long (%d characters; the limit is %d). Nothing was relayed.", n, MaxInbound))
+		return
+	}
+	if name, args, ok := ParseCommand(text); ok {
+		b.command(ctx, in.From, name, args)
+		return
+	}
+	room, me, err := b.store.RoomOf(in.From.Key())
+	if err == nil {
+		b.relay(room, me, text)
+		return
+	}
+	// Someone in no room: a message that could be a password is a join attempt.
+	if rooms.CheckPassword(text) == nil && !strings.Contains(strings.TrimSpace(text), "\n") {
+		b.join(in.From, text)
+		return
+	}
+	b.reply(in.From, "You are not in a room. Send /newroom to open one, or send a room's password to join it. /help lists everything.")
+}
+
+// relay sends a member's text to every other member, split for each one's platform.
+func (b *Bridge) relay(room rooms.Room, me rooms.Member, text string) {
+	b.stats.relayed.Add(1)
+	type split struct {
+		platform string
+		parts    []Message
+	}
+	var cache []split // a handful of platforms at most: a slice beats a map here
+	for _, m := range room.Members {
+		if m.Key() == me.Key() {
+			continue
+		}
+		var parts []Message
+		for _, s := range cache {
+			if s.platform == m.Platform {
+				parts = s.parts
+				break
+			}
+		}
+		if parts == nil {
+			parts = b.splitFor(m.Platform, Message{Kind: KindRelay, From: me.Nick, Text: text})
+			cache = append(cache, split{m.Platform, parts})
+		}
+		for _, p := range parts {
+			b.send(addrOf(m), p, nil, me.Key())
+		}
+	}
+}
+
+// splitFor cuts m's text to fit the platform's limits; each piece keeps m's kind and sender.
+func (b *Bridge) splitFor(platform string, m Message) []Message {
+	p, ok := b.platforms[platform]
+	if !ok {
+		return []Message{m}
+	}
+	lim := p.Limits()
+	if lim.MaxText <= 0 {
+		return []Message{m}
+	}
+	budget := lim.MaxText - lim.Overhead
+	if m.Kind == KindRelay {
+		budget -= lim.Len(m.From + ": ")
+	} else if m.Kind == KindNotice {
+		budget -= lim.Len(NoticeMark)
+	}
+	texts := Split(m.Text, budget, lim.Len)
+	if len(texts) == 1 {
+		return []Message{m}
+	}
+	out := make([]Message, len(texts))
+	for i, t := range texts {
+		out[i] = m
+		out[i].Text, out[i].Part, out[i].Parts = t, i+1, len(texts)
+		if i < len(texts)-1 {
+			out[i].Code = "" // shown once, after the last piece
+		}
+	}
+	return out
+}
+
+func (b *Bridge) reply(to Addr, text string) {
+	for _, m := range b.splitFor(to.Platform, Message{Kind: KindReply, Text: text}) {
+		b.send(to, m, nil, "")
+	}
+}
+
+func (b *Bridge) replyCode(to Addr, text, code string) {
+	b.send(to, Message{Kind: KindReply, Text: text, Code: code}, nil, "")
+}
+
+func (b *Bridge) notice(to rooms.Member, text string) {
+	for _, m := range b.splitFor(to.Platform, Message{Kind: KindNotice, Text: text}) {
+		b.send(addrOf(to), m, nil, "")
+	}
+}
+
+// noticeAll tells every member of the room except the one with key skip.
+func (b *Bridge) noticeAll(r rooms.Room, skip, text string) {
+	for _, m := range r.Members {
+		if m.Key() != skip {
+			b.notice(m, text)
+		}
+	}
+}
+
+// send queues one message for one person, behind what they are already due.
+func (b *Bridge) send(to Addr, m Message, img *Image, sender string) {
+	d := delivery{to: to, msg: m, img: img, sender: sender, queued: b.now()}
+	if !b.outbox.push(to.Platform+"\x1f"+to.Chat, d) {
+		b.failed(d, 0, errors.New("recipient's queue is full"))
+	}
+}
+
+// deliver runs in the recipient's lane: it sends, and retries what can be retried, in order.
+func (b *Bridge) deliver(_ string, d delivery) {
+	p, ok := b.platforms[d.to.Platform]
+	if !ok {
+		b.failed(d, 0, fmt.Errorf("no platform %q", d.to.Platform))
+		return
+	}
+	pol := b.cfg.Retry
+	backoff := pol.Backoff
+	var waited time.Duration
+	for attempt := 1; ; attempt++ {
+		var err error
+		if d.img != nil {
+			err = p.SendImage(b.sendCtx, d.to, *d.img, d.msg)
+		} else {
+			err = p.SendText(b.sendCtx, d.to, d.msg)
+		}
+		if err == nil {
+			b.stats.delivered.Add(1)
+			b.observe(d, attempt, nil)
+			return
+		}
+		var rl *RateLimitError
+		switch {
+		case errors.Is(err, ErrRecipientGone):
+			b.observe(d, attempt, err)
+			b.gone(d.to, err)
+			return
+		case errors.Is(err, ErrRejected):
+			b.failed(d, attempt, err)
+			return
+		case errors.As(err, &rl):
+			if waited+rl.RetryAfter > pol.MaxRateLimitWait {
+				b.failed(d, attempt, err)
+				return
+			}
+			waited += rl.RetryAfter
+			if !b.sleep(rl.RetryAfter) {
+				b.failed(d, attempt, err)
+				return
+			}
+			attempt-- // a platform's "wait" is not a failure: it does not use up an attempt
+		default:
+			if attempt >= pol.Attempts || b.sendCtx.Err() != nil {
+				b.failed(d, attempt, err)
+				return
+			}
+			if !b.sleep(backoff) {
+				b.failed(d, attempt, err)
+				return
+			}
+			backoff = min(backoff*2, pol.MaxBackoff)
+		}
+	}
+}
+
+func (b *Bridge) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.sendCtx.Done():
+		return false
+	}
+}
+
+func (b *Bridge) observe(d delivery, attempts int, err error) {
+	b.mu.Lock()
+	f := b.observer
+	b.mu.Unlock()
+	if f != nil {
+		f(DeliveryEvent{To: d.to, Kind: d.msg.Kind, Queued: d.queued, Sent: b.now(), Err: err, Attempts: attempts})
+	}
+}
+
+// failed reports a message that could not be delivered: in the log (without its text), in the
+// metrics, and to its author.
+func (b *Bridge) failed(d delivery, attempts int, err error) {
+	b.stats.failed.Add(1)
+	b.observe(d, attempts, err)
+	b.log.Warn("delivery failed", "platform", d.to.Platform, "kind", d.msg.Kind.String(), "attempts", attempts, "err", err)
+	if d.sender == "" {
+		return
+	}
+	room, author, rerr := b.store.RoomOf(d.sender)
+	if rerr != nil {
+		return
+	}
+	nick := "a member"
+	for _, m := range room.Members {
+		if m.Platform == d.to.Platform && m.Chat == d.to.Chat {
+			nick = m.Nick
+		}
+	}
+	// A failure report is never itself reported, so this cannot loop.
+	b.send(addrOf(author), Message{Kind: KindReply, Text: fmt.Sprintf("⚠️ A message of yours could not be delivered to %s.", nick)}, nil, "")
+}
+
+// gone removes someone the platform can no longer reach.
+func (b *Bridge) gone(to Addr, err error) {
+	b.log.Info("member unreachable, removing", "platform", to.Platform, "err", err)
+	room, m, lerr := b.store.Leave(to.Key())
+	if lerr != nil {
+		return
+	}
+	b.noticeAll(room, "", fmt.Sprintf("%s left (they can no longer be reached). %s.", m.Nick, members(len(room.Members))))
+}
+
+func members(n int) string {
+	if n == 1 {
+		return "1 member"
+	}
+	return fmt.Sprintf("%d members", n)
+}
+
+// roomEvents turns the store's timers into notices.
+type roomEvents struct{ b *Bridge }
+
+func (e roomEvents) RoomEnding(r rooms.Room, left time.Duration) {
+	e.b.noticeAll(r, "", fmt.Sprintf("This room self-destructs in %s.", human(left)))
+}
+
+func (e roomEvents) RoomClosed(r rooms.Room, why rooms.Reason) {
+	var text string
+	switch why {
+	case rooms.Destroyed:
+		text = "💥 The creator destroyed this room. Everything in it is gone; nothing you send is relayed any more."
+	case rooms.Shutdown:
+		text = "💥 kumo is shutting down, so this room is gone. Nothing you send is relayed any more."
+	default:
+		text = "💥 This room has self-destructed. Everything in it is gone; nothing you send is relayed any more."
+	}
+	e.b.log.Info("room closed", "room", r.ID[:8], "why", why.String(), "members", len(r.Members))
+	e.b.noticeAll(r, "", text)
+}

@@ -1,0 +1,190 @@
+// Package bridgetest is an in-memory messenger for tests of the core and of whatever sits on it: it
+// records what each chat was sent and lets a test speak as any user.
+package bridgetest
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kumo-chat/kumo/bridge"
+)
+
+// Platform is a fake messenger. Its zero value is not usable: call New.
+type Platform struct {
+	name   string
+	limits bridge.Limits
+
+	mu      sync.Mutex
+	h       bridge.Handler
+	ready   chan struct{}
+	changed chan struct{} // closed and replaced at every send, to wake waiters
+	got     map[string][]bridge.Message
+	images  map[string][]bridge.Image
+	fail    func(to bridge.Addr, m bridge.Message) error
+	sends   int
+}
+
+// New makes a fake platform with that name and limits.
+func New(name string, limits bridge.Limits) *Platform {
+	return &Platform{
+		name: name, limits: limits,
+		ready:   make(chan struct{}),
+		changed: make(chan struct{}),
+		got:     make(map[string][]bridge.Message),
+		images:  make(map[string][]bridge.Image),
+	}
+}
+
+// Name implements bridge.Platform.
+func (p *Platform) Name() string { return p.name }
+
+// Limits implements bridge.Platform.
+func (p *Platform) Limits() bridge.Limits { return p.limits }
+
+// Run implements bridge.Platform: it only remembers the handler.
+func (p *Platform) Run(ctx context.Context, h bridge.Handler) error {
+	p.mu.Lock()
+	p.h = h
+	p.mu.Unlock()
+	close(p.ready)
+	<-ctx.Done()
+	return nil
+}
+
+// SetFailure makes sends fail: f is asked before every send; a nil error lets it through.
+func (p *Platform) SetFailure(f func(to bridge.Addr, m bridge.Message) error) {
+	p.mu.Lock()
+	p.fail = f
+	p.mu.Unlock()
+}
+
+// SendText implements bridge.Platform.
+func (p *Platform) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) error {
+	return p.record(to, m, nil)
+}
+
+// SendImage implements bridge.Platform.
+func (p *Platform) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
+	return p.record(to, m, &img)
+}
+
+func (p *Platform) record(to bridge.Addr, m bridge.Message, img *bridge.Image) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sends++
+	if p.fail != nil {
+		if err := p.fail(to, m); err != nil {
+			return err
+		}
+	}
+	p.got[to.Chat] = append(p.got[to.Chat], m)
+	if img != nil {
+		p.images[to.Chat] = append(p.images[to.Chat], *img)
+	}
+	close(p.changed)
+	p.changed = make(chan struct{})
+	return nil
+}
+
+// User is the address of a user of this platform (their DM chat is "dm-"+id).
+func (p *Platform) User(id string) bridge.Addr {
+	return bridge.Addr{Platform: p.name, User: id, Chat: "dm-" + id}
+}
+
+// Say hands the core a message from the user, once the core is running.
+func (p *Platform) Say(t testing.TB, from bridge.Addr, text string) {
+	t.Helper()
+	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, Text: text})
+}
+
+// SayNonText hands the core a photo/sticker/file from the user.
+func (p *Platform) SayNonText(t testing.TB, from bridge.Addr) {
+	t.Helper()
+	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, NonText: true})
+}
+
+func (p *Platform) handler(t testing.TB) bridge.Handler {
+	select {
+	case <-p.ready:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: the core never started the platform", p.name)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.h
+}
+
+// Messages is everything the chat was sent so far.
+func (p *Platform) Messages(chat string) []bridge.Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.got[chat])
+}
+
+// Images is every image the chat was sent so far.
+func (p *Platform) Images(chat string) []bridge.Image {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.images[chat])
+}
+
+// Sends counts every send attempt, failed ones included.
+func (p *Platform) Sends() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sends
+}
+
+// WaitFor waits until cond holds for what the chat was sent, failing the test after timeout.
+func (p *Platform) WaitFor(t testing.TB, chat string, timeout time.Duration, what string, cond func([]bridge.Message) bool) []bridge.Message {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		p.mu.Lock()
+		msgs := slices.Clone(p.got[chat])
+		changed := p.changed
+		p.mu.Unlock()
+		if cond(msgs) {
+			return msgs
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("%s chat %s: timed out waiting for %s; got:\n%s", p.name, chat, what, Dump(msgs))
+			return nil
+		}
+	}
+}
+
+// WaitText waits until a message whose plain rendering contains substr arrives in the chat, and
+// returns it.
+func (p *Platform) WaitText(t testing.TB, chat, substr string) bridge.Message {
+	t.Helper()
+	var found bridge.Message
+	p.WaitFor(t, chat, 10*time.Second, "a message containing "+strconvQuote(substr), func(ms []bridge.Message) bool {
+		for _, m := range ms {
+			if strings.Contains(m.String(), substr) {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// Dump renders messages one per line, for failure output.
+func Dump(ms []bridge.Message) string {
+	var b strings.Builder
+	for _, m := range ms {
+		b.WriteString("  [" + m.Kind.String() + "] " + m.String() + "\n")
+	}
+	return b.String()
+}
+
+func strconvQuote(s string) string { return "\"" + s + "\"" }

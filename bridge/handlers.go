@@ -1,0 +1,295 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kumo-chat/kumo/rooms"
+)
+
+// command answers one command.
+func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
+	switch name {
+	case "start", "help":
+		b.reply(from, helpText(b.cfg.PriceSat, b.cfg.Rooms.Lifetime))
+	case "newroom":
+		b.newRoom(ctx, from, args)
+	case "join":
+		if args == "" {
+			b.reply(from, "Send /join followed by the room's password.")
+			return
+		}
+		b.join(from, args)
+	case "leave":
+		room, m, err := b.store.Leave(from.Key())
+		if err != nil {
+			b.reply(from, "You are not in a room.")
+			return
+		}
+		b.reply(from, "You left the room. Nothing more from it will reach you.")
+		b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))))
+	case "who":
+		room, me, err := b.store.RoomOf(from.Key())
+		if err != nil {
+			b.reply(from, "You are not in a room.")
+			return
+		}
+		var s strings.Builder
+		fmt.Fprintf(&s, "%s in this room:", members(len(room.Members)))
+		for _, m := range room.Members {
+			s.WriteString("\n• " + m.Nick)
+			if m.Key() == me.Key() {
+				s.WriteString(" (you)")
+			}
+		}
+		b.reply(from, s.String())
+	case "info":
+		room, me, err := b.store.RoomOf(from.Key())
+		if err != nil {
+			b.reply(from, "You are not in a room.")
+			return
+		}
+		b.reply(from, fmt.Sprintf("You are %s. %s. This room self-destructs in %s (at %s).",
+			me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan")))
+	case "nick":
+		if args == "" {
+			b.reply(from, "Send /nick followed by the name you want.")
+			return
+		}
+		room, old, m, err := b.store.Rename(from.Key(), args)
+		switch {
+		case errors.Is(err, rooms.ErrNotInRoom):
+			b.reply(from, "You are not in a room.")
+		case errors.Is(err, rooms.ErrNickTaken):
+			b.reply(from, "Someone in this room already has that name.")
+		case errors.Is(err, rooms.ErrNickInvalid):
+			b.reply(from, "That name cannot be used ("+strings.TrimPrefix(err.Error(), rooms.ErrNickInvalid.Error()+": ")+").")
+		case err != nil:
+			b.reply(from, "That name cannot be used.")
+		default:
+			b.reply(from, "You are now "+m.Nick+".")
+			b.noticeAll(room, m.Key(), fmt.Sprintf("%s is now %s.", old.Nick, m.Nick))
+		}
+	case "destroy":
+		_, err := b.store.Destroy(from.Key())
+		switch {
+		case errors.Is(err, rooms.ErrNotInRoom):
+			b.reply(from, "You are not in a room.")
+		case errors.Is(err, rooms.ErrNotCreator):
+			b.reply(from, "Only the room's creator can destroy it. You can /leave.")
+		}
+		// On success every member, the creator included, gets the "destroyed" notice.
+	default:
+		b.reply(from, "I don't know /"+name+".\n\n"+helpText(b.cfg.PriceSat, b.cfg.Rooms.Lifetime))
+	}
+}
+
+// join lets someone into the room with that password.
+func (b *Bridge) join(from Addr, password string) {
+	room, m, err := b.store.Join(password, memberOf(from))
+	var th *rooms.ThrottledError
+	switch {
+	case errors.As(err, &th):
+		b.reply(from, fmt.Sprintf("Too many wrong passwords. Try again in %s.", human(th.RetryIn)))
+	case errors.Is(err, rooms.ErrAlreadyInRoom):
+		b.reply(from, "You are already in a room. /leave it first.")
+	case errors.Is(err, rooms.ErrWrongPassword):
+		left := b.store.FailuresLeft(from.Key())
+		msg := "No live room has that password."
+		if left == 0 {
+			msg += " That was too many wrong passwords: wait a while before trying again."
+		} else if left <= 2 {
+			msg += fmt.Sprintf(" %d more wrong password(s) and you will have to wait.", left)
+		}
+		b.reply(from, msg+" Send /newroom to open a room of your own.")
+	case errors.Is(err, rooms.ErrRoomFull):
+		b.reply(from, "That room is full.")
+	case err != nil:
+		b.reply(from, "Could not join that room.")
+	default:
+		b.reply(from, fmt.Sprintf("You joined the room as %s. %s; it self-destructs in %s. Everything you send now goes to the room. /help lists the commands.",
+			m.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now()))))
+		b.noticeAll(room, m.Key(), fmt.Sprintf("%s joined. %s.", m.Nick, members(len(room.Members))))
+	}
+}
+
+// newRoom starts a purchase, or opens a free room at once.
+func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
+	if _, _, err := b.store.RoomOf(from.Key()); err == nil {
+		b.reply(from, "You are already in a room. /leave it first.")
+		return
+	}
+	generated := password == ""
+	if generated {
+		password = rooms.GeneratePassword()
+		for !b.store.PasswordFree(password) {
+			password = rooms.GeneratePassword()
+		}
+	} else {
+		if err := rooms.CheckPassword(password); err != nil {
+			b.reply(from, fmt.Sprintf("A password needs at least %d characters. Send /newroom alone and I will make a strong one.", rooms.MinPasswordLen))
+			return
+		}
+		if !b.store.PasswordFree(password) {
+			b.reply(from, "That password is already in use. Choose another one.")
+			return
+		}
+	}
+	p := rooms.Purchase{Creator: memberOf(from), Password: password, Generated: generated}
+	if b.cfg.PriceSat == 0 {
+		b.open(p)
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	inv, err := b.pay.CreateInvoice(ictx, InvoiceRequest{AmountSat: b.cfg.PriceSat, Memo: "kumo room", Expiry: b.cfg.InvoiceExpiry})
+	cancel()
+	if err != nil {
+		b.log.Error("invoice creation failed", "err", err)
+		if errors.Is(err, ErrPaymentsUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+			b.reply(from, "Payments are unavailable right now, so no room can be opened. Please try again in a few minutes.")
+		} else {
+			b.reply(from, "Sorry, the invoice could not be created. Please try again.")
+		}
+		return
+	}
+	b.stats.invoicesCreated.Add(1)
+	p.InvoiceID = inv.ID
+	p.ExpiresAt = inv.ExpiresAt
+	if old, ok := b.store.AddPurchase(p); ok {
+		b.cancelInvoice(old.InvoiceID)
+	}
+	b.send(from, Message{Kind: KindInvoice, Text: invoiceCaption(inv, b.now()), Code: inv.BOLT11, Invoice: &inv},
+		&Image{Name: "invoice.png", PNG: inv.QR}, "")
+}
+
+func invoiceCaption(inv Invoice, now time.Time) string {
+	s := fmt.Sprintf("⚡ Pay %s sat to open your room. This invoice expires in %s; the room opens as soon as it is paid.",
+		groupDigits(inv.AmountSat), human(inv.ExpiresAt.Sub(now)))
+	if inv.Dev {
+		s += " (Development backend: no real money; this invoice can only be paid with the simulate-payment control.)"
+	}
+	return s
+}
+
+// onPayment is the backend's notify: it must not block, and must not call the backend back in its
+// goroutine, so events are queued for paymentLoop.
+func (b *Bridge) onPayment(ev PaymentEvent) {
+	select {
+	case b.payEvents <- ev:
+	default:
+		// Only reachable if hundreds of payments arrive within one room-opening; the backend's
+		// reconciliation reports it again.
+		b.log.Error("payment event queue full, dropping one report", "invoice", short(ev.ID), "state", ev.State.String())
+	}
+}
+
+func (b *Bridge) paymentLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-b.payEvents:
+			b.payment(ev)
+		}
+	}
+}
+
+// payment acts on each invoice once, whatever the backend replays.
+func (b *Bridge) payment(ev PaymentEvent) {
+	p, ok := b.store.TakePurchase(ev.ID)
+	if !ok {
+		if _, done := b.ephemeral.Get("paid:" + ev.ID); done || ev.State != PaymentAccepted {
+			return
+		}
+		// Money is held for a purchase kumo does not know (from before a restart, or long expired):
+		// nobody is waiting for a room from it, so give it back.
+		b.log.Warn("payment for an unknown invoice, cancelling it", "invoice", short(ev.ID))
+		b.cancelInvoice(ev.ID)
+		return
+	}
+	b.ephemeral.Set("paid:"+ev.ID, true, 24*time.Hour)
+	switch ev.State {
+	case PaymentAccepted:
+		b.stats.invoicesPaid.Add(1)
+		b.open(p)
+	case PaymentCanceled:
+		b.stats.invoicesExpired.Add(1)
+		b.reply(addrOf(p.Creator), "Your invoice expired before it was paid, so no room was opened and nothing was charged. Send /newroom to try again.")
+	}
+}
+
+// open creates the room a purchase paid for, then takes the money; if the room cannot be created the
+// payment is cancelled, so the payer gets it back.
+func (b *Bridge) open(p rooms.Purchase) {
+	from := addrOf(p.Creator)
+	room, me, err := b.store.Open(p.Creator, p.Password)
+	if err != nil {
+		var why string
+		switch {
+		case errors.Is(err, rooms.ErrPasswordTaken):
+			why = "another room took that password meanwhile"
+		case errors.Is(err, rooms.ErrAlreadyInRoom):
+			why = "you joined another room meanwhile"
+		default:
+			why = "something went wrong"
+		}
+		if p.InvoiceID != "" {
+			b.cancelInvoice(p.InvoiceID)
+			b.reply(from, fmt.Sprintf("Your room could not be opened: %s. Your payment was cancelled and the funds return to your wallet. Send /newroom to try again.", why))
+		} else {
+			b.reply(from, fmt.Sprintf("Your room could not be opened: %s. Send /newroom to try again.", why))
+		}
+		return
+	}
+	if p.InvoiceID != "" {
+		b.settle(p.InvoiceID)
+	}
+	b.log.Info("room opened", "room", room.ID[:8], "paid", p.InvoiceID != "")
+	text := fmt.Sprintf("✅ Your room is open for %s (until %s). You are %s.\nAnyone who sends me this password joins, on any messenger. Its password:",
+		human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), me.Nick)
+	b.replyCode(from, text, p.Password)
+}
+
+// settle takes the payment; it is retried because the room already exists and the payer must not be
+// left with a held payment that times out into a free room.
+func (b *Bridge) settle(id string) {
+	var err error
+	for attempt := range 5 {
+		ctx, cancel := context.WithTimeout(b.sendCtx, 15*time.Second)
+		err = b.pay.Settle(ctx, id)
+		cancel()
+		if err == nil {
+			return
+		}
+		if !b.sleep(time.Duration(attempt+1) * time.Second) {
+			break
+		}
+	}
+	b.log.Error("settling a paid invoice failed; the room is open anyway", "invoice", short(id), "err", err)
+}
+
+func (b *Bridge) cancelInvoice(id string) {
+	var err error
+	for attempt := range 5 {
+		ctx, cancel := context.WithTimeout(b.sendCtx, 15*time.Second)
+		err = b.pay.Cancel(ctx, id)
+		cancel()
+		if err == nil {
+			return
+		}
+		if !b.sleep(time.Duration(attempt+1) * time.Second) {
+			break
+		}
+	}
+	b.log.Error("cancelling an invoice failed", "invoice", short(id), "err", err)
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

@@ -1,0 +1,108 @@
+package lndtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/lightningnetwork/lnd/lnrpc"
+)
+
+var net_ *Network
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "lndtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	start := time.Now()
+	net_, err = Start(ctx, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lndtest: the regtest network did not start:", err)
+		return 1
+	}
+	defer net_.Stop()
+	fmt.Fprintf(os.Stderr, "lndtest: network up in %s\n", time.Since(start).Round(time.Millisecond))
+	return m.Run()
+}
+
+// The harness's promise: the payer can pay kumo at once, and pays exactly the amount; and kumo
+// can be restarted and paid again.
+func TestPayerPaysKumo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			if restart {
+				if err := net_.RestartKumo(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, err := net_.PayerBalance(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv, err := net_.Kumo.Lightning().AddInvoice(ctx, &lnrpc.Invoice{Value: 1234})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pay, err := net_.Pay(ctx, inv.PaymentRequest).Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pay.Status != lnrpc.Payment_SUCCEEDED {
+				t.Fatalf("payment %s: %s", pay.Status, pay.FailureReason)
+			}
+			if err := net_.WaitPayerBalance(ctx, before-1234, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if err := net_.WaitInvoiceState(ctx, fmt.Sprintf("%x", inv.RHash), lnrpc.Invoice_SETTLED, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestProxyCutsAndRestores(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := NewProxy(net_.Kumo.RPCAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	conn, err := dial(p.Addr(), net_.Kumo.TLSCertPath(), net_.Kumo.AdminMacaroonPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ln := lnrpc.NewLightningClient(conn)
+	for _, step := range []struct {
+		down   bool
+		wantOK bool
+	}{{false, true}, {true, false}, {false, true}} {
+		p.SetDown(step.down)
+		err := poll(ctx, 20*time.Second, func() error {
+			cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+			defer ccancel()
+			_, err := ln.GetInfo(cctx, &lnrpc.GetInfoRequest{})
+			if (err == nil) != step.wantOK {
+				return fmt.Errorf("down=%v: GetInfo error %v", step.down, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

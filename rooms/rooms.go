@@ -1,0 +1,601 @@
+// Package rooms holds every piece of kumo's relay state — rooms, members, password keys, pseudonyms,
+// failed password attempts and rooms being paid for — in one in-memory TTL cache (go-cache) and
+// nowhere else. Nothing is written to disk; a restart forgets everything by design.
+//
+// The store hands out copies (Room, Member values), never pointers into the cache.
+package rooms
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/patrickmn/go-cache"
+)
+
+// Config shapes rooms. The zero value of a field means its default.
+type Config struct {
+	// Lifetime is how long a room lives after it opened (rooms.lifetime, default 24h).
+	Lifetime time.Duration `yaml:"lifetime"`
+	// MaxMembers caps a room (rooms.max_members, default 50).
+	MaxMembers int `yaml:"max_members"`
+	// Warnings are how long before the end members are warned; only those shorter than Lifetime are
+	// used. Default: 1h and 5m.
+	Warnings []time.Duration `yaml:"warnings"`
+	// MaxFailures wrong passwords within FailureWindow make a person wait until the window ends
+	// (default 5 in 15m).
+	MaxFailures   int           `yaml:"max_failures"`
+	FailureWindow time.Duration `yaml:"failure_window"`
+}
+
+// DefaultConfig is a 24-hour room of at most 50 members.
+func DefaultConfig() Config {
+	return Config{
+		Lifetime:      24 * time.Hour,
+		MaxMembers:    50,
+		Warnings:      []time.Duration{time.Hour, 5 * time.Minute},
+		MaxFailures:   5,
+		FailureWindow: 15 * time.Minute,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Lifetime == 0 {
+		c.Lifetime = d.Lifetime
+	}
+	if c.MaxMembers == 0 {
+		c.MaxMembers = d.MaxMembers
+	}
+	if c.Warnings == nil {
+		c.Warnings = d.Warnings
+	}
+	if c.MaxFailures == 0 {
+		c.MaxFailures = d.MaxFailures
+	}
+	if c.FailureWindow == 0 {
+		c.FailureWindow = d.FailureWindow
+	}
+	return c
+}
+
+// Validate reports the first value that cannot work, naming its key.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Lifetime < time.Second:
+		return fmt.Errorf("rooms.lifetime must be at least 1s, got %s", c.Lifetime)
+	case c.MaxMembers < 2 || c.MaxMembers > maxRoomSize:
+		return fmt.Errorf("rooms.max_members must be between 2 and %d, got %d", maxRoomSize, c.MaxMembers)
+	case c.MaxFailures < 1:
+		return fmt.Errorf("rooms.max_failures must be at least 1, got %d", c.MaxFailures)
+	case c.FailureWindow < time.Second:
+		return fmt.Errorf("rooms.failure_window must be at least 1s, got %s", c.FailureWindow)
+	}
+	for _, w := range c.Warnings {
+		if w <= 0 {
+			return fmt.Errorf("rooms.warnings must be positive durations, got %s", w)
+		}
+	}
+	return nil
+}
+
+// maxRoomSize keeps rooms well inside the 1,024 pseudonyms there are to draw from.
+const maxRoomSize = 500
+
+// MinPasswordLen is the shortest password a creator may choose, in characters.
+const MinPasswordLen = 12
+
+// Member is one person in one room, reached in their DM on one platform.
+type Member struct {
+	Platform string
+	User     string
+	Chat     string
+	// Nick is the member's pseudonym in the room: the only name other members ever see.
+	Nick string
+}
+
+// Key identifies the person across rooms: one platform user is one member whatever DM they use.
+func (m Member) Key() string { return MemberKey(m.Platform, m.User) }
+
+// MemberKey builds a Member's Key from its parts.
+func MemberKey(platform, user string) string { return platform + "\x1f" + user }
+
+// Room is a snapshot of one room.
+type Room struct {
+	ID        string
+	Creator   string // the creator's member key
+	Members   []Member
+	OpenedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// Reason says why a room closed.
+type Reason int
+
+const (
+	// Expired: the room reached the end of its lifetime.
+	Expired Reason = iota + 1
+	// Destroyed: the creator ended it.
+	Destroyed
+	// Shutdown: kumo is stopping and forgets everything.
+	Shutdown
+)
+
+func (r Reason) String() string {
+	switch r {
+	case Expired:
+		return "expired"
+	case Destroyed:
+		return "destroyed"
+	case Shutdown:
+		return "shutdown"
+	}
+	return "unknown"
+}
+
+// Events receives what happens to rooms on their own. Calls come from timer goroutines (and from the
+// caller of Destroy/CloseAll), never while the store is locked, and must not block for long.
+type Events interface {
+	// RoomEnding warns that r ends in left.
+	RoomEnding(r Room, left time.Duration)
+	// RoomClosed says r is gone; its members are no longer in any room.
+	RoomClosed(r Room, why Reason)
+}
+
+// Errors callers branch on.
+var (
+	ErrNotInRoom       = errors.New("not in a room")
+	ErrAlreadyInRoom   = errors.New("already in a room")
+	ErrWrongPassword   = errors.New("no live room has that password")
+	ErrPasswordTaken   = errors.New("password already used by a live room")
+	ErrPasswordTooWeak = fmt.Errorf("a password needs at least %d characters", MinPasswordLen)
+	ErrRoomFull        = errors.New("room is full")
+	ErrNotCreator      = errors.New("only the room's creator can do that")
+	ErrNickTaken       = errors.New("that name is taken in this room")
+	ErrNickInvalid     = errors.New("that name cannot be used")
+)
+
+// ThrottledError means too many wrong passwords: try again after RetryIn.
+type ThrottledError struct{ RetryIn time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many wrong passwords, try again in %s", e.RetryIn.Round(time.Second))
+}
+
+// Store is the room state. It is safe for concurrent use.
+type Store struct {
+	cfg   Config
+	ev    Events
+	c     *cache.Cache
+	pwKey []byte // per-process HMAC key: password keys mean nothing outside this process
+
+	// mu serialises compound changes (join = check password, capacity, membership, then write),
+	// which go-cache's own per-call locking cannot make atomic.
+	mu      sync.RWMutex
+	rooms   atomic.Int64
+	members atomic.Int64
+	now     func() time.Time
+}
+
+// Cache key prefixes: one cache, one namespace per kind of state.
+const (
+	roomPrefix     = "r:" // room id -> *room
+	passwordPrefix = "p:" // HMAC(password) -> room id
+	memberPrefix   = "m:" // member key -> room id
+	failurePrefix  = "f:" // member key -> wrong-password count, expiring with the window
+	invoicePrefix  = "i:" // invoice id -> *Purchase
+	buyerPrefix    = "b:" // member key -> invoice id of their pending purchase
+)
+
+// room is the cached value; guarded by Store.mu except closed, which decides once who closes it.
+type room struct {
+	id        string
+	pwKey     string
+	creator   string
+	members   []Member
+	openedAt  time.Time
+	expiresAt time.Time
+	timers    []*time.Timer
+	closed    atomic.Bool
+	reason    Reason
+}
+
+func (r *room) snapshot() Room {
+	return Room{
+		ID:        r.id,
+		Creator:   r.creator,
+		Members:   append([]Member(nil), r.members...),
+		OpenedAt:  r.openedAt,
+		ExpiresAt: r.expiresAt,
+	}
+}
+
+// New makes an empty store. ev may be nil.
+func New(cfg Config, ev Events) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("rooms: password key: %w", err)
+	}
+	// The janitor is only the backstop that frees expired failure counters and purchases; rooms close
+	// on their own timers, to the second.
+	janitor := min(cfg.Lifetime, cfg.FailureWindow, time.Minute)
+	s := &Store{cfg: cfg, ev: ev, c: cache.New(cache.NoExpiration, janitor), pwKey: key, now: time.Now}
+	s.c.OnEvicted(s.evicted)
+	return s, nil
+}
+
+// Config is the store's effective configuration.
+func (s *Store) Config() Config { return s.cfg }
+
+// Close stops the cache's janitor. Rooms still open are not announced: call CloseAll first for that.
+func (s *Store) Close() {
+	s.c.Flush()
+}
+
+func (s *Store) evicted(k string, v any) {
+	if strings.HasPrefix(k, roomPrefix) {
+		// Reached only if a room item expired in the cache before its timer ran.
+		s.close(v.(*room), Expired)
+	}
+}
+
+// NormalizePassword is how a password is compared: surrounding and repeated spaces don't count, and
+// neither does case (phone keyboards capitalise the first letter of a message).
+func NormalizePassword(p string) string {
+	return strings.ToLower(strings.Join(strings.Fields(p), " "))
+}
+
+// CheckPassword says whether p may be chosen for a new room (not whether it is free).
+func CheckPassword(p string) error {
+	if utf8.RuneCountInString(NormalizePassword(p)) < MinPasswordLen {
+		return ErrPasswordTooWeak
+	}
+	return nil
+}
+
+func (s *Store) keyOf(password string) string {
+	m := hmac.New(sha256.New, s.pwKey)
+	m.Write([]byte(NormalizePassword(password)))
+	return base64.RawStdEncoding.EncodeToString(m.Sum(nil))
+}
+
+func newID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // never fails: see randIntn
+	return hex.EncodeToString(b)
+}
+
+// getRoom returns the live room with that id.
+func (s *Store) getRoom(id string) (*room, bool) {
+	v, ok := s.c.Get(roomPrefix + id)
+	if !ok {
+		return nil, false
+	}
+	r := v.(*room)
+	if r.closed.Load() {
+		return nil, false
+	}
+	return r, true
+}
+
+// roomOf returns the live room the member is in. Callers hold mu.
+func (s *Store) roomOf(key string) (*room, int, bool) {
+	v, ok := s.c.Get(memberPrefix + key)
+	if !ok {
+		return nil, -1, false
+	}
+	r, ok := s.getRoom(v.(string))
+	if !ok {
+		return nil, -1, false
+	}
+	for i := range r.members {
+		if r.members[i].Key() == key {
+			return r, i, true
+		}
+	}
+	return nil, -1, false
+}
+
+// PasswordFree says whether no live room uses the password.
+func (s *Store) PasswordFree(password string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.passwordFree(s.keyOf(password))
+}
+
+func (s *Store) passwordFree(pwKey string) bool {
+	v, ok := s.c.Get(passwordPrefix + pwKey)
+	if !ok {
+		return true
+	}
+	_, live := s.getRoom(v.(string))
+	return !live
+}
+
+// Open creates a room with the creator as its first member.
+func (s *Store) Open(creator Member, password string) (Room, Member, error) {
+	if err := CheckPassword(password); err != nil {
+		return Room{}, Member{}, err
+	}
+	pwKey := s.keyOf(password)
+	s.mu.Lock()
+	if _, _, in := s.roomOf(creator.Key()); in {
+		s.mu.Unlock()
+		return Room{}, Member{}, ErrAlreadyInRoom
+	}
+	if !s.passwordFree(pwKey) {
+		s.mu.Unlock()
+		return Room{}, Member{}, ErrPasswordTaken
+	}
+	now := s.now()
+	r := &room{
+		id:        newID(),
+		pwKey:     pwKey,
+		creator:   creator.Key(),
+		openedAt:  now,
+		expiresAt: now.Add(s.cfg.Lifetime),
+	}
+	creator.Nick = uniqueNick(r.members)
+	r.members = append(r.members, creator)
+	// The cache item expires with the room; the timer below is what announces it on time.
+	s.c.Set(roomPrefix+r.id, r, s.cfg.Lifetime)
+	s.c.Set(passwordPrefix+pwKey, r.id, s.cfg.Lifetime)
+	s.c.Set(memberPrefix+creator.Key(), r.id, cache.NoExpiration)
+	r.timers = append(r.timers, time.AfterFunc(s.cfg.Lifetime, func() { s.close(r, Expired) }))
+	for _, w := range s.cfg.Warnings {
+		if w < s.cfg.Lifetime {
+			r.timers = append(r.timers, time.AfterFunc(s.cfg.Lifetime-w, func() { s.warn(r, w) }))
+		}
+	}
+	snap := r.snapshot()
+	s.mu.Unlock()
+	s.rooms.Add(1)
+	s.members.Add(1)
+	return snap, creator, nil
+}
+
+func (s *Store) warn(r *room, left time.Duration) {
+	s.mu.RLock()
+	if r.closed.Load() {
+		s.mu.RUnlock()
+		return
+	}
+	snap := r.snapshot()
+	s.mu.RUnlock()
+	if s.ev != nil {
+		s.ev.RoomEnding(snap, left)
+	}
+}
+
+// close ends r once, whichever of its timer, the cache, Destroy or CloseAll gets there first.
+func (s *Store) close(r *room, why Reason) {
+	if !r.closed.CompareAndSwap(false, true) {
+		return
+	}
+	s.mu.Lock()
+	r.reason = why
+	for _, t := range r.timers {
+		t.Stop()
+	}
+	for _, m := range r.members {
+		if v, ok := s.c.Get(memberPrefix + m.Key()); ok && v.(string) == r.id {
+			s.c.Delete(memberPrefix + m.Key())
+		}
+	}
+	if v, ok := s.c.Get(passwordPrefix + r.pwKey); ok && v.(string) == r.id {
+		s.c.Delete(passwordPrefix + r.pwKey)
+	}
+	snap := r.snapshot()
+	s.mu.Unlock()
+	// Outside mu: go-cache calls evicted synchronously from Delete, and evicted may call close.
+	s.c.Delete(roomPrefix + r.id)
+	s.rooms.Add(-1)
+	s.members.Add(-int64(len(snap.Members)))
+	if s.ev != nil {
+		s.ev.RoomClosed(snap, why)
+	}
+}
+
+// Join adds m to the live room with that password.
+func (s *Store) Join(password string, m Member) (Room, Member, error) {
+	key := m.Key()
+	if left, ok := s.throttled(key); ok {
+		return Room{}, Member{}, &ThrottledError{RetryIn: left}
+	}
+	pwKey := s.keyOf(password)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, _, in := s.roomOf(key); in {
+		return Room{}, Member{}, ErrAlreadyInRoom
+	}
+	var r *room
+	if v, ok := s.c.Get(passwordPrefix + pwKey); ok {
+		r, _ = s.getRoom(v.(string))
+	}
+	if r == nil {
+		s.fail(key)
+		return Room{}, Member{}, ErrWrongPassword
+	}
+	if len(r.members) >= s.cfg.MaxMembers {
+		return Room{}, Member{}, ErrRoomFull
+	}
+	m.Nick = uniqueNick(r.members)
+	r.members = append(r.members, m)
+	s.c.Set(memberPrefix+key, r.id, cache.NoExpiration)
+	s.members.Add(1)
+	return r.snapshot(), m, nil
+}
+
+func (s *Store) throttled(key string) (time.Duration, bool) {
+	v, exp, ok := s.c.GetWithExpiration(failurePrefix + key)
+	if !ok || v.(int) < s.cfg.MaxFailures {
+		return 0, false
+	}
+	return max(exp.Sub(s.now()), time.Second), true
+}
+
+// fail counts one wrong password; the count lives for one window from the first failure.
+func (s *Store) fail(key string) {
+	if err := s.c.Add(failurePrefix+key, 1, s.cfg.FailureWindow); err != nil {
+		_, _ = s.c.IncrementInt(failurePrefix+key, 1)
+	}
+}
+
+// FailuresLeft is how many more wrong passwords the member may send before being made to wait.
+func (s *Store) FailuresLeft(key string) int {
+	v, ok := s.c.Get(failurePrefix + key)
+	if !ok {
+		return s.cfg.MaxFailures
+	}
+	return max(s.cfg.MaxFailures-v.(int), 0)
+}
+
+// Leave takes the member out of their room.
+func (s *Store) Leave(key string) (Room, Member, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, i, ok := s.roomOf(key)
+	if !ok {
+		return Room{}, Member{}, ErrNotInRoom
+	}
+	m := r.members[i]
+	r.members = append(r.members[:i:i], r.members[i+1:]...)
+	s.c.Delete(memberPrefix + key)
+	s.members.Add(-1)
+	return r.snapshot(), m, nil
+}
+
+// RoomOf returns the member's room and their entry in it.
+func (s *Store) RoomOf(key string) (Room, Member, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, i, ok := s.roomOf(key)
+	if !ok {
+		return Room{}, Member{}, ErrNotInRoom
+	}
+	return r.snapshot(), r.members[i], nil
+}
+
+// Rename gives the member a new pseudonym.
+func (s *Store) Rename(key, nick string) (Room, Member, Member, error) {
+	nick, err := CleanNick(nick)
+	if err != nil {
+		return Room{}, Member{}, Member{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, i, ok := s.roomOf(key)
+	if !ok {
+		return Room{}, Member{}, Member{}, ErrNotInRoom
+	}
+	for j, o := range r.members {
+		if j != i && strings.EqualFold(o.Nick, nick) {
+			return Room{}, Member{}, Member{}, ErrNickTaken
+		}
+	}
+	old := r.members[i]
+	r.members[i].Nick = nick
+	return r.snapshot(), old, r.members[i], nil
+}
+
+// Destroy ends the member's room now, if they created it. RoomClosed is called before it returns.
+func (s *Store) Destroy(key string) (Room, error) {
+	s.mu.RLock()
+	r, _, ok := s.roomOf(key)
+	s.mu.RUnlock()
+	if !ok {
+		return Room{}, ErrNotInRoom
+	}
+	if r.creator != key {
+		return Room{}, ErrNotCreator
+	}
+	snap := r.snapshot()
+	s.close(r, Destroyed)
+	return snap, nil
+}
+
+// CloseAll ends every room (kumo is stopping); RoomClosed is called for each.
+func (s *Store) CloseAll() int {
+	n := 0
+	for k, it := range s.c.Items() {
+		if strings.HasPrefix(k, roomPrefix) {
+			r := it.Object.(*room)
+			if !r.closed.Load() {
+				s.close(r, Shutdown)
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Counts is how many rooms are open and how many members they have.
+func (s *Store) Counts() (rooms, members int) {
+	return int(s.rooms.Load()), int(s.members.Load())
+}
+
+// Nick rules: a pseudonym is what stands before every message a member sends, so it must not be able
+// to pass for the bot or for someone else.
+const maxNickLen = 32
+
+var reservedNicks = []string{"kumo", "bot", "system", "admin", "server", "notice"}
+
+// CleanNick trims a chosen pseudonym and says why it cannot be used, if it cannot.
+func CleanNick(nick string) (string, error) {
+	nick = strings.Join(strings.Fields(nick), " ")
+	n := utf8.RuneCountInString(nick)
+	switch {
+	case n < 2:
+		return "", fmt.Errorf("%w: use at least 2 characters", ErrNickInvalid)
+	case n > maxNickLen:
+		return "", fmt.Errorf("%w: use at most %d characters", ErrNickInvalid, maxNickLen)
+	case strings.ContainsAny(nick, ":🔔<>@#*_`~|[]\\"):
+		return "", fmt.Errorf("%w: no : @ # < > * _ ` ~ | [ ] \\ or 🔔", ErrNickInvalid)
+	}
+	for _, r := range nick {
+		// Control and format characters (bidi overrides, zero-width joiners outside emoji) can make a
+		// name render as another.
+		if unicode.IsControl(r) || (unicode.Is(unicode.Cf, r) && r != '\u200d' && r != '\ufe0f') || r == utf8.RuneError {
+			return "", fmt.Errorf("%w: no invisible or control characters", ErrNickInvalid)
+		}
+	}
+	lower := strings.ToLower(nick)
+	for _, w := range reservedNicks {
+		if strings.Contains(lower, w) {
+			return "", fmt.Errorf("%w: names with %q are reserved", ErrNickInvalid, w)
+		}
+	}
+	return nick, nil
+}
+
+// uniqueNick draws a pseudonym nobody in the room has.
+func uniqueNick(members []Member) string {
+	for {
+		n := randomPseudonym()
+		taken := false
+		for _, m := range members {
+			if strings.EqualFold(m.Nick, n) {
+				taken = true
+				break
+			}
+		}
+		if !taken {
+			return n
+		}
+	}
+}
