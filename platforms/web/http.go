@@ -143,13 +143,13 @@ func (p *Platform) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer conn.Close()
 	conn.SetReadLimit(maxFrame)
 
-	s, resumed, err := p.hello(conn)
+	s, resumed, last, err := p.hello(conn)
 	if err != nil {
 		_ = conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(closeBadHello, "expected hello"), time.Now().Add(time.Second))
 		return
 	}
-	gen, kick := s.attach()
+	gen, kick := s.attach(last)
 	hello := event{Type: "hello", Token: s.token, Resumed: resumed, Simulate: p.opts.pay != nil,
 		MaxText: MaxText, Now: time.Now().UnixMilli()}
 
@@ -158,7 +158,7 @@ func (p *Platform) serveWS(w http.ResponseWriter, r *http.Request) {
 	ctl := make(chan event, 16)
 	go func() {
 		defer close(writerDone)
-		p.write(conn, s, hello, ctl, kick, closing, readerDone)
+		p.write(conn, s, gen, hello, ctl, kick, closing, readerDone)
 	}()
 	p.read(ctx, conn, s, h, ctl)
 	close(readerDone)
@@ -169,21 +169,20 @@ func (p *Platform) serveWS(w http.ResponseWriter, r *http.Request) {
 }
 
 // hello reads the page's first frame: a new visitor, or one resuming their session.
-func (p *Platform) hello(conn *websocket.Conn) (*session, bool, error) {
+func (p *Platform) hello(conn *websocket.Conn) (s *session, resumed bool, last uint64, err error) {
 	_ = conn.SetReadDeadline(time.Now().Add(p.opts.helloWithin))
 	var in inbound
 	if err := conn.ReadJSON(&in); err != nil {
-		return nil, false, fmt.Errorf("web: hello: %w", err)
+		return nil, false, 0, fmt.Errorf("web: hello: %w", err)
 	}
 	if in.Type != "hello" {
-		return nil, false, errors.New("web: first frame is not a hello")
+		return nil, false, 0, errors.New("web: first frame is not a hello")
 	}
 	if s := p.resume(in.Resume); s != nil {
-		s.ack(in.Last)
-		return s, true, nil
+		return s, true, in.Last, nil
 	}
-	s, err := p.newSession()
-	return s, false, err
+	s, err = p.newSession()
+	return s, false, 0, err
 }
 
 // read hands the visitor's messages to the bridge, refusing what is too long or too fast.
@@ -244,7 +243,7 @@ func (p *Platform) read(ctx context.Context, conn *websocket.Conn, s *session, h
 
 // write is the connection's only writer: the bridge's messages in order, control events, pings, and
 // the goodbye when kumo stops or the session moved to a newer connection.
-func (p *Platform) write(conn *websocket.Conn, s *session, hello event, ctl <-chan event,
+func (p *Platform) write(conn *websocket.Conn, s *session, gen uint64, hello event, ctl <-chan event,
 	kick, closing, readerDone <-chan struct{}) {
 	const writeWait = 10 * time.Second
 	send := func(ev event) error {
@@ -252,10 +251,9 @@ func (p *Platform) write(conn *websocket.Conn, s *session, hello event, ctl <-ch
 		return conn.WriteJSON(ev)
 	}
 	flush := func() error {
-		evs := s.take()
-		for i, ev := range evs {
+		// What a failed write loses, the page gets again when it resumes with the last Seq it shows.
+		for _, ev := range s.take(gen) {
 			if err := send(ev); err != nil {
-				s.requeue(evs[i:])
 				return err
 			}
 		}

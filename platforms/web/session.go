@@ -91,20 +91,28 @@ func pngURL(png []byte) string {
 }
 
 // session is one visitor: what waits to be shown to them and which connection shows it.
+//
+// Events stay in buf after they are written, until the page confirms them by resuming with a later
+// Seq or until keepWritten newer ones were written: a write into a connection that just died succeeds
+// locally and is lost, so a resumed connection replays what the page says it lacks.
 type session struct {
 	id    string // bridge.Addr.User and Chat
 	token string // lets the same page reconnect; never leaves that page
 
 	mu       sync.Mutex
-	pending  []event
+	buf      []event
+	next     int // buf[next:] is not written yet on the current connection
 	seq      uint64
 	gen      uint64        // connections attached so far
 	attached bool          // a connection (generation gen) is serving the session
 	kick     chan struct{} // closed to make the attached connection give way to a newer one
 	gone     bool
 	invoices map[string]bool // invoices shown to this visitor: the only ones they may simulate paying
-	wake     chan struct{}   // has a value when pending grew
+	wake     chan struct{}   // has a value when buf grew
 }
+
+// keepWritten is how many written events are kept for a page that reconnects.
+const keepWritten = 64
 
 func newSession(id, token string) *session {
 	return &session{
@@ -132,7 +140,7 @@ func (s *session) enqueue(ev event) error {
 	if s.gone {
 		return fmt.Errorf("web: visitor's page is closed: %w", bridge.ErrRecipientGone)
 	}
-	if len(s.pending) >= maxPending {
+	if len(s.buf)-s.next >= maxPending {
 		// The page is not reading (or is away within its grace period): the bridge waits and retries.
 		return &bridge.RateLimitError{RetryAfter: time.Second}
 	}
@@ -141,49 +149,42 @@ func (s *session) enqueue(ev event) error {
 	if ev.Invoice != nil {
 		s.invoices[ev.Invoice.ID] = true
 	}
-	s.pending = append(s.pending, ev)
+	if s.next > keepWritten {
+		drop := s.next - keepWritten
+		s.buf = append(s.buf[:0:0], s.buf[drop:]...)
+		s.next -= drop
+	}
+	s.buf = append(s.buf, ev)
 	s.signal()
 	return nil
 }
 
-// take hands the writer everything pending.
-func (s *session) take() []event {
+// take hands connection gen's writer everything it has not written yet.
+func (s *session) take(gen uint64) []event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	evs := s.pending
-	s.pending = nil
+	if gen != s.gen || s.next == len(s.buf) {
+		return nil
+	}
+	evs := append([]event(nil), s.buf[s.next:]...)
+	s.next = len(s.buf)
 	return evs
 }
 
-// requeue puts back what a failed write did not deliver, in front, for the next connection.
-func (s *session) requeue(evs []event) {
-	if len(evs) == 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pending = append(evs[:len(evs):len(evs)], s.pending...)
-	s.signal()
-}
-
-// ack drops pending events the page says it already shows.
-func (s *session) ack(last uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := 0
-	for i < len(s.pending) && s.pending[i].Seq <= last {
-		i++
-	}
-	s.pending = s.pending[i:]
-}
-
-// attach makes a new connection the session's; an older one is told to give way.
-func (s *session) attach() (gen uint64, kick chan struct{}) {
+// attach makes a new connection the session's; an older one is told to give way. The page shows
+// everything up to Seq last: the rest is written again.
+func (s *session) attach(last uint64) (gen uint64, kick chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.kick != nil {
 		close(s.kick)
 	}
+	i := 0
+	for i < len(s.buf) && s.buf[i].Seq <= last {
+		i++
+	}
+	s.buf = append(s.buf[:0:0], s.buf[i:]...)
+	s.next = 0
 	s.gen++
 	s.attached = true
 	s.kick = make(chan struct{})
@@ -210,7 +211,7 @@ func (s *session) expireIfIdleSince(gen uint64) bool {
 		return false
 	}
 	s.gone = true
-	s.pending = nil
+	s.buf, s.next = nil, 0
 	return true
 }
 
