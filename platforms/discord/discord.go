@@ -1,0 +1,506 @@
+// Package discord connects kumo to Discord through a bot: people meet it in a server that added it, and
+// their rooms live in their DMs with the bot. Slash commands work everywhere; used in a server channel
+// they answer ephemerally and continue in a DM, so nothing of a room ever appears in a server.
+package discord
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bwmarrin/discordgo"
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/kumo-chat/kumo/bridge"
+)
+
+// Config is the `discord:` section of kumo's configuration.
+type Config struct {
+	// Token is the bot token from the developer portal (without "Bot ").
+	Token string `yaml:"token"`
+	// APIURL points REST and gateway discovery somewhere other than discord.com; for tests only.
+	APIURL string `yaml:"api_url"`
+}
+
+// Option tunes an Adapter.
+type Option func(*Adapter)
+
+// WithPacing sets how fast the adapter sends REST requests, all routes together. The default stays
+// under Discord's global limit of 50 requests per second.
+func WithPacing(r rate.Limit, burst int) Option {
+	return func(a *Adapter) { a.pace = rate.NewLimiter(r, burst) }
+}
+
+// Adapter is the Discord platform. It implements bridge.Platform.
+type Adapter struct {
+	log  *slog.Logger
+	s    *discordgo.Session
+	pace *rate.Limiter
+
+	rateLimited atomic.Int64
+
+	mu         sync.Mutex
+	botID      string
+	appID      string
+	dms        map[string]string   // user id -> DM channel id
+	pending    map[string]*pending // DM channel id -> deferred slash command awaiting its answer
+	pauseUntil time.Time           // a global 429 stops every request until then
+}
+
+// pending is a slash command used in a DM whose answer is still "thinking": the core's next message
+// to that DM becomes the interaction's response.
+type pending struct {
+	appID, token string
+	expires      time.Time
+}
+
+// Interaction tokens live 15 minutes; leave a margin.
+const pendingLifetime = 14 * time.Minute
+
+var _ bridge.Platform = (*Adapter)(nil)
+
+// New makes an adapter; nothing is contacted until Run or a send.
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("discord: token is required")
+	}
+	a := &Adapter{
+		log:     log,
+		pace:    rate.NewLimiter(40, 10),
+		dms:     map[string]string{},
+		pending: map[string]*pending{},
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	s, err := discordgo.New("Bot " + strings.TrimPrefix(cfg.Token, "Bot "))
+	if err != nil {
+		return nil, fmt.Errorf("discord: %w", err)
+	}
+	tr := &transport{base: http.DefaultTransport, onGlobal: a.pauseAll}
+	if cfg.APIURL != "" {
+		u, err := url.Parse(cfg.APIURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("discord: api_url %q is not a URL", cfg.APIURL)
+		}
+		tr.api = u
+	}
+	// DMs always carry their content; no privileged intent. Interactions arrive whatever the intents.
+	s.Identify.Intents = discordgo.IntentsDirectMessages
+	// discordgo retries 429s without limit by default; the bridge owns retries so that each
+	// recipient's order is kept in one place, so return them instead.
+	s.ShouldRetryOnRateLimit = false
+	s.StateEnabled = false
+	// Handlers run in the gateway's reading goroutine and only queue the event: order is kept.
+	s.SyncEvents = true
+	// discordgo's Endpoint* variables are package-level and computed at init: rather than touching
+	// them, the transport moves requests to api_url. The gateway URL comes from GET /gateway.
+	s.Client = &http.Client{Timeout: 20 * time.Second, Transport: tr}
+	s.Dialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 10 * time.Second}
+	a.s = s
+	return a, nil
+}
+
+// Name is "discord".
+func (a *Adapter) Name() string { return "discord" }
+
+// Limits: 2,000 code points per message, counted after escaping.
+func (a *Adapter) Limits() bridge.Limits {
+	return bridge.Limits{MaxText: maxContent, Overhead: overhead, TextLen: textLen}
+}
+
+// RateLimited is how many 429 answers Discord has given the adapter.
+func (a *Adapter) RateLimited() int64 { return a.rateLimited.Load() }
+
+// Run connects to the gateway, registers the slash commands and hands what people send the bot to h
+// until ctx ends. discordgo reconnects (RESUME) by itself after a dropped connection.
+func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
+	me, err := a.s.User("@me", discordgo.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("discord: checking the bot token: %w", err)
+	}
+	a.mu.Lock()
+	a.botID, a.appID = me.ID, me.ID
+	a.mu.Unlock()
+
+	events := make(chan any, 256)
+	queue := func(ev any) {
+		select {
+		case events <- ev:
+		case <-ctx.Done():
+		}
+	}
+	removers := []func(){
+		a.s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
+			if r.Application != nil && r.Application.ID != "" {
+				a.mu.Lock()
+				a.appID = r.Application.ID
+				a.mu.Unlock()
+			}
+			a.log.Info("discord gateway ready")
+		}),
+		a.s.AddHandler(func(_ *discordgo.Session, _ *discordgo.Resumed) { a.log.Info("discord gateway resumed") }),
+		a.s.AddHandler(func(_ *discordgo.Session, _ *discordgo.Disconnect) { a.log.Info("discord gateway disconnected") }),
+		a.s.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) { queue(m) }),
+		a.s.AddHandler(func(_ *discordgo.Session, i *discordgo.InteractionCreate) { queue(i) }),
+	}
+	defer func() {
+		for _, r := range removers {
+			r()
+		}
+	}()
+	if err := a.s.Open(); err != nil {
+		return fmt.Errorf("discord: opening the gateway: %w", err)
+	}
+	// Close sends a close frame and waits a second for Discord, as discordgo does.
+	defer func() { _ = a.s.Close() }()
+
+	a.mu.Lock()
+	appID := a.appID
+	a.mu.Unlock()
+	if err := a.registerCommands(ctx, appID); err != nil {
+		// DMs still work without slash commands: say so loudly and carry on.
+		a.log.Error("discord: registering slash commands failed", "err", err)
+	}
+	a.log.Info("discord bot ready; invite it to a server with this URL",
+		"invite", "https://discord.com/oauth2/authorize?client_id="+url.QueryEscape(appID)+"&scope=bot+applications.commands&permissions=0")
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-events:
+			switch ev := ev.(type) {
+			case *discordgo.MessageCreate:
+				a.onMessage(ctx, h, ev.Message)
+			case *discordgo.InteractionCreate:
+				a.onInteraction(ctx, h, ev.Interaction)
+			}
+		}
+	}
+}
+
+// commands are the slash commands; each becomes the text command the core parses.
+func commands() []*discordgo.ApplicationCommand {
+	contexts := []discordgo.InteractionContextType{discordgo.InteractionContextGuild, discordgo.InteractionContextBotDM}
+	installs := []discordgo.ApplicationIntegrationType{discordgo.ApplicationIntegrationGuildInstall}
+	str := func(name, desc string, required bool) *discordgo.ApplicationCommandOption {
+		return &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString, Name: name, Description: desc, Required: required}
+	}
+	cmd := func(name, desc string, opts ...*discordgo.ApplicationCommandOption) *discordgo.ApplicationCommand {
+		return &discordgo.ApplicationCommand{Name: name, Description: desc, Type: discordgo.ChatApplicationCommand,
+			Contexts: &contexts, IntegrationTypes: &installs, Options: opts}
+	}
+	return []*discordgo.ApplicationCommand{
+		cmd("newroom", "Create a private room that lasts 24 hours", str("password", "The room's password (one is made up if you leave it out)", false)),
+		cmd("join", "Join a room with its password", str("password", "The room's password", true)),
+		cmd("leave", "Leave your room"),
+		cmd("who", "Who is in your room"),
+		cmd("info", "About your room: members, time left"),
+		cmd("nick", "Change your name in the room", str("name", "Your new name", true)),
+		cmd("destroy", "End your room for everyone (its creator only)"),
+		cmd("help", "How kumo works"),
+	}
+}
+
+func (a *Adapter) registerCommands(ctx context.Context, appID string) error {
+	if err := a.wait(ctx); err != nil {
+		return err
+	}
+	_, err := a.s.ApplicationCommandBulkOverwrite(appID, "", commands(), discordgo.WithContext(ctx))
+	return err
+}
+
+// commandText turns a slash command into the text command the core parses.
+func commandText(d discordgo.ApplicationCommandInteractionData) string {
+	text := "/" + d.Name
+	for _, name := range []string{"password", "name"} {
+		if o := d.GetOption(name); o != nil && o.Type == discordgo.ApplicationCommandOptionString {
+			if v := strings.TrimSpace(o.StringValue()); v != "" {
+				text += " " + v
+			}
+		}
+	}
+	return text
+}
+
+func (a *Adapter) onMessage(ctx context.Context, h bridge.Handler, m *discordgo.Message) {
+	a.mu.Lock()
+	botID := a.botID
+	a.mu.Unlock()
+	// Only people's DMs: never the bot's own messages, other bots, servers, or system messages.
+	if m.Author == nil || m.Author.ID == botID || m.Author.Bot || m.GuildID != "" ||
+		(m.Type != discordgo.MessageTypeDefault && m.Type != discordgo.MessageTypeReply) {
+		return
+	}
+	a.rememberDM(m.Author.ID, m.ChannelID)
+	from := bridge.Addr{Platform: "discord", User: m.Author.ID, Chat: m.ChannelID}
+	if m.Content != "" {
+		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: m.Content})
+	}
+	// Files, stickers and voice notes are not relayed; the core tells the sender so.
+	if len(m.Attachments) > 0 || len(m.StickerItems) > 0 || (m.Content == "" && len(m.Embeds) == 0) {
+		h.HandleInbound(ctx, bridge.Inbound{From: from, NonText: true})
+	}
+}
+
+func (a *Adapter) onInteraction(ctx context.Context, h bridge.Handler, i *discordgo.Interaction) {
+	if i.Type != discordgo.InteractionApplicationCommand {
+		return
+	}
+	user := i.User
+	if i.Member != nil && i.Member.User != nil {
+		user = i.Member.User
+	}
+	if user == nil {
+		return
+	}
+	text := commandText(i.ApplicationCommandData())
+	none := &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
+
+	if i.GuildID != "" {
+		// In a server: say so privately, and continue in the DM, where rooms live.
+		err := a.s.InteractionRespond(i, &discordgo.InteractionResponse{
+			Type: discordgo.InteractionResponseChannelMessageWithSource,
+			Data: &discordgo.InteractionResponseData{Content: "Continuing in your DMs.", Flags: discordgo.MessageFlagsEphemeral, AllowedMentions: none},
+		}, discordgo.WithContext(ctx))
+		if err != nil {
+			a.log.Warn("discord: answering a slash command failed", "err", err)
+		}
+		ch, err := a.dmChannel(ctx, user.ID)
+		if err != nil {
+			a.log.Warn("discord: opening a DM failed", "err", err)
+			return
+		}
+		h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "discord", User: user.ID, Chat: ch}, Text: text})
+		return
+	}
+
+	// In the DM: "thinking..." now; the core's answer becomes the interaction's response.
+	err := a.s.InteractionRespond(i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource},
+		discordgo.WithContext(ctx))
+	a.rememberDM(user.ID, i.ChannelID)
+	if err != nil {
+		a.log.Warn("discord: deferring a slash command failed", "err", err)
+	} else {
+		a.mu.Lock()
+		a.pending[i.ChannelID] = &pending{appID: i.AppID, token: i.Token, expires: time.Now().Add(pendingLifetime)}
+		a.mu.Unlock()
+	}
+	h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "discord", User: user.ID, Chat: i.ChannelID}, Text: text})
+}
+
+func (a *Adapter) rememberDM(user, channel string) {
+	a.mu.Lock()
+	a.dms[user] = channel
+	a.mu.Unlock()
+}
+
+// dmChannel is the DM channel with a user, opened if needed.
+func (a *Adapter) dmChannel(ctx context.Context, user string) (string, error) {
+	a.mu.Lock()
+	ch, ok := a.dms[user]
+	a.mu.Unlock()
+	if ok {
+		return ch, nil
+	}
+	if err := a.wait(ctx); err != nil {
+		return "", err
+	}
+	c, err := a.s.UserChannelCreate(user, discordgo.WithContext(ctx))
+	if err != nil {
+		return "", a.classify(err)
+	}
+	a.rememberDM(user, c.ID)
+	return c.ID, nil
+}
+
+// SendText shows m in the DM at to.
+func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) error {
+	return a.send(ctx, to, render(m), nil)
+}
+
+// SendImage shows img with m as its caption (the invoice: QR code attached, BOLT11 in a code block).
+func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
+	name := img.Name
+	if name == "" {
+		name = "image.png"
+	}
+	return a.send(ctx, to, render(m), []*discordgo.File{{Name: name, ContentType: "image/png", Reader: bytes.NewReader(img.PNG)}})
+}
+
+func (a *Adapter) send(ctx context.Context, to bridge.Addr, content string, files []*discordgo.File) error {
+	if n := utf8.RuneCountInString(content); n > maxContent {
+		return fmt.Errorf("discord: a message of %d characters is over Discord's limit: %w", n, bridge.ErrRejected)
+	}
+	ch := to.Chat
+	if ch == "" {
+		var err error
+		if ch, err = a.dmChannel(ctx, to.User); err != nil {
+			return err
+		}
+	}
+	none := &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
+	if err := a.wait(ctx); err != nil {
+		return err
+	}
+	if p := a.takePending(ch); p != nil {
+		_, err := a.s.WebhookMessageEdit(p.appID, p.token, "@original",
+			&discordgo.WebhookEdit{Content: &content, Files: files, AllowedMentions: none}, discordgo.WithContext(ctx))
+		if err == nil {
+			return nil
+		}
+		err = a.classify(err)
+		var rl *bridge.RateLimitError
+		if errors.As(err, &rl) {
+			a.mu.Lock()
+			a.pending[ch] = p
+			a.mu.Unlock()
+			return err
+		}
+		// The interaction expired or failed: send a plain message instead.
+		a.log.Debug("discord: answering a deferred slash command failed; sending a message", "err", err)
+		for _, f := range files {
+			if r, ok := f.Reader.(io.Seeker); ok {
+				_, _ = r.Seek(0, io.SeekStart)
+			}
+		}
+		if err := a.wait(ctx); err != nil {
+			return err
+		}
+	}
+	_, err := a.s.ChannelMessageSendComplex(ch, &discordgo.MessageSend{
+		Content: content, Files: files, AllowedMentions: none,
+		// Relayed links must not unfurl: a preview fetches the page and shows it to everyone.
+		Flags: discordgo.MessageFlagsSuppressEmbeds,
+	}, discordgo.WithContext(ctx))
+	return a.classify(err)
+}
+
+func (a *Adapter) takePending(ch string) *pending {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := a.pending[ch]
+	delete(a.pending, ch)
+	if p == nil || time.Now().After(p.expires) {
+		return nil
+	}
+	return p
+}
+
+// wait paces requests under the global limit and holds them while a global 429 lasts.
+func (a *Adapter) wait(ctx context.Context) error {
+	if err := a.pace.Wait(ctx); err != nil {
+		return fmt.Errorf("discord: %w", err)
+	}
+	a.mu.Lock()
+	until := a.pauseUntil
+	a.mu.Unlock()
+	if d := time.Until(until); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("discord: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+func (a *Adapter) pauseAll(d time.Duration) {
+	a.mu.Lock()
+	if until := time.Now().Add(d); until.After(a.pauseUntil) {
+		a.pauseUntil = until
+	}
+	a.mu.Unlock()
+}
+
+// Discord's JSON error codes that mean the person cannot be reached.
+const (
+	codeUnknownChannel    = 10003
+	codeUnknownUser       = 10013
+	codeCannotMessageUser = 50007
+)
+
+// classify translates discordgo's errors into what the bridge acts on.
+func (a *Adapter) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var rl *discordgo.RateLimitError
+	if errors.As(err, &rl) {
+		a.rateLimited.Add(1)
+		wait := rl.RetryAfter
+		if wait <= 0 {
+			wait = time.Second
+		}
+		a.log.Warn("discord: rate limited", "retry_after", wait, "bucket", rl.Bucket)
+		return &bridge.RateLimitError{RetryAfter: wait, Err: err}
+	}
+	var re *discordgo.RESTError
+	if errors.As(err, &re) && re.Response != nil {
+		code := 0
+		if re.Message != nil {
+			code = re.Message.Code
+		}
+		status := re.Response.StatusCode
+		switch {
+		case code == codeCannotMessageUser || code == codeUnknownChannel || code == codeUnknownUser:
+			return fmt.Errorf("discord: HTTP %d, code %d: %w (%w)", status, code, bridge.ErrRecipientGone, err)
+		case status == http.StatusUnauthorized:
+			// A bad token is no fault of the message: keep it for when the token works.
+			return fmt.Errorf("discord: unauthorized: %w", err)
+		case status >= 400 && status < 500:
+			return fmt.Errorf("discord: HTTP %d, code %d: %w (%w)", status, code, bridge.ErrRejected, err)
+		}
+	}
+	return fmt.Errorf("discord: %w", err)
+}
+
+// transport moves requests for discord.com to api_url (tests), and watches for global 429s, which
+// discordgo's RateLimitError does not tell apart from a route's.
+type transport struct {
+	base     http.RoundTripper
+	api      *url.URL
+	onGlobal func(time.Duration)
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.api != nil && req.URL.Host == "discord.com" {
+		req = req.Clone(req.Context())
+		req.URL.Scheme = t.api.Scheme
+		req.URL.Host = t.api.Host
+		req.URL.Path = strings.TrimSuffix(t.api.Path, "/") + req.URL.Path
+		req.Host = ""
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("X-RateLimit-Global") != "true" {
+		return resp, err
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if rerr != nil {
+		return resp, nil
+	}
+	var tm struct {
+		RetryAfter float64 `json:"retry_after"`
+	}
+	if json.Unmarshal(body, &tm) == nil && tm.RetryAfter > 0 {
+		t.onGlobal(time.Duration(tm.RetryAfter * float64(time.Second)))
+	}
+	return resp, nil
+}
