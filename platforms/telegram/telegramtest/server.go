@@ -85,7 +85,7 @@ type Sent struct {
 
 // Stats counts what the fake answered.
 type Stats struct {
-	Calls       map[string]int // by method, including refused calls
+	Calls       map[string]int // answered calls by method, including refused ones
 	RateLimited int            // 429 answers from the fake's limits (not from FailNext)
 }
 
@@ -449,22 +449,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	e := s.injectedFailureLocked(method)
+	s.mu.Unlock()
+	var res any
+	if e == nil {
+		res, e = s.call(r.Context(), method, f)
+	}
+	// Counted once answered, so a test waiting for a call sees its effects.
+	s.mu.Lock()
 	s.stats.Calls[method]++
 	s.notifyLocked()
-	if e := s.injectedFailureLocked(method); e != nil {
-		s.mu.Unlock()
-		reply(w, nil, e)
-		return
-	}
 	s.mu.Unlock()
+	reply(w, res, e)
+}
 
-	var res any
-	var e *apiError
+func (s *Server) call(ctx context.Context, method string, f form) (res any, e *apiError) {
 	switch method {
 	case "getMe":
 		res = s.me
 	case "getUpdates":
-		res, e = s.getUpdates(r.Context(), f)
+		res, e = s.getUpdates(ctx, f)
 	case "sendMessage":
 		res, e = s.sendMessage(f)
 	case "sendPhoto":
@@ -497,7 +501,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		e = &apiError{code: 404, desc: "Not Found"}
 	}
-	reply(w, res, e)
+	return res, e
 }
 
 func (s *Server) injectedFailureLocked(method string) *apiError {
