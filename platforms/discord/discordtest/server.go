@@ -432,7 +432,7 @@ func (s *Server) SlashCommand(userID, channelID, name string, options map[string
 	d := map[string]any{
 		"id": it.id, "application_id": s.Bot.ID, "type": 2, "token": it.token, "version": 1,
 		"channel_id": channelID, "locale": "en-US", "app_permissions": "0",
-		"data": map[string]any{"id": cmdID, "name": name, "type": 1, "options": opts},
+		"data":    map[string]any{"id": cmdID, "name": name, "type": 1, "options": opts},
 		"channel": map[string]any{"id": channelID, "type": map[bool]int{true: 1, false: 0}[c.guildID == ""]},
 	}
 	if c.guildID != "" {

@@ -1,0 +1,147 @@
+package discord
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
+)
+
+// wait bounds every condition a test waits for.
+const wait = 20 * time.Second
+
+// eventually polls cond until it holds, failing the test at the deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// inbox is a bridge.Handler that records what reaches it.
+type inbox struct {
+	mu  sync.Mutex
+	got []bridge.Inbound
+}
+
+func (r *inbox) HandleInbound(_ context.Context, in bridge.Inbound) {
+	r.mu.Lock()
+	r.got = append(r.got, in)
+	r.mu.Unlock()
+}
+
+func (r *inbox) all() []bridge.Inbound {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]bridge.Inbound(nil), r.got...)
+}
+
+// env is a fake Discord with an adapter pointed at it.
+type env struct {
+	fake *discordtest.Server
+	a    *Adapter
+	logs *syncBuffer
+	log  *slog.Logger
+}
+
+func newEnv(t *testing.T, opts discordtest.Options, aopts ...Option) *env {
+	t.Helper()
+	fake := discordtest.New(opts)
+	t.Cleanup(fake.Close)
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := New(Config{Token: fake.Token(), APIURL: fake.URL}, log, aopts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{fake: fake, a: a, logs: logs, log: log}
+}
+
+// run starts the adapter with h and waits until it is connected and its commands are registered. The
+// returned function stops it and checks that Run returned nil.
+func (e *env) run(t *testing.T, h bridge.Handler) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.a.Run(ctx, h) }()
+	e.waitReady(t, done)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v after its context ended", err)
+				}
+			case <-time.After(wait):
+				t.Error("Run did not return after its context ended")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func (e *env) waitReady(t *testing.T, done <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	err := e.fake.Wait(ctx, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned early: %v", err)
+		default:
+		}
+		return e.fake.Connected() && len(e.fake.Commands()) > 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFake waits for a condition on the fake's state.
+func (e *env) waitFake(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := e.fake.Wait(ctx, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// contents are the texts of a channel's messages from the bot.
+func contents(ms []discordtest.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Content
+	}
+	return out
+}
