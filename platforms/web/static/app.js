@@ -227,6 +227,7 @@
     }
     card.appendChild(details);
     const tick = () => {
+      if (card.dataset.paid) return false;
       const left = (inv.expiresAt || 0) - now();
       if (left <= 0) {
         countdown.textContent = 'This invoice has expired.';
@@ -238,7 +239,7 @@
       return true;
     };
     if (tick()) {
-      const t = setInterval(() => { if (!tick() || card.dataset.paid) clearInterval(t); }, 1000);
+      const t = setInterval(() => { if (!tick()) clearInterval(t); }, 1000);
     }
     return card;
   }
@@ -256,49 +257,38 @@
   }
 
   // ---- room state, read from what the core says ----------------------------------------------
+  // Only the core's own replies and notices are read: a member's words (kind relay) never move it.
+  // The core words durations like "23h 59m", "4m 10s", "12s".
 
-  // parseDuration finds the first Go-style duration ("23h59m58s", "4s", "1h0m0s") or a spelled-out one
-  // ("23 hours 59 minutes", "5 min") in t, in ms; -1 if none.
-  function parseDuration(t) {
-    const go = t.match(/(?:^|[^\w.])((?:\d+h)?(?:\d+m(?!s))?(?:\d+(?:\.\d+)?s)?)(?=$|[^\w])/g);
-    if (go) {
-      for (const raw of go) {
-        const g = raw.replace(/^[^\d]+/, '');
-        if (!/\d[hms]/.test(g)) continue;
-        const p = g.match(/^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/);
-        if (p && (p[1] || p[2] || p[3])) {
-          return ((+p[1] || 0) * 3600 + (+p[2] || 0) * 60 + (+p[3] || 0)) * 1000;
-        }
-      }
-    }
-    const words = /(\d+)\s*(hours?|hrs?|minutes?|mins?|seconds?|secs?)\b/gi;
-    let total = 0, found = false, w;
-    while ((w = words.exec(t)) !== null) {
-      found = true;
-      const u = w[2][0].toLowerCase();
-      total += (+w[1]) * (u === 'h' ? 3600 : u === 'm' ? 60 : 1) * 1000;
-    }
-    return found ? total : -1;
+  function parseHuman(t) {
+    const p = t.trim().match(/^(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?$/);
+    if (!p || !(p[1] || p[2] || p[3])) return -1;
+    return ((+p[1] || 0) * 3600 + (+p[2] || 0) * 60 + (+p[3] || 0)) * 1000;
   }
 
   function trackRoom(ev) {
-    const t = (ev.text || '').toLowerCase();
-    if (ev.kind === 'invoice') return;
-    // The room is over: destroyed, expired, or we left it.
-    if (/(self-destruct|destroyed|has ended|is gone|room (?:is )?closed|you left|no longer in)/.test(t) &&
-        !/(will self-destruct|self-destructs in|in \d)/.test(t)) {
+    if (ev.kind !== 'reply' && ev.kind !== 'notice') return;
+    const t = ev.text || '';
+    if (/has self-destructed|destroyed this room|this room is gone|^You left the room|^You are not in a room/.test(t)) {
       setRoom(false);
       return;
     }
-    // In a room: we created or joined one, or the core tells us how long it has left.
-    if (/(your room is open|room is open|you joined|you are in|welcome to the room|password)/.test(t) ||
-        /(left|remaining|self-destructs in|ends in|expires in|closes in)/.test(t)) {
-      const left = parseDuration(ev.text || '');
-      if (/(left|remaining|self-destructs in|ends in|expires in|closes in)/.test(t) && left >= 0) {
-        roomEndsAt = now() + left;
-      }
-      if (/(room is open|you joined|you are in|welcome to the room)/.test(t) || left >= 0) setRoom(true);
-    }
+    const m = t.match(/(?:self-destructs in|room is open for) ((?:\d+h)?\s?(?:\d+m)?\s?(?:\d+s)?)/);
+    if (!m) return;
+    const left = parseHuman(m[1]);
+    if (left < 0) return;
+    roomEndsAt = now() + left;
+    if (/room is open for/.test(t)) markInvoicesPaid();
+    setRoom(true);
+  }
+
+  function markInvoicesPaid() {
+    log.querySelectorAll('.invoice:not(.expired)').forEach((card) => {
+      card.dataset.paid = 'yes';
+      card.classList.add('paid');
+      card.querySelectorAll('.countdown').forEach((c) => { c.textContent = 'Paid. Your room is open.'; });
+      card.querySelectorAll('.simulate-pay').forEach((b) => { b.disabled = true; b.textContent = 'Paid (simulated)'; });
+    });
   }
 
   function setRoom(on) {

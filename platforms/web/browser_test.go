@@ -1,0 +1,483 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+
+	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/lightning"
+	"github.com/kumo-chat/kumo/platforms/web"
+)
+
+// chrome is the one headless Chromium of this test package, started by the first browser test and
+// stopped by TestMain.
+var chrome struct {
+	once   sync.Once
+	ctx    context.Context
+	err    error
+	cancel []context.CancelFunc
+	dir    string
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for i := len(chrome.cancel) - 1; i >= 0; i-- {
+		chrome.cancel[i]()
+	}
+	if chrome.dir != "" {
+		// Chromium's children may still write there for a moment after it stops.
+		for range 50 {
+			if os.RemoveAll(chrome.dir) == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	os.Exit(code)
+}
+
+// chromiumPath finds Debian's chromium, installing it with the project's tool script when missing.
+func chromiumPath() (string, error) {
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p, nil
+	}
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	script := filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), ".ci", "tools.sh")
+	cmd := exec.Command(script, "chromium")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s chromium: %w", script, err)
+	}
+	return exec.LookPath("chromium")
+}
+
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	chrome.once.Do(func() {
+		path, err := chromiumPath()
+		if err != nil {
+			chrome.err = err
+			return
+		}
+		chrome.dir, err = os.MkdirTemp("", "kumo-web-chromium-")
+		if err != nil {
+			chrome.err = err
+			return
+		}
+		// Without the background-networking flags Chromium stalls on a closed network.
+		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+			chromedp.ExecPath(path),
+			chromedp.Headless,
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.NoFirstRun,
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-default-apps", true),
+			chromedp.Flag("disable-extensions", true),
+			chromedp.Flag("no-default-browser-check", true),
+			chromedp.UserDataDir(chrome.dir),
+			chromedp.WindowSize(1000, 900),
+		)
+		ctx, cancelBrowser := chromedp.NewContext(alloc)
+		chrome.cancel = append(chrome.cancel, cancelAlloc, cancelBrowser)
+		// The browser lives as long as the context of its first action: no timeout here.
+		if err := chromedp.Do(ctx); err != nil {
+			chrome.err = fmt.Errorf("starting chromium: %w", err)
+			return
+		}
+		chrome.ctx = ctx
+	})
+	if chrome.err != nil {
+		t.Fatal(chrome.err)
+	}
+	return chrome.ctx
+}
+
+// kumo is the whole product in one test: the core, the development payment backend, and the web
+// platform served over HTTP.
+type kumo struct {
+	url  string
+	dev  *lightning.Dev
+	logs *lockedBuffer
+	web  *web.Platform
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startKumo(t *testing.T, cfg bridge.Config, extra ...bridge.Platform) *kumo {
+	t.Helper()
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	dev := lightning.NewDev(log)
+	p, err := web.New(web.Config{Enabled: true}, log, web.WithSimulatedPayments(dev.Pay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bridge.New(cfg, dev, log, append([]bridge.Platform{p}, extra...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("bridge Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("bridge Run did not return")
+		}
+		srv.Close()
+	})
+	return &kumo{url: srv.URL, dev: dev, logs: logs, web: p}
+}
+
+// visitor is one person with their own browser context (no shared storage with the others).
+type visitor struct {
+	t    *testing.T
+	name string
+	ctx  context.Context
+
+	mu      sync.Mutex
+	console []chromedp.ConsoleMessage
+}
+
+func newVisitor(t *testing.T, url, name string) *visitor {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser(t), chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	v := &visitor{t: t, name: name, ctx: ctx}
+	if err := chromedp.Do(ctx); err != nil { // opens the tab, for as long as ctx lives
+		t.Fatalf("%s: new tab: %v", name, err)
+	}
+	msgs := chromedp.Console(ctx) // subscribed now, before the page loads
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			v.mu.Lock()
+			v.console = append(v.console, m)
+			v.mu.Unlock()
+		}
+	}()
+	v.do(chromedp.Navigate(url))
+	v.waitJS(`document.getElementById('status').dataset.state === 'connected'`, "connected")
+	return v
+}
+
+func (v *visitor) do(steps ...chromedp.Action[chromedp.Void]) {
+	v.t.Helper()
+	ctx, cancel := context.WithTimeout(v.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		v.t.Fatalf("%s: %v\npage log:\n%s", v.name, err, v.pageLog())
+	}
+}
+
+// waitJS waits until expr is true in the page.
+func (v *visitor) waitJS(expr, what string) {
+	v.t.Helper()
+	ctx, cancel := context.WithTimeout(v.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(25*time.Second))); err != nil {
+		v.t.Fatalf("%s: waiting for %s: %v\npage log:\n%s", v.name, what, err, v.pageLog())
+	}
+}
+
+func evalJS[T any](v *visitor, expr string) T {
+	v.t.Helper()
+	ctx, cancel := context.WithTimeout(v.ctx, 30*time.Second)
+	defer cancel()
+	res, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		v.t.Fatalf("%s: evaluating %s: %v", v.name, expr, err)
+	}
+	return res
+}
+
+// pageLog is the chat as the visitor sees it, for failure messages.
+func (v *visitor) pageLog() string {
+	ctx, cancel := context.WithTimeout(v.ctx, 5*time.Second)
+	defer cancel()
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('log').innerText + '\nstatus: ' + document.getElementById('status').textContent`))
+	return s
+}
+
+// send types text into the composer and presses the Send button.
+func (v *visitor) send(text string) {
+	v.t.Helper()
+	v.do(chromedp.SetValue(chromedp.ID("text"), text), chromedp.Click(chromedp.ID("send")))
+}
+
+func js(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// waitRelay waits for from's words exactly as sent.
+func (v *visitor) waitRelay(from, text string) {
+	v.t.Helper()
+	v.waitJS(fmt.Sprintf(`[...document.querySelectorAll('#log .kind-relay')].some(m =>
+		m.querySelector('.from').textContent === %s && m.querySelector('.text').textContent === %s)`, js(from), js(text)),
+		fmt.Sprintf("%s's message %q", from, text))
+}
+
+// waitKind waits for a message of that kind whose text contains part, and returns its text.
+func (v *visitor) waitKind(kind, part string) string {
+	v.t.Helper()
+	expr := fmt.Sprintf(`[...document.querySelectorAll('#log .kind-%s .text')].some(e => e.textContent.includes(%s))`, kind, js(part))
+	v.waitJS(expr, fmt.Sprintf("a %s containing %q", kind, part))
+	return evalJS[string](v, fmt.Sprintf(`[...document.querySelectorAll('#log .kind-%s .text')].filter(e => e.textContent.includes(%s)).pop().textContent`, kind, js(part)))
+}
+
+// problems lists uncaught exceptions and browser errors (a CSP violation is one).
+func (v *visitor) problems() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []string
+	for _, m := range v.console {
+		if m.IsException() || m.Type == "error" || m.Source == "security" {
+			out = append(out, m.String())
+		}
+	}
+	return out
+}
+
+func (v *visitor) screenshot(dir, name string, sel string) string {
+	v.t.Helper()
+	ctx, cancel := context.WithTimeout(v.ctx, 30*time.Second)
+	defer cancel()
+	var png []byte
+	var err error
+	if sel == "" {
+		png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	} else {
+		png, err = chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
+	}
+	if err != nil {
+		v.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		v.t.Fatal(err)
+	}
+	v.t.Logf("screenshot: %s", path)
+	// A copy outlives the test's temp dir, for people to look at.
+	if os.MkdirAll("/tmp/kumo-screens", 0o755) == nil {
+		_ = os.WriteFile(filepath.Join("/tmp/kumo-screens", name), png, 0o644)
+	}
+	return path
+}
+
+// pressEnter types Enter as a keyboard does: one keyDown that carries its text, so the page's
+// preventDefault stops the newline (chromedp's SendKeys sends the text as a separate char event).
+func pressEnter() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeKeyDown, input.DispatchKeyEventTypeKeyUp} {
+			p := input.DispatchKeyEventParams{Type: typ, Key: "Enter", Code: "Enter", WindowsVirtualKeyCode: 13, NativeVirtualKeyCode: 13}
+			if typ == input.DispatchKeyEventTypeKeyDown {
+				p.Text, p.UnmodifiedText = "\r", "\r"
+			}
+			if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func waitState(t *testing.T, dev *lightning.Dev, id, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := dev.State(id)
+		if err == nil && got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("invoice state %q (%v), want %q", got, err, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBrowserPaidRoom: one visitor opens a room and pays its invoice with the simulated payment,
+// another joins with the password, and they talk.
+func TestBrowserPaidRoom(t *testing.T) {
+	k := startKumo(t, bridge.DefaultConfig())
+	shots := t.TempDir()
+	alice := newVisitor(t, k.url, "alice")
+	bob := newVisitor(t, k.url, "bob")
+
+	// Alice asks for a room and sees the invoice.
+	alice.do(chromedp.Click(chromedp.ID("btn-newroom")), chromedp.WaitVisible(chromedp.CSS(".kind-invoice .simulate-pay")))
+	alice.waitJS(`(() => { const q = document.querySelector('.kind-invoice img.qr'); return q && q.complete && q.naturalWidth > 100; })()`, "the QR image to load")
+	inv := evalJS[map[string]string](alice, `(() => { const c = document.querySelector('.kind-invoice');
+		return { id: c.querySelector('.invoice').dataset.invoice, amount: c.querySelector('.amount').textContent,
+			countdown: c.querySelector('.countdown').textContent, bolt11: c.querySelector('.bolt11 code').textContent,
+			button: c.querySelector('.simulate-pay').textContent, caption: c.querySelector('.caption').textContent,
+			wallet: c.querySelector('.open-wallet').getAttribute('href') }; })()`)
+	if inv["amount"] != "10,000 sat" {
+		t.Errorf("amount %q", inv["amount"])
+	}
+	if !regexp.MustCompile(`^Expires in 1[45]:\d\d$`).MatchString(inv["countdown"]) {
+		t.Errorf("countdown %q, want about 15 minutes", inv["countdown"])
+	}
+	if !strings.HasPrefix(inv["bolt11"], "lnbcrt") || inv["wallet"] != "lightning:"+inv["bolt11"] {
+		t.Errorf("bolt11 %q, wallet link %q", inv["bolt11"], inv["wallet"])
+	}
+	if !strings.Contains(inv["button"], "development backend, no real money") {
+		t.Errorf("simulate button says %q", inv["button"])
+	}
+	if !strings.Contains(inv["caption"], "10,000 sat") {
+		t.Errorf("caption %q", inv["caption"])
+	}
+	waitState(t, k.dev, inv["id"], "OPEN")
+	alice.screenshot(shots, "invoice.png", ".kind-invoice")
+	alice.screenshot(shots, "invoice-page.png", "")
+
+	// Alice pays (simulated): the room opens, she gets its password and sees the time left.
+	alice.do(chromedp.Click(chromedp.CSS(".kind-invoice .simulate-pay")))
+	alice.waitKind("reply", "Your room is open")
+	waitState(t, k.dev, inv["id"], "SETTLED")
+	password := evalJS[string](alice, `[...document.querySelectorAll('#log .kind-reply .code code')].pop().textContent`)
+	if password == "" {
+		t.Fatal("no password shown")
+	}
+	alice.waitJS(`document.querySelector('.invoice').classList.contains('paid')`, "the invoice to show as paid")
+	alice.waitJS(`!document.getElementById('time-left').hidden && /^Self-destructs in 2[34]:\d\d:\d\d$/.test(document.getElementById('time-left').textContent)`, "the time left")
+
+	// Bob joins with the password; both pick a nickname.
+	bob.do(chromedp.SetValue(chromedp.ID("join-password"), password), chromedp.Click(chromedp.ID("btn-join")))
+	bob.waitKind("reply", "You joined the room")
+	alice.waitKind("notice", "joined")
+	bob.waitJS(`!document.getElementById('time-left').hidden`, "bob's time left")
+	alice.do(chromedp.SetValue(chromedp.ID("nick-name"), "Alice"), chromedp.Click(chromedp.ID("btn-nick")))
+	alice.waitKind("reply", "You are now Alice")
+	bob.waitKind("notice", "is now Alice")
+	bob.do(chromedp.SetValue(chromedp.ID("nick-name"), "Bob"), chromedp.Click(chromedp.ID("btn-nick")))
+	bob.waitKind("reply", "You are now Bob")
+	alice.waitKind("notice", "is now Bob")
+
+	// Words, emoji and any script flow both ways, exactly.
+	fromBob := "Hello Alice 👋🏽 café, 日本語, עברית, family 👨‍👩‍👧 and 🇯🇵"
+	bob.send(fromBob)
+	alice.waitRelay("Bob", fromBob)
+	fromAlice := "Hi Bob! 🎉🦄 multi\nline"
+	alice.do(chromedp.SetValue(chromedp.ID("text"), fromAlice), chromedp.Focus(chromedp.ID("text")), pressEnter())
+	bob.waitRelay("Alice", fromAlice)
+	if got := evalJS[string](alice, `document.getElementById('text').value`); got != "" {
+		t.Errorf("composer not cleared after Enter: %q", got)
+	}
+
+	// Markup is text: nothing a member sends runs or becomes an element.
+	attack := `<script>window.kumoPwned = 1</script><img src=x onerror="window.kumoPwned = 2"><b>bold?</b>`
+	bob.send(attack)
+	alice.waitRelay("Bob", attack)
+	for _, v := range []*visitor{alice, bob} {
+		if pwned := evalJS[bool](v, `window.kumoPwned !== undefined`); pwned {
+			t.Errorf("%s: the message's script ran", v.name)
+		}
+		if n := evalJS[int](v, `document.querySelectorAll('#log script, #log b, #log img:not(.qr)').length`); n != 0 {
+			t.Errorf("%s: a message became %d element(s)", v.name, n)
+		}
+	}
+	alice.send("Lovely. See you in the next room 👋")
+	bob.waitRelay("Alice", "Lovely. See you in the next room 👋")
+	alice.screenshot(shots, "conversation-alice.png", "")
+	bob.screenshot(shots, "conversation-bob.png", "")
+
+	// Room info is answered and keeps the countdown.
+	bob.do(chromedp.Click(chromedp.ID("btn-info")))
+	bob.waitKind("reply", "This room self-destructs in")
+
+	// Bob leaves: his page shows no room, Alice is told.
+	bob.do(chromedp.Click(chromedp.ID("btn-leave")))
+	bob.waitKind("reply", "You left the room")
+	bob.waitJS(`document.getElementById('time-left').hidden && document.body.dataset.room === 'out'`, "bob out of the room")
+	alice.waitKind("notice", "Bob left")
+
+	for _, v := range []*visitor{alice, bob} {
+		if p := v.problems(); len(p) > 0 {
+			t.Errorf("%s: browser errors: %q", v.name, p)
+		}
+	}
+	for _, secret := range []string{password, "café", "kumoPwned", "Lovely"} {
+		if strings.Contains(k.logs.String(), secret) {
+			t.Errorf("the log holds %q", secret)
+		}
+	}
+}
+
+// TestBrowserSelfDestruct: a short-lived room ends and both members see it.
+func TestBrowserSelfDestruct(t *testing.T) {
+	cfg := bridge.DefaultConfig()
+	cfg.PriceSat = 0 // free: the room opens at once
+	cfg.Rooms.Lifetime = 6 * time.Second
+	k := startKumo(t, cfg)
+	alice := newVisitor(t, k.url, "alice")
+	bob := newVisitor(t, k.url, "bob")
+	alice.do(chromedp.Click(chromedp.ID("btn-newroom")))
+	alice.waitKind("reply", "Your room is open")
+	if n := evalJS[int](alice, `document.querySelectorAll('.kind-invoice').length`); n != 0 {
+		t.Errorf("a free room showed %d invoice(s)", n)
+	}
+	alice.waitJS(`/^Self-destructs in 0:0[0-6]$/.test(document.getElementById('time-left').textContent)`, "a seconds countdown")
+	password := evalJS[string](alice, `[...document.querySelectorAll('#log .kind-reply .code code')].pop().textContent`)
+	bob.do(chromedp.SetValue(chromedp.ID("join-password"), password), chromedp.Click(chromedp.ID("btn-join")))
+	bob.waitKind("reply", "You joined the room")
+	for _, v := range []*visitor{alice, bob} {
+		v.waitKind("notice", "This room has self-destructed")
+		v.waitJS(`document.getElementById('time-left').hidden && document.body.dataset.room === 'out'`, "no room")
+	}
+	// The room is gone: its password opens nothing.
+	bob.do(chromedp.SetValue(chromedp.ID("join-password"), password), chromedp.Click(chromedp.ID("btn-join")))
+	bob.waitKind("reply", "No live room has that password")
+	for _, v := range []*visitor{alice, bob} {
+		if p := v.problems(); len(p) > 0 {
+			t.Errorf("%s: browser errors: %q", v.name, p)
+		}
+	}
+}
