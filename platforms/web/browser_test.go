@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/lightning"
+	"github.com/kumo-chat/kumo/platforms/telegram"
+	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
 	"github.com/kumo-chat/kumo/platforms/web"
 )
 
@@ -426,6 +429,9 @@ func TestBrowserPaidRoom(t *testing.T) {
 	}
 	alice.send("Lovely. See you in the next room 👋")
 	bob.waitRelay("Alice", "Lovely. See you in the next room 👋")
+	// Her own words show on her page too, as hers; commands do not.
+	alice.waitJS(`[...document.querySelectorAll('#log .kind-self .text')].map(e => e.textContent).join('|') === `+
+		js(fromAlice+"|Lovely. See you in the next room 👋"), "alice's own messages")
 	alice.screenshot(shots, "conversation-alice.png", "")
 	bob.screenshot(shots, "conversation-bob.png", "")
 
@@ -479,5 +485,67 @@ func TestBrowserSelfDestruct(t *testing.T) {
 		if p := v.problems(); len(p) > 0 {
 			t.Errorf("%s: browser errors: %q", v.name, p)
 		}
+	}
+}
+
+// TestBrowserWithTelegram: a web visitor and a Telegram user (the real adapter, through the fake Bot
+// API) share a room and talk both ways.
+func TestBrowserWithTelegram(t *testing.T) {
+	fake := telegramtest.New(t)
+	tg, err := telegram.New(telegram.Config{Token: fake.Token(), APIURL: fake.URL()},
+		slog.New(slog.DiscardHandler), telegram.WithPolling(2*time.Second, &http.Client{Timeout: 5 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := bridge.DefaultConfig()
+	cfg.PriceSat = 0
+	k := startKumo(t, cfg, tg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	tara := telegramtest.User{ID: 4242, FirstName: "Tara"}
+	// waitTelegram waits for a message to Tara whose visible text contains part.
+	seen := 0
+	waitTelegram := func(part string) string {
+		t.Helper()
+		for {
+			sent, err := fake.WaitSent(ctx, tara.ID, seen+1)
+			if err != nil {
+				t.Fatalf("waiting for %q on Telegram: %v; got %+v", part, err, sent)
+			}
+			for _, m := range sent[seen:] {
+				seen++
+				if strings.Contains(m.Text, part) {
+					return m.Text
+				}
+			}
+		}
+	}
+
+	wendy := newVisitor(t, k.url, "wendy")
+	wendy.do(chromedp.Click(chromedp.ID("btn-newroom")))
+	wendy.waitKind("reply", "Your room is open")
+	password := evalJS[string](wendy, `[...document.querySelectorAll('#log .kind-reply .code code')].pop().textContent`)
+	wendy.do(chromedp.SetValue(chromedp.ID("nick-name"), "Wendy"), chromedp.Click(chromedp.ID("btn-nick")))
+	wendy.waitKind("reply", "You are now Wendy")
+
+	fake.Inject(telegramtest.Incoming{From: tara, Text: "/join " + password})
+	waitTelegram("You joined the room")
+	wendy.waitKind("notice", "joined")
+	fake.Inject(telegramtest.Incoming{From: tara, Text: "/nick Tara"})
+	waitTelegram("You are now Tara")
+	wendy.waitKind("notice", "is now Tara")
+
+	fromTelegram := "Hi from Telegram 🚀 <b>not bold</b> & ünïcödé"
+	fake.Inject(telegramtest.Incoming{From: tara, Text: fromTelegram})
+	wendy.waitRelay("Tara", fromTelegram)
+
+	fromWeb := "Hello Telegram 🌸 <i>plain</i> 日本"
+	wendy.send(fromWeb)
+	if got := waitTelegram(fromWeb); !strings.Contains(got, "Wendy") {
+		t.Errorf("Telegram shows %q, want it from Wendy", got)
+	}
+	if p := wendy.problems(); len(p) > 0 {
+		t.Errorf("browser errors: %q", p)
 	}
 }

@@ -71,7 +71,16 @@
       return false;
     }
     hideError();
-    return send({ type: 'text', text: t });
+    if (!send({ type: 'text', text: t })) return false;
+    // The core relays a member's words to the others only: show them here ourselves.
+    if (inRoom && !/^[/!]/.test(t)) {
+      const m = el('div', 'msg kind-self');
+      m.dataset.kind = 'self';
+      m.appendChild(el('span', 'from', 'You'));
+      m.appendChild(el('span', 'text', t));
+      append(m);
+    }
+    return true;
   }
 
   function handle(ev) {
