@@ -349,3 +349,36 @@ func TestInvoiceHasQRAttachment(t *testing.T) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestGatewayDropResumesWithoutLoss(t *testing.T) {
+	e := newEnv(t, discordtest.Options{})
+	in := &inbox{}
+	e.run(t, in)
+	alice := e.fake.AddUser("alice")
+
+	e.fake.SendDM(alice.ID, "before")
+	eventually(t, "the first message", func() bool { return len(in.all()) == 1 })
+	e.fake.DropGateway()
+	e.fake.SendDM(alice.ID, "while down") // kept by the session, replayed on RESUME
+	e.waitFake(t, "a RESUME", func() bool { return e.fake.Resumes() == 1 && e.fake.Connected() })
+	e.fake.SendDM(alice.ID, "after")
+	eventually(t, "three messages", func() bool { return len(in.all()) >= 3 })
+
+	var got []string
+	for _, m := range in.all() {
+		got = append(got, m.Text)
+	}
+	if want := []string{"before", "while down", "after"}; !slices.Equal(got, want) {
+		t.Errorf("inbound = %q, want %q", got, want)
+	}
+	if n := e.fake.Identifies(); n != 1 {
+		t.Errorf("%d IDENTIFYs: the drop should have been resumed, not re-identified", n)
+	}
+}
+
+func TestRunStopsWithContext(t *testing.T) {
+	e := newEnv(t, discordtest.Options{})
+	stop := e.run(t, &inbox{})
+	stop() // fails the test if Run does not return nil promptly
+	e.waitFake(t, "the gateway closed", func() bool { return !e.fake.Connected() })
+}

@@ -172,6 +172,9 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 				sess.conn = nil
 			}
 		}
+		if cur := s.gw.current; cur != nil && cur.conn == c {
+			cur.conn = nil
+		}
 		s.gw.mu.Unlock()
 		_ = ws.Close()
 	}()
