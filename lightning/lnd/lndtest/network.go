@@ -76,7 +76,11 @@ func Start(ctx context.Context, dir string) (_ *Network, err error) {
 	if err := startBoth(ctx, n.Kumo, n.Payer); err != nil {
 		return nil, err
 	}
-	addr, err := n.Payer.ln.NewAddress(ctx, &lnrpc.NewAddressRequest{Type: lnrpc.AddressType_WITNESS_PUBKEY_HASH})
+	var addr *lnrpc.NewAddressResponse
+	err = poll(ctx, 30*time.Second, func() error {
+		addr, err = n.Payer.ln.NewAddress(ctx, &lnrpc.NewAddressRequest{Type: lnrpc.AddressType_WITNESS_PUBKEY_HASH})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("lndtest: payer address: %w", err)
 	}
@@ -86,6 +90,9 @@ func Start(ctx context.Context, dir string) (_ *Network, err error) {
 	}
 	if _, err := n.chain.generate(ctx, segwitHeight); err != nil {
 		return nil, fmt.Errorf("lndtest: mining to segwit activation: %w", err)
+	}
+	if err := n.waitActive(ctx); err != nil {
+		return nil, err
 	}
 	if err := n.waitSynced(ctx, segwitHeight); err != nil {
 		return nil, err
@@ -133,7 +140,7 @@ func Start(ctx context.Context, dir string) (_ *Network, err error) {
 func startBoth(ctx context.Context, a, b *Node) error {
 	errs := make(chan error, 2)
 	for _, n := range []*Node{a, b} {
-		go func() { errs <- n.start(ctx) }()
+		go func() { errs <- n.start(ctx, true) }()
 	}
 	return errors.Join(<-errs, <-errs)
 }
@@ -156,6 +163,31 @@ func (n *Network) Stop() {
 	if n.chain != nil {
 		n.chain.proc.stop()
 	}
+}
+
+// waitActive waits until both nodes are fully started.
+func (n *Network) waitActive(ctx context.Context) error {
+	for _, node := range []*Node{n.Kumo, n.Payer} {
+		err := poll(ctx, 60*time.Second, func() error {
+			st, err := lnrpc.NewStateClient(node.conn).GetState(ctx, &lnrpc.GetStateRequest{})
+			if err != nil {
+				return err
+			}
+			if st.State != lnrpc.WalletState_SERVER_ACTIVE {
+				return fmt.Errorf("lnd %s is %s", node.Name, st.State)
+			}
+			info, err := node.ln.GetInfo(ctx, &lnrpc.GetInfoRequest{})
+			if err != nil {
+				return err
+			}
+			node.pubkey = info.IdentityPubkey
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("lndtest: %w (log: %s)", err, node.logTail())
+		}
+	}
+	return nil
 }
 
 // waitSynced waits until both nodes see at least height and say they are synced.
@@ -240,7 +272,7 @@ func (n *Network) StopKumo() {
 func (n *Network) StartKumo(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := n.Kumo.start(ctx); err != nil {
+	if err := n.Kumo.start(ctx, false); err != nil {
 		return err
 	}
 	// A fresh block keeps both nodes' view of the chain recent (lnd is only "synced" when the best
