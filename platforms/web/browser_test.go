@@ -449,7 +449,13 @@ func TestBrowserPaidRoom(t *testing.T) {
 		if p := v.problems(); len(p) > 0 {
 			t.Errorf("%s: browser errors: %q", v.name, p)
 		}
+		if kept := evalJS[string](v, `document.cookie + localStorage.length + sessionStorage.length`); kept != "00" {
+			t.Errorf("%s: the browser keeps something (cookie + local + session storage: %q)", v.name, kept)
+		}
 	}
+	// A reload is a new visitor in no room: the page never stored how to resume its session.
+	alice.do(chromedp.Reload())
+	alice.waitJS(`document.getElementById('status').dataset.state === 'connected' && document.body.dataset.room === 'out' && document.querySelectorAll('#log .msg').length === 0`, "a fresh page")
 	for _, secret := range []string{password, "café", "kumoPwned", "Lovely"} {
 		if strings.Contains(k.logs.String(), secret) {
 			t.Errorf("the log holds %q", secret)

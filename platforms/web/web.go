@@ -192,13 +192,6 @@ func (p *Platform) send(to bridge.Addr, m bridge.Message, png []byte) error {
 	return s.enqueue(toEvent(m, png, p.opts.pay != nil))
 }
 
-// handler returns the bridge while Run runs.
-func (p *Platform) handler() (bridge.Handler, context.Context, chan struct{}) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.h, p.runCtx, p.closing
-}
-
 // newSession registers a fresh visitor.
 func (p *Platform) newSession() (*session, error) {
 	id, err := randomID(16)
