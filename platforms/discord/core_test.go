@@ -51,6 +51,10 @@ type core struct {
 
 func startCore(t *testing.T, opts discordtest.Options, aopts ...Option) *core {
 	t.Helper()
+	if opts.RouteLimit.N == 0 {
+		// Discord's 5 messages per 5 s per DM, shrunk so the tests do not crawl.
+		opts.RouteLimit = discordtest.Window{N: 5, Per: 250 * time.Millisecond}
+	}
 	e := newEnv(t, opts, aopts...)
 	cfg := bridge.DefaultConfig()
 	cfg.FloodRate = 0
@@ -98,7 +102,9 @@ func (c *core) dmWith(t *testing.T, user discordtest.User, after int, substr str
 	return found
 }
 
-func (c *core) dmCount(user discordtest.User) int { return len(c.fake.Messages(c.fake.DMChannel(user.ID))) }
+func (c *core) dmCount(user discordtest.User) int {
+	return len(c.fake.Messages(c.fake.DMChannel(user.ID)))
+}
 
 // codeOf is the text of the message's code block.
 func codeOf(t *testing.T, m discordtest.Message) string {
@@ -200,6 +206,13 @@ func TestCoreCommandsSlashAndRelay(t *testing.T) {
 	na := c.dmCount(alice)
 	c.fake.SendDM(alice.ID, "", "photo.jpg")
 	c.dmWith(t, alice, na, "Only text is relayed")
+
+	logs := c.logs.String()
+	for _, secret := range []string{password, "hello from discord", "spoiler"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log contains %q", secret)
+		}
+	}
 }
 
 func TestCoreLongMessageInTwoParts(t *testing.T) {
