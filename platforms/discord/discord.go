@@ -48,6 +48,8 @@ type Adapter struct {
 	log  *slog.Logger
 	s    *discordgo.Session
 	pace *rate.Limiter
+	// pendingTimeout is how long a slash command used in a DM waits for the core's answer.
+	pendingTimeout time.Duration
 
 	rateLimited atomic.Int64
 
@@ -77,10 +79,12 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		return nil, errors.New("discord: token is required")
 	}
 	a := &Adapter{
-		log:     log,
-		pace:    rate.NewLimiter(40, 10),
-		dms:     map[string]string{},
-		pending: map[string]*pending{},
+		log:  log,
+		pace: rate.NewLimiter(40, 10),
+		// The core answers in well under a second; a minute covers retries after a 429.
+		pendingTimeout: time.Minute,
+		dms:            map[string]string{},
+		pending:        map[string]*pending{},
 	}
 	for _, o := range opts {
 		o(a)
@@ -295,9 +299,13 @@ func (a *Adapter) onInteraction(ctx context.Context, h bridge.Handler, i *discor
 	if err != nil {
 		a.log.Warn("discord: deferring a slash command failed", "err", err)
 	} else {
+		p := &pending{appID: i.AppID, token: i.Token, expires: time.Now().Add(pendingLifetime)}
 		a.mu.Lock()
-		a.pending[i.ChannelID] = &pending{appID: i.AppID, token: i.Token, expires: time.Now().Add(pendingLifetime)}
+		a.pending[i.ChannelID] = p
 		a.mu.Unlock()
+		// Should the core send nothing (it always answers a command, but a flood limit may swallow one),
+		// do not leave "thinking..." up until Discord gives up on it.
+		time.AfterFunc(a.pendingTimeout, func() { a.dropPending(i.ChannelID, p) })
 	}
 	h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "discord", User: user.ID, Chat: i.ChannelID}, Text: text})
 }
@@ -387,6 +395,24 @@ func (a *Adapter) send(ctx context.Context, to bridge.Addr, content string, file
 		Flags: discordgo.MessageFlagsSuppressEmbeds,
 	}, discordgo.WithContext(ctx))
 	return a.classify(err)
+}
+
+// dropPending removes the "thinking..." placeholder of p if nothing answered it.
+func (a *Adapter) dropPending(ch string, p *pending) {
+	a.mu.Lock()
+	still := a.pending[ch] == p
+	if still {
+		delete(a.pending, ch)
+	}
+	a.mu.Unlock()
+	if !still {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.s.WebhookMessageDelete(p.appID, p.token, "@original", discordgo.WithContext(ctx)); err != nil {
+		a.log.Debug("discord: removing an unanswered slash command's placeholder failed", "err", err)
+	}
 }
 
 func (a *Adapter) takePending(ch string) *pending {

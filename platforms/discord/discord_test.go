@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/bwmarrin/discordgo"
@@ -381,4 +382,27 @@ func TestRunStopsWithContext(t *testing.T) {
 	stop := e.run(t, &inbox{})
 	stop() // fails the test if Run does not return nil promptly
 	e.waitFake(t, "the gateway closed", func() bool { return !e.fake.Connected() })
+}
+
+func TestUnansweredSlashCommandPlaceholderIsRemoved(t *testing.T) {
+	e := newEnv(t, discordtest.Options{})
+	e.a.pendingTimeout = 50 * time.Millisecond
+	in := &inbox{}
+	e.run(t, in)
+	alice := e.fake.AddUser("alice")
+	dm := e.fake.DMChannel(alice.ID)
+	it, err := e.fake.SlashCommand(alice.ID, dm, "who", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFake(t, "the placeholder answered, then removed", func() bool {
+		return e.fake.InteractionResponded(it.ID) && len(e.fake.Messages(dm)) == 0
+	})
+	// Later answers are plain messages.
+	if err := e.a.SendText(context.Background(), bridge.Addr{Platform: "discord", User: alice.ID, Chat: dm}, bridge.Message{Text: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	if ms := e.fake.Messages(dm); len(ms) != 1 || ms[0].Interaction != "" || ms[0].Content != "late" {
+		t.Errorf("DM = %+v", ms)
+	}
 }

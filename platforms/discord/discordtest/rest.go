@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -437,6 +438,17 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, seg []string) {
 		m := it.message
 		m.Content, m.Attachments, m.AllowedMentions, m.Deferred = b.Content, files, b.AllowedMentions, false
 		writeJSON(w, http.StatusOK, s.messageJSON(m))
+	case r.Method == http.MethodDelete && len(seg) == 4 && seg[2] == "messages" && seg[3] == "@original":
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if it.message == nil {
+			writeError(w, http.StatusNotFound, 10008, "Unknown Message")
+			return
+		}
+		c := s.channels[it.channelID]
+		c.messages = slices.DeleteFunc(c.messages, func(m *Message) bool { return m == it.message })
+		it.message = nil
+		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPost && len(seg) == 2:
 		files, err := readMessageBody(r, &b)
 		if err != nil {

@@ -447,3 +447,12 @@ func (s *Server) SlashCommand(userID, channelID, name string, options map[string
 	s.dispatch("INTERACTION_CREATE", 0, d)
 	return Interaction{ID: it.id, Token: it.token, ChannelID: channelID}, nil
 }
+
+// InteractionResponded reports whether the interaction got its initial response (a message or
+// "thinking...").
+func (s *Server) InteractionResponded(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it := s.interactions[id]
+	return it != nil && it.responded
+}
