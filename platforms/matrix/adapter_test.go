@@ -1,0 +1,192 @@
+package matrix
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/lightning"
+)
+
+// message waits until u has a message from sender in room whose body passes match.
+func message(t *testing.T, ctx context.Context, u interface {
+	WaitEvent(context.Context, func(*event.Event) bool) (*event.Event, error)
+}, room id.RoomID, sender id.UserID, match func(*event.MessageEventContent) bool) *event.MessageEventContent {
+	t.Helper()
+	evt, err := u.WaitEvent(ctx, func(e *event.Event) bool {
+		return e.RoomID == room && e.Sender == sender && e.Type == event.EventMessage && match(e.Content.AsMessage())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evt.Content.AsMessage()
+}
+
+// TestDM covers one person's private chat with the bot, encrypted and not: commands in, replies,
+// invoice (image + code) and relayed text out, with nothing a member types becoming markup.
+func TestDM(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		encrypted bool
+	}{{"encrypted", true}, {"unencrypted", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			rec := newRecorder()
+			b := startBot(t, ctx, rec)
+			alice := login(t, ctx, "alice")
+			room := openDM(t, ctx, alice, b, tc.encrypted)
+			me := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+
+			// Commands arrive as text, in order; "/" commands too when the client sends them.
+			for i, text := range []string{"!newroom", "/help", "hello <b>there</b>"} {
+				if err := alice.SendText(ctx, room, text); err != nil {
+					t.Fatal(err)
+				}
+				if got := rec.wait(t, ctx, i); got != (bridge.Inbound{From: me, Text: text}) {
+					t.Fatalf("inbound #%d = %+v, want %+v", i, got, bridge.Inbound{From: me, Text: text})
+				}
+			}
+
+			// The invoice: the QR as an m.image (encrypted file in an encrypted room), then the BOLT11.
+			qr, err := lightning.QRCode("LIGHTNING:LNBCRT10U1TEST")
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv := bridge.Message{Kind: bridge.KindInvoice, Text: "Pay 1,000 sat <now>", Code: "lnbcrt10u1test"}
+			if err := b.a.SendImage(ctx, me, bridge.Image{Name: "invoice.png", PNG: qr}, inv); err != nil {
+				t.Fatal(err)
+			}
+			img := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return c.MsgType == event.MsgImage })
+			if tc.encrypted != (img.File != nil) || tc.encrypted == (img.URL != "") {
+				t.Errorf("image in an encrypted=%v room: file=%v url=%q", tc.encrypted, img.File != nil, img.URL)
+			}
+			got, err := alice.Download(ctx, img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, qr) {
+				t.Errorf("downloaded image differs from the QR sent (%d vs %d bytes)", len(got), len(qr))
+			}
+			code := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.Contains(c.Body, "lnbcrt10u1test") })
+			if want := "Pay 1,000 sat <now>\nlnbcrt10u1test"; code.Body != want {
+				t.Errorf("invoice text body = %q, want %q", code.Body, want)
+			}
+			if want := "Pay 1,000 sat &lt;now&gt;<br><code>lnbcrt10u1test</code>"; code.FormattedBody != want {
+				t.Errorf("invoice formatted body = %q, want %q", code.FormattedBody, want)
+			}
+
+			// Relayed text: bold pseudonym, escaped words, no mentions at all.
+			evil := `<b>bold</b> @room <a href="https://matrix.to/#/@x:localhost">pill</a> & "q"` + "\nline2"
+			if err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: evil}); err != nil {
+				t.Fatal(err)
+			}
+			relay := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "Blue Fox: ") })
+			if relay.Body != "Blue Fox: "+evil {
+				t.Errorf("relay body = %q", relay.Body)
+			}
+			wantHTML := `<b>Blue Fox</b>: &lt;b&gt;bold&lt;/b&gt; @room &lt;a href=&#34;https://matrix.to/#/@x:localhost&#34;&gt;pill&lt;/a&gt; &amp; &#34;q&#34;<br>line2`
+			if relay.FormattedBody != wantHTML {
+				t.Errorf("relay formatted body = %q\nwant %q", relay.FormattedBody, wantHTML)
+			}
+			if relay.MsgType != event.MsgText || relay.Mentions == nil || relay.Mentions.Room || len(relay.Mentions.UserIDs) != 0 {
+				t.Errorf("relay msgtype %q mentions %+v: want m.text with an empty m.mentions", relay.MsgType, relay.Mentions)
+			}
+
+			// Notices look unlike relayed words.
+			if err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindNotice, Text: "Red Owl joined."}); err != nil {
+				t.Fatal(err)
+			}
+			notice := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.Contains(c.Body, "Red Owl joined.") })
+			if notice.MsgType != event.MsgNotice || notice.Body != bridge.NoticeMark+"Red Owl joined." {
+				t.Errorf("notice = %q %q", notice.MsgType, notice.Body)
+			}
+
+			// Anything but text is NonText.
+			if _, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
+				MsgType: event.MsgFile, Body: "a.txt", URL: "mxc://localhost/none",
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.wait(t, ctx, 3); got != (bridge.Inbound{From: me, NonText: true}) {
+				t.Errorf("file inbound = %+v, want NonText", got)
+			}
+			if n := alice.DecryptFailures(); n != 0 {
+				t.Errorf("alice could not decrypt %d events", n)
+			}
+		})
+	}
+}
+
+// TestLeaveDM: a user who leaves the DM leaves their kumo room ("/leave" on their behalf), and
+// nothing can be sent to that DM any more.
+func TestLeaveDM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rec := newRecorder()
+	b := startBot(t, ctx, rec)
+	alice := login(t, ctx, "alice")
+	room := openDM(t, ctx, alice, b, true)
+	me := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+	if err := alice.SendText(ctx, room, "bye soon"); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, ctx, 0)
+	if _, err := alice.Client.LeaveRoom(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.wait(t, ctx, 1); got != (bridge.Inbound{From: me, Text: "/leave"}) {
+		t.Fatalf("after leaving: inbound %+v, want /leave", got)
+	}
+	err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindNotice, Text: "You left."})
+	if !errors.Is(err, bridge.ErrRecipientGone) {
+		t.Fatalf("SendText to a left DM = %v, want ErrRecipientGone", err)
+	}
+}
+
+// TestGroupRoom: rooms with anyone else in them get one answer, nothing is relayed, and the bot leaves.
+func TestGroupRoom(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rec := newRecorder()
+	b := startBot(t, ctx, rec)
+	alice := login(t, ctx, "alice")
+	bob := login(t, ctx, "bob")
+	room, err := alice.CreateDM(ctx, bob.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Client.JoinRoomByID(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.WaitJoined(ctx, room, bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Client.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: b.id}); err != nil {
+		t.Fatal(err)
+	}
+	answer := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.Contains(c.Body, "direct") })
+	if answer.MsgType != event.MsgNotice {
+		t.Errorf("group answer msgtype %q", answer.MsgType)
+	}
+	if _, err := alice.WaitEvent(ctx, func(e *event.Event) bool {
+		return e.RoomID == room && e.Type == event.StateMember && e.GetStateKey() == b.id.String() &&
+			e.Content.AsMember().Membership == event.MembershipLeave
+	}); err != nil {
+		t.Fatal("the bot did not leave the group room:", err)
+	}
+	if got := rec.all(); len(got) != 0 {
+		t.Errorf("group room produced inbound %+v", got)
+	}
+	if n := len(alice.Messages(room, b.id)); n != 1 {
+		t.Errorf("the bot wrote %d messages in the group room, want 1", n)
+	}
+}

@@ -1,0 +1,671 @@
+// Package matrix is kumo's Matrix adapter: a plain client account (not an appservice) on
+// maunium.net/go/mautrix that talks to each person in a direct-message room, with end-to-end
+// encryption (pure-Go olm: build with -tags goolm) and in-memory crypto and state stores.
+//
+// Each DM room is that user's private chat with the bot: bridge.Addr{Platform: "matrix",
+// User: their user id, Chat: the room id}. The adapter accepts DM invites by itself, answers once and
+// leaves rooms with anyone else in them, and ignores history from before it started.
+package matrix
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto"
+	"maunium.net/go/mautrix/crypto/cryptohelper"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/platforms/matrix/internal/memstate"
+)
+
+// Name is the platform's name in bridge.Addr.
+const Name = "matrix"
+
+// Config is the matrix section of kumo's config. Either AccessToken or Password is needed; with a
+// password kumo logs in as a new device at every start (its keys live in memory only) and logs that
+// device out when it stops.
+type Config struct {
+	Homeserver  string `yaml:"homeserver"`
+	UserID      string `yaml:"user_id"`
+	AccessToken string `yaml:"access_token"`
+	Password    string `yaml:"password"`
+	DeviceID    string `yaml:"device_id"`
+}
+
+// LogValue keeps the secrets out of logs.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("homeserver", c.Homeserver),
+		slog.String("user_id", c.UserID),
+		slog.Bool("access_token", c.AccessToken != ""),
+		slog.Bool("password", c.Password != ""),
+		slog.String("device_id", c.DeviceID),
+	)
+}
+
+// Option changes an Adapter's defaults.
+type Option func(*Adapter)
+
+// WithRate paces outgoing events (messages and uploads) at r per second with the given burst. The
+// default, 5/s with a burst of 10, stays under common homeserver settings for bots; the bridge
+// retries after M_LIMIT_EXCEEDED anyway.
+func WithRate(r rate.Limit, burst int) Option {
+	return func(a *Adapter) { a.limiter = rate.NewLimiter(r, burst) }
+}
+
+// Adapter is the Matrix platform. It implements bridge.Platform.
+type Adapter struct {
+	cfg     Config
+	log     *slog.Logger
+	limiter *rate.Limiter
+	// observe, when set, sees every event the sync delivered after the adapter handled it (tests).
+	observe func(*event.Event)
+
+	ready chan struct{} // closed when cli is logged in and crypto is set up
+	cli   *mautrix.Client
+	ch    *cryptohelper.CryptoHelper
+	start time.Time
+
+	mu       sync.Mutex
+	joining  map[id.RoomID]bool
+	rooms    map[id.RoomID]*room
+	latest   map[id.UserID]id.RoomID // the DM each user last wrote from
+	imageful map[string]time.Time    // SendImage calls whose image went out but whose text did not
+	handler  bridge.Handler
+	runCtx   context.Context
+	workers  sync.WaitGroup
+}
+
+// room is what the adapter knows about one room it is in.
+type room struct {
+	user    id.UserID // the DM's other member, once known
+	gone    bool      // the user left, or the room is not a DM: nothing is sent there any more
+	warned  bool      // the "DMs only" answer went out
+	queue   []*event.Event
+	running bool
+}
+
+var _ bridge.Platform = (*Adapter)(nil)
+
+// New checks cfg and returns an adapter; it connects only when Run starts.
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
+	if cfg.Homeserver == "" {
+		return nil, errors.New("matrix: homeserver is required")
+	}
+	if cfg.UserID == "" {
+		return nil, errors.New("matrix: user_id is required")
+	}
+	if _, _, err := id.UserID(cfg.UserID).Parse(); err != nil {
+		return nil, fmt.Errorf("matrix: user_id %q: %w", cfg.UserID, err)
+	}
+	if cfg.AccessToken == "" && cfg.Password == "" {
+		return nil, errors.New("matrix: access_token or password is required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Adapter{
+		cfg:      cfg,
+		log:      log.With("platform", Name),
+		limiter:  rate.NewLimiter(5, 10),
+		ready:    make(chan struct{}),
+		joining:  map[id.RoomID]bool{},
+		rooms:    map[id.RoomID]*room{},
+		latest:   map[id.UserID]id.RoomID{},
+		imageful: map[string]time.Time{},
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	return a, nil
+}
+
+// Name implements bridge.Platform.
+func (a *Adapter) Name() string { return Name }
+
+// Limits implements bridge.Platform: see textLen for how Matrix's 64 KiB event cap is counted.
+func (a *Adapter) Limits() bridge.Limits {
+	return bridge.Limits{MaxText: maxText, Overhead: overhead, TextLen: textLen}
+}
+
+// Run logs in, sets up encryption and syncs until ctx ends. It returns nil when ctx ended.
+func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
+	a.mu.Lock()
+	if a.handler != nil {
+		a.mu.Unlock()
+		return errors.New("matrix: Run called twice")
+	}
+	a.handler, a.runCtx = h, ctx
+	a.mu.Unlock()
+
+	loggedIn, err := a.connect(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer a.workers.Wait()
+	if loggedIn {
+		// Our keys die with the process: remove the device so users' clients stop encrypting for it.
+		defer a.logout()
+	}
+	close(a.ready)
+	a.log.Info("matrix connected", "user_id", a.cli.UserID, "device_id", a.cli.DeviceID)
+
+	err = a.cli.SyncWithContext(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("matrix: sync: %w", err)
+}
+
+// connect logs in (or checks the token) and sets up the crypto machine. It reports whether it
+// created the device itself.
+func (a *Adapter) connect(ctx context.Context) (loggedIn bool, err error) {
+	cli, err := mautrix.NewClient(a.cfg.Homeserver, id.UserID(a.cfg.UserID), a.cfg.AccessToken)
+	if err != nil {
+		return false, fmt.Errorf("matrix: client: %w", err)
+	}
+	cli.Log = zerologTo(a.log)
+	// The bridge owns retries (it keeps each recipient's order): mautrix must not sleep on 429s or
+	// retry sends behind its back. The sync loop retries on its own (OnFailedSync).
+	cli.DefaultHTTPRetries = 0
+	cli.IgnoreRateLimit = true
+	cli.StateStore = memstate.New()
+	sy := newSyncer(a)
+	cli.Syncer = sy
+	a.cli = cli
+
+	if a.cfg.AccessToken == "" {
+		localpart, _, _ := id.UserID(a.cfg.UserID).Parse()
+		_, err = cli.Login(ctx, &mautrix.ReqLogin{
+			Type:                     mautrix.AuthTypePassword,
+			Identifier:               mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: localpart},
+			Password:                 a.cfg.Password,
+			DeviceID:                 id.DeviceID(a.cfg.DeviceID),
+			InitialDeviceDisplayName: "kumo",
+			StoreCredentials:         true,
+		})
+		if err != nil {
+			return false, fmt.Errorf("matrix: login as %s: %w", a.cfg.UserID, err)
+		}
+		loggedIn = true
+	} else {
+		who, err := cli.Whoami(ctx)
+		if err != nil {
+			return false, fmt.Errorf("matrix: check access token: %w", err)
+		}
+		if who.UserID != cli.UserID {
+			return false, fmt.Errorf("matrix: the access token belongs to %s, not %s", who.UserID, cli.UserID)
+		}
+		if a.cfg.DeviceID != "" && who.DeviceID != id.DeviceID(a.cfg.DeviceID) {
+			return false, fmt.Errorf("matrix: the access token is for device %s, not %s", who.DeviceID, a.cfg.DeviceID)
+		}
+		cli.DeviceID = who.DeviceID
+	}
+	fail := func(err error) (bool, error) {
+		if loggedIn {
+			a.logout()
+		}
+		return false, err
+	}
+
+	// A random pickle key: the in-memory store never pickles to disk anyway.
+	pickle := make([]byte, 32)
+	_, _ = rand.Read(pickle)
+	ch, err := cryptohelper.NewCryptoHelper(cli, pickle, crypto.NewMemoryStore(nil))
+	if err != nil {
+		return fail(fmt.Errorf("matrix: crypto: %w", err))
+	}
+	// State first: the crypto machine and our handlers read the state store.
+	sy.d.OnEvent(cli.StateStoreSyncHandler)
+	if err := ch.Init(ctx); err != nil {
+		if !loggedIn {
+			err = fmt.Errorf("%w (kumo keeps its encryption keys in memory only, so an access token can be used "+
+				"for one run of one device: log in with a password instead, or use a fresh token)", err)
+		}
+		return fail(fmt.Errorf("matrix: crypto: %w", err))
+	}
+	cli.Crypto = ch
+	a.ch = ch
+	a.start = time.Now()
+	sy.d.OnEvent(a.onEvent)
+	return loggedIn, nil
+}
+
+// logout deletes the device this run created, with its own short deadline (Run's ctx is over).
+func (a *Adapter) logout() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := a.cli.Logout(ctx); err != nil {
+		a.log.Warn("matrix logout failed", "err", err)
+	}
+}
+
+// onEvent runs in the sync loop: it only sorts events and must not block.
+func (a *Adapter) onEvent(ctx context.Context, evt *event.Event) {
+	if a.observe != nil {
+		defer a.observe(evt)
+	}
+	src := evt.Mautrix.EventSource
+	me := a.cli.UserID
+	switch {
+	case evt.Type == event.StateMember && src&event.SourceInvite != 0:
+		// Invites come in the invite section and again later; only the invite section counts.
+		if evt.GetStateKey() == me.String() && evt.Content.AsMember().Membership == event.MembershipInvite {
+			a.accept(evt.RoomID, evt.Sender)
+		}
+	case src&event.SourceJoin != 0 && src&event.SourceTimeline != 0:
+		switch evt.Type {
+		case event.StateMember, event.EventMessage, event.EventSticker, event.EventEncrypted:
+			if evt.Type != event.StateMember && evt.Sender == me {
+				return
+			}
+			a.enqueue(evt)
+		}
+	case src&event.SourceLeave != 0 && evt.Type == event.StateMember && evt.GetStateKey() == me.String():
+		// We were kicked or banned, or left: the DM is gone.
+		a.enqueue(evt)
+	}
+}
+
+// accept joins a room we were invited to, off the sync loop.
+func (a *Adapter) accept(roomID id.RoomID, inviter id.UserID) {
+	a.mu.Lock()
+	if a.joining[roomID] {
+		a.mu.Unlock()
+		return
+	}
+	a.joining[roomID] = true
+	ctx := a.runCtx
+	a.workers.Add(1)
+	a.mu.Unlock()
+	go func() {
+		defer a.workers.Done()
+		defer func() {
+			a.mu.Lock()
+			delete(a.joining, roomID)
+			a.mu.Unlock()
+		}()
+		if _, err := a.cli.JoinRoomByID(ctx, roomID); err != nil {
+			a.log.Warn("matrix: cannot join a room we were invited to", "room_id", roomID, "err", err)
+			return
+		}
+		// Load the room's state now, so that we know whether it is encrypted and who is in it
+		// before anything is sent there (the sync that shows our join may come later).
+		if _, err := a.cli.State(ctx, roomID); err != nil {
+			a.log.Warn("matrix: cannot load the state of a joined room", "room_id", roomID, "err", err)
+			return
+		}
+		a.checkDM(ctx, roomID, inviter)
+	}()
+}
+
+// checkDM answers once and leaves when a room has anyone but one user and the bot in it. It
+// reports whether the room is a DM.
+func (a *Adapter) checkDM(ctx context.Context, roomID id.RoomID, user id.UserID) bool {
+	members, err := a.cli.StateStore.GetRoomJoinedOrInvitedMembers(ctx, roomID)
+	if err != nil {
+		a.log.Warn("matrix: cannot read room members", "room_id", roomID, "err", err)
+		return false
+	}
+	others := 0
+	for _, m := range members {
+		if m != a.cli.UserID {
+			others++
+		}
+	}
+	if others <= 1 {
+		return true
+	}
+	// The join goroutine and the room's worker may both get here: the first one answers and leaves.
+	a.mu.Lock()
+	r := a.room(roomID)
+	if r.warned {
+		a.mu.Unlock()
+		return false
+	}
+	r.warned = true
+	wasDM := !r.gone && r.user != ""
+	dmUser := r.user
+	r.gone = true
+	a.mu.Unlock()
+	if wasDM {
+		// Someone else came into a DM: relaying on would show them the kumo room. Leave it.
+		a.leaveBridgeRoom(ctx, dmUser, roomID)
+	}
+	_ = a.limiter.Wait(ctx)
+	_, err = a.cli.SendMessageEvent(ctx, roomID, event.EventMessage, render(bridge.Message{
+		Kind: bridge.KindReply,
+		Text: "kumo only works in a direct chat with one person. Start a direct message with me instead.",
+	}))
+	if err != nil {
+		a.log.Warn("matrix: cannot answer in a group room", "room_id", roomID, "err", err)
+	}
+	if _, err := a.cli.LeaveRoom(ctx, roomID); err != nil {
+		a.log.Warn("matrix: cannot leave a group room", "room_id", roomID, "err", err)
+	}
+	return false
+}
+
+// room returns the record of roomID, creating it. a.mu must be held.
+func (a *Adapter) room(roomID id.RoomID) *room {
+	r := a.rooms[roomID]
+	if r == nil {
+		r = &room{}
+		a.rooms[roomID] = r
+	}
+	return r
+}
+
+// enqueue hands an event to its room's worker. Each room's events are handled in order, on their
+// own goroutine: waiting for a missing decryption key holds up that room only, never the sync loop.
+func (a *Adapter) enqueue(evt *event.Event) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.room(evt.RoomID)
+	r.queue = append(r.queue, evt)
+	if r.running {
+		return
+	}
+	r.running = true
+	a.workers.Add(1)
+	go a.work(a.runCtx, evt.RoomID, r)
+}
+
+func (a *Adapter) work(ctx context.Context, roomID id.RoomID, r *room) {
+	defer a.workers.Done()
+	for {
+		a.mu.Lock()
+		if len(r.queue) == 0 || ctx.Err() != nil {
+			r.queue, r.running = nil, false
+			a.mu.Unlock()
+			return
+		}
+		evt := r.queue[0]
+		r.queue = r.queue[1:]
+		a.mu.Unlock()
+		a.handle(ctx, roomID, evt)
+	}
+}
+
+// handle turns one event of a room into what the bridge understands.
+func (a *Adapter) handle(ctx context.Context, roomID id.RoomID, evt *event.Event) {
+	if evt.Type == event.EventEncrypted {
+		dec, ok := a.decrypt(ctx, evt)
+		if !ok {
+			return
+		}
+		evt = dec
+	}
+	if evt.Type == event.StateMember {
+		a.handleMember(ctx, roomID, evt)
+		return
+	}
+	if evt.Sender == a.cli.UserID {
+		return
+	}
+	if !a.checkDM(ctx, roomID, evt.Sender) {
+		return
+	}
+	in := bridge.Inbound{From: bridge.Addr{Platform: Name, User: evt.Sender.String(), Chat: roomID.String()}}
+	switch evt.Type {
+	case event.EventSticker:
+		in.NonText = true
+	case event.EventMessage:
+		msg := evt.Content.AsMessage()
+		if rel := msg.GetRelatesTo(); rel != nil && rel.Type == event.RelReplace {
+			return // an edit: the original went out already, and kumo cannot take words back
+		}
+		switch msg.MsgType {
+		case event.MsgText, event.MsgNotice, event.MsgEmote:
+			msg.RemoveReplyFallback()
+			in.Text = msg.Body
+		default:
+			in.NonText = true
+		}
+	default:
+		return
+	}
+	a.mu.Lock()
+	r := a.room(roomID)
+	if r.gone {
+		a.mu.Unlock()
+		return
+	}
+	r.user = evt.Sender
+	a.latest[evt.Sender] = roomID
+	h := a.handler
+	a.mu.Unlock()
+	h.HandleInbound(ctx, in)
+}
+
+// handleMember notices the DM's user (or the bot) leaving.
+func (a *Adapter) handleMember(ctx context.Context, roomID id.RoomID, evt *event.Event) {
+	mem := evt.Content.AsMember().Membership
+	target := id.UserID(evt.GetStateKey())
+	switch {
+	case target == a.cli.UserID && mem == event.MembershipJoin:
+		a.checkDM(ctx, roomID, evt.Sender)
+	case target != a.cli.UserID && (mem == event.MembershipJoin || mem == event.MembershipInvite):
+		a.checkDM(ctx, roomID, target)
+	case mem == event.MembershipLeave || mem == event.MembershipBan:
+		a.mu.Lock()
+		r := a.room(roomID)
+		user, wasDM := r.user, !r.gone
+		if target != a.cli.UserID && user == "" {
+			user = target // left before writing anything
+		}
+		if target != a.cli.UserID && target != user {
+			a.mu.Unlock()
+			return
+		}
+		r.gone = true
+		a.mu.Unlock()
+		if wasDM && user != "" {
+			a.leaveBridgeRoom(ctx, user, roomID)
+		}
+		if target != a.cli.UserID {
+			if _, err := a.cli.LeaveRoom(ctx, roomID); err != nil {
+				a.log.Debug("matrix: cannot leave an abandoned DM", "room_id", roomID, "err", err)
+			}
+		}
+	}
+}
+
+// leaveBridgeRoom tells the bridge that user cannot be reached in roomID any more. Leaving the DM
+// is the Matrix way of leaving: the adapter says "/leave" on their behalf, which is the core's own
+// leave command, so the others in their kumo room are told at once (instead of at the next
+// failed delivery). It does so only for the DM the user last wrote from: a user who leaves an old
+// DM while chatting in a newer one stays.
+func (a *Adapter) leaveBridgeRoom(ctx context.Context, user id.UserID, roomID id.RoomID) {
+	a.mu.Lock()
+	last, known := a.latest[user]
+	if known && last != roomID {
+		a.mu.Unlock()
+		return
+	}
+	delete(a.latest, user)
+	h := a.handler
+	a.mu.Unlock()
+	h.HandleInbound(ctx, bridge.Inbound{
+		From: bridge.Addr{Platform: Name, User: user.String(), Chat: roomID.String()},
+		Text: "/leave",
+	})
+}
+
+// Decryption: keys (m.room_key, sent to our device) can arrive after the event they unlock, so wait
+// for them, then ask the sender's devices again, then give up and say so.
+const (
+	keyWait       = 5 * time.Second
+	keyWaitLonger = 20 * time.Second
+)
+
+func (a *Adapter) decrypt(ctx context.Context, evt *event.Event) (*event.Event, bool) {
+	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) {
+		return nil, false
+	}
+	dec, err := a.ch.Decrypt(ctx, evt)
+	if errors.Is(err, crypto.ErrNoSessionFound) {
+		content := evt.Content.AsEncrypted()
+		if !a.ch.WaitForSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, keyWait) {
+			a.ch.RequestSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, evt.Sender, content.DeviceID)
+			a.ch.WaitForSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, keyWaitLonger)
+		}
+		dec, err = a.ch.Decrypt(ctx, evt)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false
+		}
+		a.log.Warn("matrix: cannot decrypt a message", "room_id", evt.RoomID, "event_id", evt.ID, "err", err)
+		a.mu.Lock()
+		gone := a.room(evt.RoomID).gone
+		a.mu.Unlock()
+		if !gone && evt.Sender != a.cli.UserID {
+			_ = a.limiter.Wait(ctx)
+			_, _ = a.cli.SendMessageEvent(ctx, evt.RoomID, event.EventMessage, render(bridge.Message{
+				Kind: bridge.KindReply,
+				Text: "I could not decrypt a message you sent, so it was not delivered. Please send it again.",
+			}))
+		}
+		return nil, false
+	}
+	dec.Mautrix.EventSource = evt.Mautrix.EventSource | event.SourceDecrypted
+	return dec, true
+}
+
+// SendText implements bridge.Platform.
+func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) error {
+	roomID, err := a.target(ctx, to)
+	if err != nil {
+		return err
+	}
+	return a.send(ctx, roomID, render(m))
+}
+
+// SendImage implements bridge.Platform: the picture as an m.image (encrypted like the room), then
+// the caption and code as text. When the image went out and the text did not, the bridge's retry
+// sends only the text again.
+func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
+	roomID, err := a.target(ctx, to)
+	if err != nil {
+		return err
+	}
+	key := imageKey(roomID, img, m)
+	a.mu.Lock()
+	for k, t := range a.imageful {
+		if time.Since(t) > time.Hour {
+			delete(a.imageful, k)
+		}
+	}
+	_, sent := a.imageful[key]
+	a.mu.Unlock()
+	if !sent {
+		content, err := a.uploadImage(ctx, roomID, img)
+		if err != nil {
+			return err
+		}
+		if err := a.send(ctx, roomID, content); err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.imageful[key] = time.Now()
+		a.mu.Unlock()
+	}
+	if err := a.send(ctx, roomID, render(m)); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	delete(a.imageful, key)
+	a.mu.Unlock()
+	return nil
+}
+
+// target waits until the adapter is connected and checks that to is one of its DMs.
+func (a *Adapter) target(ctx context.Context, to bridge.Addr) (id.RoomID, error) {
+	if to.Platform != Name {
+		return "", fmt.Errorf("matrix: address of platform %q: %w", to.Platform, bridge.ErrRejected)
+	}
+	select {
+	case <-a.ready:
+	case <-ctx.Done():
+		return "", fmt.Errorf("matrix: not connected: %w", ctx.Err())
+	}
+	roomID := id.RoomID(to.Chat)
+	a.mu.Lock()
+	r := a.rooms[roomID]
+	gone := r != nil && r.gone
+	a.mu.Unlock()
+	if gone {
+		return "", fmt.Errorf("matrix: %s left the DM: %w", to.User, bridge.ErrRecipientGone)
+	}
+	if !strings.HasPrefix(to.Chat, "!") {
+		return "", fmt.Errorf("matrix: %q is not a room id: %w", to.Chat, bridge.ErrRejected)
+	}
+	return roomID, nil
+}
+
+// send paces and sends one message event (encrypted when the room is) and classifies the error.
+func (a *Adapter) send(ctx context.Context, roomID id.RoomID, content *event.MessageEventContent) error {
+	if err := a.limiter.Wait(ctx); err != nil {
+		return fmt.Errorf("matrix: %w", err)
+	}
+	_, err := a.cli.SendMessageEvent(ctx, roomID, event.EventMessage, content)
+	return classify(err)
+}
+
+// classify maps a homeserver answer to what the bridge does next.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var herr mautrix.HTTPError
+	if !errors.As(err, &herr) || herr.Response == nil {
+		return fmt.Errorf("matrix: %w", err) // network trouble, crypto trouble: transient
+	}
+	code := herr.Response.StatusCode
+	var errcode string
+	if herr.RespError != nil {
+		errcode = herr.RespError.ErrCode
+	}
+	switch {
+	case errcode == mautrix.MLimitExceeded.ErrCode || code == 429:
+		return &bridge.RateLimitError{RetryAfter: retryAfter(herr), Err: err}
+	case errcode == mautrix.MForbidden.ErrCode || errcode == mautrix.MNotFound.ErrCode:
+		// Not in the room (any more), or no such room: nobody to write to there.
+		return fmt.Errorf("matrix: %w: %w", bridge.ErrRecipientGone, err)
+	case code >= 400 && code < 500 && code != 408:
+		return fmt.Errorf("matrix: %w: %w", bridge.ErrRejected, err)
+	}
+	return fmt.Errorf("matrix: %w", err)
+}
+
+// retryAfter reads retry_after_ms (the spec's field), else the Retry-After header, else 1s.
+func retryAfter(herr mautrix.HTTPError) time.Duration {
+	if herr.RespError != nil {
+		if ms, ok := herr.RespError.ExtraData["retry_after_ms"].(float64); ok && ms > 0 {
+			return time.Duration(ms) * time.Millisecond
+		}
+	}
+	if herr.Response != nil {
+		if s := herr.Response.Header.Get("Retry-After"); s != "" {
+			var secs int
+			if _, err := fmt.Sscanf(s, "%d", &secs); err == nil && secs > 0 {
+				return time.Duration(secs) * time.Second
+			}
+		}
+	}
+	return time.Second
+}

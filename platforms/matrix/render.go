@@ -1,0 +1,96 @@
+package matrix
+
+import (
+	"html"
+	"strings"
+	"unicode/utf8"
+
+	"maunium.net/go/mautrix/event"
+
+	"github.com/kumo-chat/kumo/bridge"
+)
+
+// Matrix caps a whole event (the signed PDU, with its envelope) at 65536 bytes of JSON. What grows
+// with the text is the content JSON: the plain body plus the HTML formatted_body, each JSON-escaped
+// (Go escapes <, > and & as \u003c...), and in encrypted rooms all of it base64-encoded inside the
+// megolm ciphertext (x 4/3). textLen counts exactly those bytes per rune, so the bridge splits long
+// texts where the event would overflow. maxText leaves room for the encryption (x 4/3) and for the
+// event envelope: 44000 * 4/3 = 58667 bytes, plus a few kilobytes of JSON around it.
+const (
+	maxText = 44000
+	// overhead is what render adds around the text: <b></b>, ": ", the notice mark, <br><code></code>,
+	// msgtype, format and m.mentions, all JSON-escaped.
+	overhead = 256
+)
+
+// textLen is the number of content-JSON bytes a rune costs in the body plus the formatted body.
+// It is additive by construction (a sum over runes).
+func textLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += jsonLen(r) + htmlLen(r)
+	}
+	return n
+}
+
+// jsonLen is the length of r inside a JSON string as encoding/json writes it.
+func jsonLen(r rune) int {
+	switch {
+	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t':
+		return 2
+	case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029':
+		return 6
+	case r == utf8.RuneError:
+		return 3
+	}
+	return utf8.RuneLen(r)
+}
+
+// htmlLen is the length of r in the formatted body (escaped by escapeText), JSON-escaped.
+func htmlLen(r rune) int {
+	switch r {
+	case '<', '>':
+		return 6 + 3 // \u0026lt;
+	case '&', '\'', '"':
+		return 6 + 4 // \u0026amp; \u0026#39; \u0026#34;
+	case '\n':
+		return 6 + 2 + 6 // \u003cbr\u003e
+	}
+	return jsonLen(r)
+}
+
+// escapeText makes text inert HTML: nothing a member types becomes markup, a link or a pill.
+func escapeText(s string) string {
+	return strings.ReplaceAll(html.EscapeString(s), "\n", "<br>")
+}
+
+// render turns a bridge message into Matrix content: a plain body (Message.String) and an escaped
+// HTML body. Every message carries an empty m.mentions, which tells clients and servers that it
+// mentions no one: "@room" or a user id in the text notifies nobody (MSC3952, spec v1.7).
+// Members' words go out as m.text; everything the bot says itself as m.notice, as bots should.
+func render(m bridge.Message) *event.MessageEventContent {
+	var b strings.Builder
+	msgType := event.MsgNotice
+	switch m.Kind {
+	case bridge.KindRelay:
+		msgType = event.MsgText
+		b.WriteString("<b>" + escapeText(m.From) + "</b>: " + escapeText(m.Text))
+	case bridge.KindNotice:
+		b.WriteString("<i>" + escapeText(bridge.NoticeMark+m.Text) + "</i>")
+	default:
+		b.WriteString(escapeText(m.Text))
+	}
+	if m.Code != "" {
+		if b.Len() > 0 {
+			b.WriteString("<br>")
+		}
+		b.WriteString("<code>" + escapeText(m.Code) + "</code>")
+	}
+	return &event.MessageEventContent{
+		MsgType:       msgType,
+		Body:          m.String(),
+		Format:        event.FormatHTML,
+		FormattedBody: b.String(),
+		Mentions:      &event.Mentions{},
+	}
+}
