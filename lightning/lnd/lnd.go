@@ -164,12 +164,14 @@ func (b *Backend) check(ctx context.Context) error {
 	defer cancel()
 	info, err := b.ln.GetInfo(ctx, &lnrpc.GetInfoRequest{})
 	if err != nil {
+		switch {
+		case macaroonRefused(err):
+			return fmt.Errorf("lnd: lnd at %s refused the macaroon (kumo needs %s; bake one with %q): %w",
+				b.addr, strings.Join(Permissions, " "), BakeMacaroonCommand, err)
+		}
 		switch status.Code(err) {
 		case codes.Unavailable, codes.DeadlineExceeded:
 			return fmt.Errorf("lnd: cannot reach lnd at %s (is it running, is the address its rpclisten, is tls_cert its tls.cert?): %w", b.addr, err)
-		case codes.Unauthenticated, codes.PermissionDenied:
-			return fmt.Errorf("lnd: lnd at %s refused the macaroon (kumo needs %s; bake one with %q): %w",
-				b.addr, strings.Join(Permissions, " "), BakeMacaroonCommand, err)
 		case codes.Unknown:
 			// lnd answers Unknown while the wallet is locked or the server is still starting.
 			return fmt.Errorf("lnd: lnd at %s is not ready (wallet locked or still starting?): %w", b.addr, err)
@@ -197,16 +199,34 @@ func (b *Backend) check(ctx context.Context) error {
 	_, err = b.inv.LookupInvoiceV2(ctx, &invoicesrpc.LookupInvoiceMsg{
 		InvoiceRef: &invoicesrpc.LookupInvoiceMsg_PaymentHash{PaymentHash: probe},
 	})
+	if macaroonRefused(err) {
+		return fmt.Errorf("lnd: the macaroon may not read invoices (kumo needs %s; bake one with %q): %w",
+			strings.Join(Permissions, " "), BakeMacaroonCommand, err)
+	}
 	switch status.Code(err) {
 	case codes.Unimplemented:
 		return fmt.Errorf("lnd: lnd at %s has no invoices RPC (built without the invoicesrpc tag?); kumo needs hold invoices: %w", b.addr, err)
-	case codes.Unauthenticated, codes.PermissionDenied:
-		return fmt.Errorf("lnd: the macaroon may not read invoices (kumo needs %s; bake one with %q): %w",
-			strings.Join(Permissions, " "), BakeMacaroonCommand, err)
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return fmt.Errorf("lnd: lost lnd at %s during the start-up check: %w", b.addr, err)
 	}
 	return nil
+}
+
+// macaroonRefused tells lnd's macaroon errors apart: lnd reports them with code Unknown and a
+// message ("permission denied", "verification failed: signature mismatch...", "cannot get macaroon").
+func macaroonRefused(err error) bool {
+	switch status.Code(err) {
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return true
+	case codes.Unknown:
+		msg := status.Convert(err).Message()
+		for _, s := range []string{"permission denied", "verification failed", "macaroon"} {
+			if strings.Contains(msg, s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Node is what the start-up check found.
