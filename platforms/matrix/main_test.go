@@ -100,8 +100,8 @@ type bot struct {
 	joined chan id.RoomID // rooms whose join the adapter's own sync has shown
 }
 
-// startBot registers a bot user and runs an adapter for it until the test ends.
-func startBot(t *testing.T, ctx context.Context, h bridge.Handler, opts ...Option) *bot {
+// newBot registers a bot user and makes an adapter for it (not running yet).
+func newBot(t *testing.T, ctx context.Context, opts ...Option) *bot {
 	t.Helper()
 	local, pw := register(t, ctx, "kumo")
 	b := &bot{id: matrixtest.UserID(local), joined: make(chan id.RoomID, 16)}
@@ -117,9 +117,28 @@ func startBot(t *testing.T, ctx context.Context, h bridge.Handler, opts ...Optio
 		}
 	}
 	b.a = a
+	return b
+}
+
+// waitReady waits until the adapter is logged in, or its Run ended.
+func (b *bot) waitReady(t *testing.T, ctx context.Context, done <-chan error) {
+	t.Helper()
+	select {
+	case <-b.a.ready:
+	case err := <-done:
+		t.Fatalf("Run ended before connecting: %v", err)
+	case <-ctx.Done():
+		t.Fatal("adapter did not connect")
+	}
+}
+
+// startBot runs a new bot's adapter with h until the test ends.
+func startBot(t *testing.T, ctx context.Context, h bridge.Handler, opts ...Option) *bot {
+	t.Helper()
+	b := newBot(t, ctx, opts...)
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx, h) }()
+	go func() { done <- b.a.Run(runCtx, h) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -131,13 +150,7 @@ func startBot(t *testing.T, ctx context.Context, h bridge.Handler, opts ...Optio
 			t.Error("Run did not return within 30s of its ctx ending")
 		}
 	})
-	select {
-	case <-a.ready:
-	case err := <-done:
-		t.Fatalf("Run ended before connecting: %v", err)
-	case <-ctx.Done():
-		t.Fatal("adapter did not connect")
-	}
+	b.waitReady(t, ctx, done)
 	return b
 }
 
