@@ -343,7 +343,7 @@ func (b *Bridge) handle(_ string, in Inbound) {
 	}
 	// Someone in no room: a message that could be a password is a join attempt.
 	if rooms.CheckPassword(text) == nil && !strings.Contains(strings.TrimSpace(text), "\n") {
-		b.join(in.From, text)
+		b.join(in.From, text, true)
 		return
 	}
 	b.reply(in.From, "You are not in a room. Send /newroom to open one, or send a room's password to join it. /help lists everything.")

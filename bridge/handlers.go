@@ -22,7 +22,7 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 			b.reply(from, "Send /join followed by the room's password.")
 			return
 		}
-		b.join(from, args)
+		b.join(from, args, false)
 	case "leave":
 		room, m, err := b.store.Leave(from.Key())
 		if err != nil {
@@ -88,7 +88,8 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 }
 
 // join lets someone into the room with that password.
-func (b *Bridge) join(from Addr, password string) {
+// bare says the password came as a plain message (from someone in no room) rather than with /join.
+func (b *Bridge) join(from Addr, password string, bare bool) {
 	room, m, err := b.store.Join(password, memberOf(from))
 	var th *rooms.ThrottledError
 	switch {
@@ -99,6 +100,9 @@ func (b *Bridge) join(from Addr, password string) {
 	case errors.Is(err, rooms.ErrWrongPassword):
 		left := b.store.FailuresLeft(from.Key())
 		msg := "No live room has that password."
+		if bare {
+			msg = "You are not in a room, and no live room has that password."
+		}
 		if left == 0 {
 			msg += " That was too many wrong passwords: wait a while before trying again."
 		} else if left <= 2 {
