@@ -46,7 +46,7 @@ func TestThroughCore(t *testing.T) {
 	cfg.Rooms.Lifetime = 20 * time.Second
 
 	// The product path: the bridge runs the adapter.
-	b := newBot(t, ctx)
+	b := newBot(t, ctx, hs.URL)
 	br, err := bridge.New(cfg, pay, log, b.a)
 	if err != nil {
 		t.Fatal(err)

@@ -101,12 +101,12 @@ type bot struct {
 }
 
 // newBot registers a bot user and makes an adapter for it (not running yet).
-func newBot(t *testing.T, ctx context.Context, opts ...Option) *bot {
+func newBot(t *testing.T, ctx context.Context, homeserver string, opts ...Option) *bot {
 	t.Helper()
 	local, pw := register(t, ctx, "kumo")
 	b := &bot{id: matrixtest.UserID(local), joined: make(chan id.RoomID, 16)}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := New(Config{Homeserver: hs.URL, UserID: b.id.String(), Password: pw}, log, opts...)
+	a, err := New(Config{Homeserver: homeserver, UserID: b.id.String(), Password: pw}, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,13 @@ func (b *bot) waitReady(t *testing.T, ctx context.Context, done <-chan error) {
 // startBot runs a new bot's adapter with h until the test ends.
 func startBot(t *testing.T, ctx context.Context, h bridge.Handler, opts ...Option) *bot {
 	t.Helper()
-	b := newBot(t, ctx, opts...)
+	return startBotAt(t, ctx, hs.URL, h, opts...)
+}
+
+// startBotAt is startBot with the bot reaching the homeserver at homeserver (a proxy).
+func startBotAt(t *testing.T, ctx context.Context, homeserver string, h bridge.Handler, opts ...Option) *bot {
+	t.Helper()
+	b := newBot(t, ctx, homeserver, opts...)
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.a.Run(runCtx, h) }()

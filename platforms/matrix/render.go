@@ -10,16 +10,17 @@ import (
 	"github.com/kumo-chat/kumo/bridge"
 )
 
-// Matrix caps a whole event (the signed PDU, with its envelope) at 65536 bytes of JSON. What grows
-// with the text is the content JSON: the plain body plus the HTML formatted_body, each JSON-escaped
-// (Go escapes <, > and & as \u003c...), and in encrypted rooms all of it base64-encoded inside the
-// megolm ciphertext (x 4/3). textLen counts exactly those bytes per rune, so the bridge splits long
-// texts where the event would overflow. maxText leaves room for the encryption (x 4/3) and for the
-// event envelope: 44000 * 4/3 = 58667 bytes, plus a few kilobytes of JSON around it.
+// Matrix caps a whole event (the signed PDU, with its envelope) at 65536 bytes of canonical JSON.
+// What grows with the text is the content: the plain body plus the HTML formatted_body, and in
+// encrypted rooms all of it inside the megolm ciphertext, base64-encoded (x 4/3). Both the server
+// and mautrix's encryption write canonical JSON, which escapes only quotes, backslashes and control
+// characters. textLen counts those bytes per rune, so the bridge splits long texts where the event
+// would overflow: maxText (+ overhead) x 4/3 = 59008 bytes, leaving over 6 KB for the PDU's own
+// fields (ids, hashes, signatures, the encryption header). TestLimits sends the worst cases.
 const (
 	maxText = 44000
 	// overhead is what render adds around the text: <b></b>, ": ", the notice mark, <br><code></code>,
-	// msgtype, format and m.mentions, all JSON-escaped.
+	// msgtype, format and m.mentions.
 	overhead = 256
 )
 
@@ -33,28 +34,26 @@ func textLen(s string) int {
 	return n
 }
 
-// jsonLen is the length of r inside a JSON string as encoding/json writes it.
+// jsonLen is the length of r inside a canonical JSON string.
 func jsonLen(r rune) int {
 	switch {
-	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t':
+	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t' || r == '\b' || r == '\f':
 		return 2
-	case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029':
-		return 6
+	case r < 0x20:
+		return 6 // \u00XX
 	case r == utf8.RuneError:
 		return 3
 	}
 	return utf8.RuneLen(r)
 }
 
-// htmlLen is the length of r in the formatted body (escaped by escapeText), JSON-escaped.
+// htmlLen is the length of r in the formatted body (escaped by escapeText), in canonical JSON.
 func htmlLen(r rune) int {
 	switch r {
-	case '<', '>':
-		return 6 + 3 // \u0026lt;
+	case '<', '>', '\n':
+		return 4 // &lt; &gt; <br>
 	case '&', '\'', '"':
-		return 6 + 4 // \u0026amp; \u0026#39; \u0026#34;
-	case '\n':
-		return 6 + 2 + 6 // \u003cbr\u003e
+		return 5 // &amp; &#39; &#34;
 	}
 	return jsonLen(r)
 }
