@@ -24,7 +24,8 @@ func TestRateLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer proxy.Close()
+	// Registered before the bot's cleanup, so it runs after the bot stopped its long-poll through it.
+	t.Cleanup(proxy.Close)
 	b := startBotAt(t, ctx, proxy.URL, newRecorder())
 	alice := login(t, ctx, "alice")
 	room := openDM(t, ctx, alice, b, true)

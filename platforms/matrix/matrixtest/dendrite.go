@@ -196,6 +196,7 @@ func start(ctx context.Context, dendrite, dir, secret string) (*Server, error) {
 	// Not CommandContext: the server outlives Start's ctx and is stopped by Close.
 	s.cmd = exec.Command(dendrite, "-config", "dendrite.yaml", "-http-bind-address", addr)
 	s.cmd.Dir = dir
+	s.cmd.SysProcAttr = procAttr()
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start dendrite: %w", err)

@@ -1,0 +1,67 @@
+package matrix
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+
+	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
+)
+
+// TestAccessToken: a token works for one run of its device; the next run cannot reuse the device's
+// published keys (kumo's were in memory) and stops with an error that tells the operator what to do.
+func TestAccessToken(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	local, pw := register(t, ctx, "kumo")
+	cli, err := mautrix.NewClient(hs.URL, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	login, err := cli.Login(ctx, &mautrix.ReqLogin{
+		Type:             mautrix.AuthTypePassword,
+		Identifier:       mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: local},
+		Password:         pw,
+		StoreCredentials: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Homeserver: hs.URL, UserID: matrixtest.UserID(local).String(), AccessToken: login.AccessToken, DeviceID: login.DeviceID.String()}
+	log := slog.New(slog.DiscardHandler)
+
+	first, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- first.Run(runCtx, newRecorder()) }()
+	select {
+	case <-first.ready:
+	case err := <-done:
+		t.Fatalf("first run with the token: %v", err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("first run returned %v, want nil", err)
+	}
+
+	second, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = second.Run(ctx, newRecorder())
+	if err == nil || !strings.Contains(err.Error(), "log in with a password") {
+		t.Fatalf("second run with the same token = %v, want an error explaining in-memory keys", err)
+	}
+
+	// The operator's token is not logged out by kumo.
+	if _, err := cli.Whoami(ctx); err != nil {
+		t.Errorf("the token no longer works after kumo stopped: %v", err)
+	}
+}
