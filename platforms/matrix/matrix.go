@@ -520,7 +520,8 @@ func (a *Adapter) decrypt(ctx context.Context, evt *event.Event) (*event.Event, 
 	if errors.Is(err, crypto.ErrNoSessionFound) {
 		content := evt.Content.AsEncrypted()
 		if !a.ch.WaitForSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, keyWait) {
-			a.ch.RequestSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, evt.Sender, content.DeviceID)
+			// An empty device asks all of the sender's devices (the event's device_id is deprecated).
+			a.ch.RequestSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, evt.Sender, "")
 			a.ch.WaitForSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, keyWaitLonger)
 		}
 		dec, err = a.ch.Decrypt(ctx, evt)

@@ -121,7 +121,8 @@ func (a *Adapter) uploadImage(ctx context.Context, roomID id.RoomID, img bridge.
 	var file *attachment.EncryptedFile
 	if encrypted {
 		file = attachment.NewEncryptedFile()
-		data, mime = file.Encrypt(img.PNG), "application/octet-stream"
+		data, mime = bytes.Clone(img.PNG), "application/octet-stream" // the caller's PNG stays intact
+		file.EncryptInPlace(data)
 	}
 	if err := a.limiter.Wait(ctx); err != nil {
 		return nil, fmt.Errorf("matrix: %w", err)
