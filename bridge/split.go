@@ -28,7 +28,8 @@ func Split(text string, budget int, measure func(string) int) []string {
 		from, to := g.Positions()
 		cluster := text[from:to]
 		cost := measure(cluster)
-		if used+cost > budget && from > start {
+		// At most twice: a cut at an earlier break may leave too little room for this cluster.
+		for used+cost > budget && from > start {
 			cut, cutUsed := from, used
 			switch {
 			case lineCut > start && lineUsed*2 >= budget:
