@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/lightning/lnd"
+	"github.com/kumo-chat/kumo/platforms/discord"
+	"github.com/kumo-chat/kumo/platforms/matrix"
+	"github.com/kumo-chat/kumo/platforms/telegram"
+	"github.com/kumo-chat/kumo/platforms/web"
+)
+
+// config is kumo's YAML file. Each part's own Config is decoded as it is; a section that is absent
+// (nil) disables that platform.
+type config struct {
+	Rooms     bridge.Config    `yaml:"rooms"`
+	Lightning lightningConfig  `yaml:"lightning"`
+	Telegram  *telegram.Config `yaml:"telegram"`
+	Discord   *discord.Config  `yaml:"discord"`
+	Matrix    *matrix.Config   `yaml:"matrix"`
+	Web       *web.Config      `yaml:"web"`
+	HTTP      httpConfig       `yaml:"http"`
+	Log       logConfig        `yaml:"log"`
+}
+
+type lightningConfig struct {
+	// Backend is "lnd" or "dev" (the development backend: no real money).
+	Backend string      `yaml:"backend"`
+	LND     *lnd.Config `yaml:"lnd"`
+}
+
+type httpConfig struct {
+	// Listen is where /healthz, /metrics and the web chat (if enabled) are served.
+	Listen string `yaml:"listen"`
+}
+
+type logConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+const defaultListen = "127.0.0.1:8080"
+
+// defaults is what kumo runs with when there is no configuration at all: the whole product on one
+// machine — the web chat and the development payment backend.
+func defaults() config {
+	c := config{Rooms: bridge.DefaultConfig()}
+	c.Lightning.Backend = "dev"
+	c.Web = &web.Config{Enabled: true}
+	c.HTTP.Listen = defaultListen
+	c.Log = logConfig{Level: "info", Format: "text"}
+	return c
+}
+
+// loadConfig decodes YAML strictly over the defaults (minus the web platform, which a config file
+// has to ask for), applies environment overrides and validates.
+func loadConfig(r io.Reader, getenv func(string) string) (config, error) {
+	c := defaults()
+	c.Web = nil
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return config{}, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return config{}, explainYAML(err)
+	}
+	c.env(getenv)
+	if err := c.validate(); err != nil {
+		return config{}, err
+	}
+	return c, nil
+}
+
+// env lets secrets come from the environment rather than the file. A token in the environment also
+// enables Telegram or Discord, which need nothing else.
+func (c *config) env(getenv func(string) string) {
+	if v := getenv("KUMO_TELEGRAM_TOKEN"); v != "" {
+		if c.Telegram == nil {
+			c.Telegram = &telegram.Config{}
+		}
+		c.Telegram.Token = v
+	}
+	if v := getenv("KUMO_DISCORD_TOKEN"); v != "" {
+		if c.Discord == nil {
+			c.Discord = &discord.Config{}
+		}
+		c.Discord.Token = v
+	}
+	if c.Matrix != nil {
+		if v := getenv("KUMO_MATRIX_ACCESS_TOKEN"); v != "" {
+			c.Matrix.AccessToken = v
+		}
+		if v := getenv("KUMO_MATRIX_PASSWORD"); v != "" {
+			c.Matrix.Password = v
+		}
+	}
+	if c.Lightning.LND != nil {
+		if v := getenv("KUMO_LND_MACAROON"); v != "" {
+			c.Lightning.LND.Macaroon = v
+		}
+	}
+}
+
+// validate reports every value that cannot work, each with its key and what to do.
+func (c *config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if err := c.Rooms.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.Lightning.Backend {
+	case "dev":
+	case "lnd":
+		if c.Lightning.LND == nil || c.Lightning.LND.Address == "" || c.Lightning.LND.TLSCert == "" || c.Lightning.LND.Macaroon == "" {
+			bad("lightning.backend is lnd: set lightning.lnd.address (host:port of lnd's gRPC), lightning.lnd.tls_cert and lightning.lnd.macaroon (paths)")
+		}
+	default:
+		bad("lightning.backend must be lnd or dev, got %q", c.Lightning.Backend)
+	}
+	if c.Telegram != nil && c.Telegram.Token == "" {
+		bad("telegram.token is empty: set it (from @BotFather) or KUMO_TELEGRAM_TOKEN, or remove the telegram section")
+	}
+	if c.Discord != nil && c.Discord.Token == "" {
+		bad("discord.token is empty: set it (from the developer portal) or KUMO_DISCORD_TOKEN, or remove the discord section")
+	}
+	if m := c.Matrix; m != nil {
+		if m.Homeserver == "" || m.UserID == "" {
+			bad("matrix.homeserver and matrix.user_id are both needed (e.g. https://matrix.example.org and @kumo:example.org)")
+		}
+		if m.AccessToken == "" && m.Password == "" {
+			bad("matrix needs matrix.access_token or matrix.password (or KUMO_MATRIX_ACCESS_TOKEN / KUMO_MATRIX_PASSWORD)")
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		bad("http.listen must be host:port, got %q", c.HTTP.Listen)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format must be text or json, got %q", c.Log.Format)
+	}
+	if c.Telegram == nil && c.Discord == nil && c.Matrix == nil && !c.webEnabled() {
+		bad("no platform is configured: add a telegram, discord or matrix section, or web.enabled: true")
+	}
+	return errors.Join(errs...)
+}
+
+func (c *config) webEnabled() bool { return c.Web != nil && c.Web.Enabled }
+
+// Sections by the Go types yaml.v3 names in its errors.
+var yamlTypeSection = map[string]string{
+	"main.config": "the top level", "bridge.Config": "rooms", "rooms.Config": "rooms",
+	"main.lightningConfig": "lightning", "lnd.Config": "lightning.lnd", "telegram.Config": "telegram",
+	"discord.Config": "discord", "matrix.Config": "matrix", "web.Config": "web", "main.httpConfig": "http",
+	"main.logConfig": "log",
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)
+
+// explainYAML rewords yaml.v3's errors for operators: "unknown key rooms.lifetme (line 3)".
+func explainYAML(err error) error {
+	msg := unknownField.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		p := unknownField.FindStringSubmatch(m)
+		section := yamlTypeSection[p[3]]
+		key := p[2]
+		if section != "" && section != "the top level" {
+			key = section + "." + key
+		}
+		return fmt.Sprintf("unknown key %q on line %s (check its spelling against config.example.yaml)", key, p[1])
+	})
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
+	return fmt.Errorf("config: %s", msg)
+}
+
+// openConfig finds the configuration: -config FILE, else ./config.yaml if present, else none.
+func openConfig(path string, explicit bool) (io.ReadCloser, string, error) {
+	f, err := os.Open(path)
+	if err == nil {
+		return f, path, nil
+	}
+	if !explicit && errors.Is(err, os.ErrNotExist) {
+		return nil, "", nil
+	}
+	return nil, "", fmt.Errorf("config: %w", err)
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigExampleLoads(t *testing.T) {
+	f, err := os.Open("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := loadConfig(f, env(map[string]string{"KUMO_TELEGRAM_TOKEN": "1:x", "KUMO_DISCORD_TOKEN": "d", "KUMO_MATRIX_PASSWORD": "p"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Rooms.PriceSat != 10000 || c.Rooms.Rooms.Lifetime != 24*time.Hour || c.Rooms.InvoiceExpiry != 15*time.Minute || c.Rooms.Rooms.MaxMembers != 50 {
+		t.Fatalf("rooms: %+v", c.Rooms)
+	}
+	if c.Lightning.Backend != "lnd" || c.Lightning.LND.Address != "127.0.0.1:10009" {
+		t.Fatalf("lightning: %+v", c.Lightning)
+	}
+	if c.Telegram.Token != "1:x" || c.Discord.Token != "d" || c.Matrix.Password != "p" || c.webEnabled() {
+		t.Fatal("environment overrides or sections not applied")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		env        map[string]string
+		want       []string // every one must appear in the error; none means no error
+	}{
+		{"unknown key is named", "rooms:\n  lifetme: 1h\nweb: {enabled: true}\n", nil, []string{`unknown key "rooms.lifetme" on line 2`}},
+		{"unknown section", "telegramm:\n  token: x\n", nil, []string{`unknown key "telegramm" on line 1`}},
+		{"bad duration", "rooms:\n  lifetime: forever\n", nil, []string{"line 2"}},
+		{"every bad value at once", "rooms:\n  lifetime: 10ms\nlightning:\n  backend: btcpay\nhttp:\n  listen: nowhere\ntelegram: {}\n", nil,
+			[]string{"rooms.lifetime must be at least 1s", "lightning.backend must be lnd or dev", "http.listen must be host:port", "telegram.token is empty"}},
+		{"lnd needs its paths", "lightning:\n  backend: lnd\nweb: {enabled: true}\n", nil, []string{"lightning.lnd.address"}},
+		{"matrix needs a secret", "matrix:\n  homeserver: http://h\n  user_id: '@k:h'\n", nil, []string{"matrix.access_token or matrix.password"}},
+		{"secret from the environment", "matrix:\n  homeserver: http://h\n  user_id: '@k:h'\n", map[string]string{"KUMO_MATRIX_ACCESS_TOKEN": "t"}, nil},
+		{"token alone enables telegram", "rooms: {price_sat: 0}\n", map[string]string{"KUMO_TELEGRAM_TOKEN": "1:x"}, nil},
+		{"no platform", "rooms: {price_sat: 0}\n", nil, []string{"no platform is configured"}},
+		{"negative price", "rooms: {price_sat: -1}\nweb: {enabled: true}\n", nil, []string{"rooms.price_sat"}},
+		{"empty file is no platform", "", nil, []string{"no platform is configured"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := loadConfig(strings.NewReader(c.yaml), env(c.env))
+			if len(c.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
