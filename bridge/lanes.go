@@ -65,16 +65,6 @@ func (l *lanes[T]) drain(key string, q *lane[T]) {
 	}
 }
 
-// waiting is how many items are queued or being worked on for key.
-func (l *lanes[T]) waiting(key string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if q, ok := l.queues[key]; ok {
-		return len(q.items) + 1
-	}
-	return 0
-}
-
 // active is how many keys have work.
 func (l *lanes[T]) active() int {
 	l.mu.Lock()
