@@ -1,0 +1,119 @@
+package bridge_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kumo-chat/kumo/bridge"
+)
+
+// countingPlatform delivers instantly and only counts: the benchmark measures the core, not a fake.
+type countingPlatform struct {
+	name      string
+	delivered atomic.Int64
+	mu        sync.Mutex
+	h         bridge.Handler
+	ready     chan struct{}
+	code      atomic.Value // the last Code shown: the room password
+}
+
+func (p *countingPlatform) Name() string          { return p.name }
+func (p *countingPlatform) Limits() bridge.Limits { return bridge.Limits{MaxText: 4096} }
+func (p *countingPlatform) Run(ctx context.Context, h bridge.Handler) error {
+	p.mu.Lock()
+	p.h = h
+	p.mu.Unlock()
+	close(p.ready)
+	<-ctx.Done()
+	return nil
+}
+func (p *countingPlatform) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) error {
+	if m.Code != "" {
+		p.code.Store(m.Code)
+	}
+	p.delivered.Add(1)
+	return nil
+}
+func (p *countingPlatform) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
+	p.delivered.Add(1)
+	return nil
+}
+
+// BenchmarkRelayFanOut measures deliveries per second through the core into one room, and the
+// allocations each delivery costs. Run: go test -run '^$' -bench RelayFanOut -benchmem ./bridge/
+func BenchmarkRelayFanOut(b *testing.B) {
+	for _, size := range []int{10, 50} {
+		b.Run(fmt.Sprintf("members=%d", size), func(b *testing.B) {
+			p := &countingPlatform{name: "p", ready: make(chan struct{})}
+			cfg := bridge.DefaultConfig()
+			cfg.PriceSat, cfg.FloodRate = 0, 0
+			br, err := bridge.New(cfg, nil, nil, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { _ = br.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			<-p.ready
+			users := make([]bridge.Addr, size)
+			for i := range users {
+				users[i] = bridge.Addr{Platform: "p", User: fmt.Sprint("u", i), Chat: fmt.Sprint("c", i)}
+			}
+			p.h.HandleInbound(ctx, bridge.Inbound{From: users[0], Text: "/newroom"})
+			waitUntil(b, func() bool { r, _ := br.Store().Counts(); return r == 1 })
+			waitUntil(b, func() bool { return p.code.Load() != nil })
+			pw := p.code.Load().(string)
+			for _, u := range users[1:] {
+				p.h.HandleInbound(ctx, bridge.Inbound{From: u, Text: pw})
+			}
+			waitUntil(b, func() bool { _, m := br.Store().Counts(); return m == size })
+			// Let the join notices drain before measuring.
+			waitUntil(b, func() bool { return br.Stats().PendingDeliveries == 0 })
+			base := p.delivered.Load()
+			perMsg := int64(size - 1)
+
+			b.ReportAllocs()
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			b.ResetTimer()
+			start := time.Now()
+			// Senders take turns; a batch never exceeds what one sender's queue holds.
+			const batch = 32
+			for sent := 0; sent < b.N; {
+				n := min(batch*size, b.N-sent)
+				for i := range n {
+					p.h.HandleInbound(ctx, bridge.Inbound{From: users[(sent+i)%size], Text: "hello 👋"})
+				}
+				sent += n
+				want := base + int64(sent)*perMsg
+				for p.delivered.Load() < want {
+					time.Sleep(50 * time.Microsecond)
+				}
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			runtime.ReadMemStats(&m1)
+			deliveries := float64(b.N) * float64(perMsg)
+			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/deliveries, "allocs/delivery")
+			b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
+			b.ReportMetric(elapsed.Seconds()*1e9/deliveries, "ns/delivery")
+		})
+	}
+}
+
+func waitUntil(b *testing.B, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
