@@ -229,6 +229,14 @@ func (b *Bridge) payment(ev PaymentEvent) {
 // payment is cancelled, so the payer gets it back.
 func (b *Bridge) open(p rooms.Purchase) {
 	from := addrOf(p.Creator)
+	if b.stopping.Load() {
+		// A room opened now would vanish with this process: never take money for it.
+		if p.InvoiceID != "" {
+			b.cancelInvoice(p.InvoiceID)
+		}
+		b.reply(from, "kumo is shutting down, so your room could not be opened. Any payment was cancelled and the funds return to your wallet.")
+		return
+	}
 	room, me, err := b.store.Open(p.Creator, p.Password)
 	if err != nil {
 		var why string
