@@ -415,21 +415,33 @@ func (b *Bridge) reply(to Addr, text string) {
 	}
 }
 
-func (b *Bridge) replyCode(to Addr, text, code string) {
-	b.send(to, Message{Kind: KindReply, Text: text, Code: code}, nil, "")
-}
-
-func (b *Bridge) notice(to rooms.Member, text string) {
-	for _, m := range b.splitFor(to.Platform, Message{Kind: KindNotice, Text: text}) {
-		b.send(addrOf(to), m, nil, "")
+// replyRoom answers with the person's room state attached.
+func (b *Bridge) replyRoom(to Addr, m Message, st *RoomState) {
+	m.Kind, m.Room = KindReply, st
+	for _, part := range b.splitFor(to.Platform, m) {
+		b.send(to, part, nil, "")
 	}
 }
 
-// noticeAll tells every member of the room except the one with key skip.
-func (b *Bridge) noticeAll(r rooms.Room, skip, text string) {
-	for _, m := range r.Members {
-		if m.Key() != skip {
-			b.notice(m, text)
+func stateOf(r rooms.Room, me rooms.Member) *RoomState {
+	return &RoomState{EndsAt: r.ExpiresAt, Members: len(r.Members), Nick: me.Nick}
+}
+
+var closedState = &RoomState{Closed: true}
+
+// noticeAll tells every member of the room except the one with key skip; closed says the room has
+// ended for them.
+func (b *Bridge) noticeAll(r rooms.Room, skip, text string, closed bool) {
+	for _, to := range r.Members {
+		if to.Key() == skip {
+			continue
+		}
+		st := closedState
+		if !closed {
+			st = stateOf(r, to)
+		}
+		for _, m := range b.splitFor(to.Platform, Message{Kind: KindNotice, Text: text, Room: st}) {
+			b.send(addrOf(to), m, nil, "")
 		}
 	}
 }
@@ -548,7 +560,7 @@ func (b *Bridge) gone(to Addr, err error) {
 	if lerr != nil {
 		return
 	}
-	b.noticeAll(room, "", fmt.Sprintf("%s left (they can no longer be reached). %s.", m.Nick, members(len(room.Members))))
+	b.noticeAll(room, "", fmt.Sprintf("%s left (they can no longer be reached). %s.", m.Nick, members(len(room.Members))), false)
 }
 
 func members(n int) string {
@@ -562,7 +574,7 @@ func members(n int) string {
 type roomEvents struct{ b *Bridge }
 
 func (e roomEvents) RoomEnding(r rooms.Room, left time.Duration) {
-	e.b.noticeAll(r, "", fmt.Sprintf("This room self-destructs in %s.", human(left)))
+	e.b.noticeAll(r, "", fmt.Sprintf("This room self-destructs in %s.", human(left)), false)
 }
 
 func (e roomEvents) RoomClosed(r rooms.Room, why rooms.Reason) {
@@ -576,5 +588,5 @@ func (e roomEvents) RoomClosed(r rooms.Room, why rooms.Reason) {
 		text = "💥 This room has self-destructed. Everything in it is gone; nothing you send is relayed any more."
 	}
 	e.b.log.Info("room closed", "room", r.ID[:8], "why", why.String(), "members", len(r.Members))
-	e.b.noticeAll(r, "", text)
+	e.b.noticeAll(r, "", text, true)
 }

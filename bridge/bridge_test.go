@@ -188,6 +188,9 @@ func TestPaidFlowAcrossPlatforms(t *testing.T) {
 	}
 	open := h.tg.WaitText(t, alice.Chat, "Your room is open")
 	password := open.Code
+	if open.Room == nil || open.Room.Closed || open.Room.Members != 1 || open.Room.EndsAt.IsZero() {
+		t.Fatalf("the open reply carries room state %+v", open.Room)
+	}
 	if n := len(strings.ReplaceAll(password, "-", "")); n < 20 {
 		t.Fatalf("generated password %q is too short", password)
 	}
@@ -213,7 +216,9 @@ func TestPaidFlowAcrossPlatforms(t *testing.T) {
 
 	h.dc.WaitText(t, bob.Chat, "self-destructs in 2s")
 	h.tg.WaitText(t, alice.Chat, "has self-destructed")
-	h.dc.WaitText(t, bob.Chat, "has self-destructed")
+	if end := h.dc.WaitText(t, bob.Chat, "has self-destructed"); end.Room == nil || !end.Room.Closed {
+		t.Fatalf("the end notice carries room state %+v", end.Room)
+	}
 
 	// Nothing relays after the end.
 	h.tg.Say(t, alice, "anyone there?")

@@ -29,8 +29,8 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 			b.reply(from, "You are not in a room.")
 			return
 		}
-		b.reply(from, "You left the room. Nothing more from it will reach you.")
-		b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))))
+		b.replyRoom(from, Message{Text: "You left the room. Nothing more from it will reach you."}, closedState)
+		b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))), false)
 	case "who":
 		room, me, err := b.store.RoomOf(from.Key())
 		if err != nil {
@@ -52,8 +52,9 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 			b.reply(from, "You are not in a room.")
 			return
 		}
-		b.reply(from, fmt.Sprintf("You are %s. %s. This room self-destructs in %s (at %s).",
-			me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan")))
+		b.replyRoom(from, Message{Text: fmt.Sprintf("You are %s. %s. This room self-destructs in %s (at %s).",
+			me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"))},
+			stateOf(room, me))
 	case "nick":
 		if args == "" {
 			b.reply(from, "Send /nick followed by the name you want.")
@@ -70,8 +71,8 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 		case err != nil:
 			b.reply(from, "That name cannot be used.")
 		default:
-			b.reply(from, "You are now "+m.Nick+".")
-			b.noticeAll(room, m.Key(), fmt.Sprintf("%s is now %s.", old.Nick, m.Nick))
+			b.replyRoom(from, Message{Text: "You are now " + m.Nick + "."}, stateOf(room, m))
+			b.noticeAll(room, m.Key(), fmt.Sprintf("%s is now %s.", old.Nick, m.Nick), false)
 		}
 	case "destroy":
 		_, err := b.store.Destroy(from.Key())
@@ -114,9 +115,9 @@ func (b *Bridge) join(from Addr, password string, bare bool) {
 	case err != nil:
 		b.reply(from, "Could not join that room.")
 	default:
-		b.reply(from, fmt.Sprintf("You joined the room as %s. %s; it self-destructs in %s. Everything you send now goes to the room. /help lists the commands.",
-			m.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now()))))
-		b.noticeAll(room, m.Key(), fmt.Sprintf("%s joined. %s.", m.Nick, members(len(room.Members))))
+		b.replyRoom(from, Message{Text: fmt.Sprintf("You joined the room as %s. %s; it self-destructs in %s. Everything you send now goes to the room. /help lists the commands.",
+			m.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())))}, stateOf(room, m))
+		b.noticeAll(room, m.Key(), fmt.Sprintf("%s joined. %s.", m.Nick, members(len(room.Members))), false)
 	}
 }
 
@@ -262,7 +263,7 @@ func (b *Bridge) open(p rooms.Purchase) {
 	b.log.Info("room opened", "room", room.ID[:8], "paid", p.InvoiceID != "")
 	text := fmt.Sprintf("✅ Your room is open for %s (until %s). You are %s.\nAnyone who sends me this password joins, on any messenger. Its password:",
 		human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), me.Nick)
-	b.replyCode(from, text, p.Password)
+	b.replyRoom(from, Message{Text: text, Code: p.Password}, stateOf(room, me))
 }
 
 // settle takes the payment; it is retried because the room already exists and the payer must not be

@@ -67,6 +67,9 @@ type Message struct {
 	Code string
 	// Invoice is set for KindInvoice.
 	Invoice *Invoice
+	// Room, when set, is the recipient's room as of this message, for adapters with a user interface
+	// of their own (the web page shows a countdown); text messengers can ignore it.
+	Room *RoomState
 	// Part and Parts number the pieces of a text that was too long for the platform (1-based; Parts is
 	// 0 or 1 when the text was not split).
 	Part, Parts int
@@ -91,6 +94,15 @@ func (m Message) String() string {
 		s += m.Code
 	}
 	return s
+}
+
+// RoomState is what a member may know of their room.
+type RoomState struct {
+	EndsAt  time.Time
+	Members int
+	Nick    string // the recipient's own pseudonym
+	// Closed says the recipient is in no room any more (they left, or it ended).
+	Closed bool
 }
 
 // NoticeMark starts every plain-text notice. Pseudonyms are not allowed to start with it.
