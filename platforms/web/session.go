@@ -25,6 +25,7 @@ type event struct {
 	Parts   int          `json:"parts,omitempty"`
 	Invoice *invoiceJSON `json:"invoice,omitempty"`
 	Image   string       `json:"image,omitempty"` // data: URL of a PNG sent with the message
+	Room    *roomJSON    `json:"room,omitempty"`  // the visitor's room as of this message
 
 	// type "hello": the session as the page must remember it (in memory only).
 	Token    string `json:"token,omitempty"`
@@ -37,6 +38,13 @@ type event struct {
 
 	// Now is the server's clock (Unix ms) for countdowns, so a visitor's wrong clock does not matter.
 	Now int64 `json:"now,omitempty"`
+}
+
+type roomJSON struct {
+	EndsAt  int64  `json:"endsAt,omitempty"` // Unix ms
+	Members int    `json:"members,omitempty"`
+	Nick    string `json:"nick,omitempty"`
+	Closed  bool   `json:"closed,omitempty"`
 }
 
 type invoiceJSON struct {
@@ -61,6 +69,12 @@ func toEvent(m bridge.Message, png []byte, simulate bool) event {
 		Part:  m.Part,
 		Parts: m.Parts,
 		Now:   time.Now().UnixMilli(),
+	}
+	if r := m.Room; r != nil {
+		ev.Room = &roomJSON{Members: r.Members, Nick: r.Nick, Closed: r.Closed}
+		if !r.EndsAt.IsZero() {
+			ev.Room.EndsAt = r.EndsAt.UnixMilli()
+		}
 	}
 	if inv := m.Invoice; inv != nil {
 		qr := inv.QR

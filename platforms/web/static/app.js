@@ -267,27 +267,18 @@
 
   // ---- room state, read from what the core says ----------------------------------------------
   // Only the core's own replies and notices are read: a member's words (kind relay) never move it.
-  // The core words durations like "23h 59m", "4m 10s", "12s".
-
-  function parseHuman(t) {
-    const p = t.trim().match(/^(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?$/);
-    if (!p || !(p[1] || p[2] || p[3])) return -1;
-    return ((+p[1] || 0) * 3600 + (+p[2] || 0) * 60 + (+p[3] || 0)) * 1000;
-  }
-
+  // The core attaches the visitor's room state to the replies and notices that change it; members'
+  // own words never carry it, so nobody can fake a countdown or an ending.
   function trackRoom(ev) {
-    if (ev.kind !== 'reply' && ev.kind !== 'notice') return;
-    const t = ev.text || '';
-    if (/has self-destructed|destroyed this room|this room is gone|^You left the room|^You are not in a room/.test(t)) {
+    const r = ev.room;
+    if (!r) return;
+    if (r.closed) {
       setRoom(false);
       return;
     }
-    const m = t.match(/(?:self-destructs in|room is open for) ((?:\d+h)?\s?(?:\d+m)?\s?(?:\d+s)?)/);
-    if (!m) return;
-    const left = parseHuman(m[1]);
-    if (left < 0) return;
-    roomEndsAt = now() + left;
-    if (/room is open for/.test(t)) markInvoicesPaid();
+    if (r.endsAt) roomEndsAt = r.endsAt;
+    // A room state after an invoice means the room it paid for is open.
+    markInvoicesPaid();
     setRoom(true);
   }
 
