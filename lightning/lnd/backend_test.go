@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -306,5 +308,35 @@ func TestPaidWhileStreamDown(t *testing.T) {
 	wantState(t, ctx, inv.ID, lnrpc.Invoice_SETTLED)
 	if n := b.rec.count(inv.ID, bridge.PaymentAccepted); n != 1 {
 		t.Errorf("accepted reported %d times", n)
+	}
+}
+
+// The lncli line the README quotes bakes a macaroon kumo runs with.
+func TestBakeMacaroonCommand(t *testing.T) {
+	ctx := testCtx(t)
+	args := strings.Fields(lnd.BakeMacaroonCommand)
+	if args[0] != "lncli" || !slices.Equal(args[len(args)-len(lnd.Permissions):], lnd.Permissions) {
+		t.Fatalf("%q does not bake exactly %v", lnd.BakeMacaroonCommand, lnd.Permissions)
+	}
+	dir := t.TempDir()
+	global := []string{"--rpcserver=" + netw.Kumo.RPCAddr, "--tlscertpath=" + netw.Kumo.TLSCertPath(),
+		"--macaroonpath=" + netw.Kumo.AdminMacaroonPath(), "--network=regtest"}
+	cmd := exec.CommandContext(ctx, netw.Bins.Lncli, append(global, args[1:]...)...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", lnd.BakeMacaroonCommand, err, out)
+	}
+	log, _ := testLog(t)
+	b, err := lnd.New(ctx, lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: filepath.Join(dir, "kumo.macaroon")}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	inv, err := b.CreateInvoice(ctx, bridge.InvoiceRequest{AmountSat: price, Expiry: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Cancel(ctx, inv.ID); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -342,13 +342,29 @@ func (n *Network) WaitInvoiceState(ctx context.Context, hashHex string, state ln
 	})
 }
 
-// PayerBalance is the payer's spendable balance in the channel (pending HTLCs excluded), in sat.
+// PayerBalance is the payer's balance in the channel, in sat, once no HTLC is pending on its
+// commitment: each pending HTLC adds an output whose fee the payer (the channel's funder) pays, so a
+// balance read during a payment's commitment updates would be off by that fee.
 func (n *Network) PayerBalance(ctx context.Context) (int64, error) {
-	bal, err := n.Payer.ln.ChannelBalance(ctx, &lnrpc.ChannelBalanceRequest{})
+	var bal int64
+	err := poll(ctx, 20*time.Second, func() error {
+		chans, err := n.Payer.ln.ListChannels(ctx, &lnrpc.ListChannelsRequest{})
+		if err != nil {
+			return err
+		}
+		bal = 0
+		for _, c := range chans.Channels {
+			if len(c.PendingHtlcs) > 0 {
+				return fmt.Errorf("%d HTLCs pending", len(c.PendingHtlcs))
+			}
+			bal += c.LocalBalance
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("lndtest: payer balance: %w", err)
 	}
-	return int64(bal.LocalBalance.GetSat()), nil
+	return bal, nil
 }
 
 // WaitPayerBalance polls until the payer's balance is want (channel updates settle a little after
