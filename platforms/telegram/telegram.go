@@ -137,24 +137,30 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 // Name implements bridge.Platform.
 func (a *Adapter) Name() string { return Name }
 
-// Overhead is what rendering adds to a message's visible text: the notice mark and a part counter
-// such as " (12/34)"; tags and HTML escapes do not count, Telegram measures the parsed text.
-const overhead = 3 + 12
+// overhead is what rendering adds to a message's visible text: a part counter such as " (12/34)".
+// Tags and HTML escapes do not count (Telegram measures the parsed text), and the bridge budgets
+// the notice mark and a relay's "pseudonym: " itself.
+const overhead = 12
 
 // Limits implements bridge.Platform.
 func (a *Adapter) Limits() bridge.Limits {
 	return bridge.Limits{MaxText: maxText, Overhead: overhead}
 }
 
-var commands = []models.BotCommand{
-	{Command: "newroom", Description: "Create a room (optionally with a password)"},
-	{Command: "join", Description: "Join a room: /join <password>"},
-	{Command: "leave", Description: "Leave your room"},
-	{Command: "who", Description: "Who is in the room"},
-	{Command: "info", Description: "About your room: members, time left"},
-	{Command: "nick", Description: "Change your name: /nick <name>"},
-	{Command: "destroy", Description: "End the room for everyone (creator only)"},
-	{Command: "help", Description: "How kumo works"},
+// menu is the command menu Telegram shows, from the core's list of commands.
+func menu() []models.BotCommand {
+	var out []models.BotCommand
+	for _, c := range bridge.Commands() {
+		d := c.Description
+		if c.Args != "" {
+			d = c.Args + ": " + d
+		}
+		if len([]rune(d)) > 256 {
+			d = string([]rune(d)[:255]) + "…"
+		}
+		out = append(out, models.BotCommand{Command: c.Name, Description: d})
+	}
+	return out
 }
 
 // Run implements bridge.Platform: it checks the token, sets the command menu and long-polls until
@@ -177,7 +183,7 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	if _, err := a.bot.DeleteWebhook(ctx, &bot.DeleteWebhookParams{}); err != nil && ctx.Err() == nil {
 		a.log.Warn("telegram: deleteWebhook failed", "err", err)
 	}
-	if _, err := a.bot.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: commands}); err != nil && ctx.Err() == nil {
+	if _, err := a.bot.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: menu()}); err != nil && ctx.Err() == nil {
 		// Not fatal: commands still work when typed, only the menu is missing.
 		a.log.Warn("telegram: setMyCommands failed", "err", err)
 	}
@@ -434,15 +440,13 @@ func renderCaption(m bridge.Message, now time.Time) (caption, rest string) {
 	esc := html.EscapeString
 	var lines []string
 	if m.Text != "" {
+		// The bridge's caption already says the amount and how long the invoice lasts.
 		lines = append(lines, esc(m.Text))
-	}
-	lines = append(lines, fmt.Sprintf("Amount: <b>%d sat</b>", inv.AmountSat))
-	if !inv.ExpiresAt.IsZero() {
-		left := inv.ExpiresAt.Sub(now).Round(time.Minute)
-		lines = append(lines, fmt.Sprintf("Expires: %s UTC (in %s)", inv.ExpiresAt.UTC().Format("15:04"), shortDuration(left)))
-	}
-	if inv.Dev {
-		lines = append(lines, "<i>Development invoice: no real money moves.</i>")
+	} else {
+		lines = append(lines, fmt.Sprintf("Amount: <b>%d sat</b>", inv.AmountSat))
+		if !inv.ExpiresAt.IsZero() {
+			lines = append(lines, fmt.Sprintf("Expires: %s UTC (in %s)", inv.ExpiresAt.UTC().Format("15:04"), shortDuration(inv.ExpiresAt.Sub(now).Round(time.Minute))))
+		}
 	}
 	head := strings.Join(lines, "\n")
 	bolt := inv.BOLT11
