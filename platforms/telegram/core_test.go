@@ -68,7 +68,9 @@ func startWorld(t testing.TB, lim telegramtest.Limits, mutate func(*bridge.Confi
 }
 
 // say has u send text to the bot in their private chat.
-func (w *world) say(u telegramtest.User, text string) { w.s.Inject(telegramtest.Incoming{From: u, Text: text}) }
+func (w *world) say(u telegramtest.User, text string) {
+	w.s.Inject(telegramtest.Incoming{From: u, Text: text})
+}
 
 // waitText waits for a message to u's chat, after the first `after` ones, whose text contains want.
 func (w *world) waitText(t testing.TB, u telegramtest.User, after int, want string) telegramtest.Sent {
