@@ -1,0 +1,104 @@
+package telegram_test
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
+)
+
+// BenchmarkDelivery measures the whole delivery path (a member's message in through getUpdates, the
+// core's per-recipient lanes and retries, the adapter's pacing, sendMessage to the fake) while the
+// fake enforces its limits with 429s. It reports delivered messages per second and that rate as a
+// share of the limit that binds: the per-chat one with one recipient, the global one with eight.
+// Every delivery must succeed: a loss fails the benchmark.
+//
+//	go test -tags goolm -run '^$' -bench Delivery -benchtime 400x ./platforms/telegram/
+func BenchmarkDelivery(b *testing.B) {
+	lim := telegramtest.Limits{Global: 200, GlobalBurst: 20, PerChat: 50, PerChatBurst: 10}
+	for _, tc := range []struct {
+		name       string
+		recipients int
+		limit      float64
+	}{
+		{"one-chat", 1, float64(lim.PerChat)},
+		{"eight-chats", 8, float64(lim.Global)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			benchDelivery(b, lim, tc.recipients, tc.limit)
+		})
+	}
+}
+
+func benchDelivery(b *testing.B, lim telegramtest.Limits, recipients int, limit float64) {
+	w := startWorld(b, lim, nil)
+	sender := telegramtest.User{ID: 2000, FirstName: "Sender"}
+	var others []telegramtest.User
+	for i := range recipients {
+		others = append(others, telegramtest.User{ID: int64(3000 + i), FirstName: "R" + strconv.Itoa(i)})
+	}
+	w.openRoom(b, sender, others...)
+	// Let the join notices drain so only relays are measured.
+	for _, u := range others {
+		w.waitText(b, u, 0, "You joined the room")
+	}
+	for _, u := range others[:len(others)-1] {
+		w.waitText(b, u, 0, strconv.Itoa(recipients+1)+" members")
+	}
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	var delivered, failed int
+	w.b.ObserveDeliveries(func(ev bridge.DeliveryEvent) {
+		if ev.Kind != bridge.KindRelay {
+			return
+		}
+		mu.Lock()
+		if ev.Err != nil {
+			failed++
+		} else {
+			delivered++
+		}
+		cond.Broadcast()
+		mu.Unlock()
+	})
+	waitFor := func(n int) {
+		mu.Lock()
+		for delivered+failed < n {
+			cond.Wait()
+		}
+		mu.Unlock()
+	}
+	messages := (b.N + recipients - 1) / recipients
+	total := messages * recipients
+	// The core holds at most 64 unhandled messages per sender: keep the sender a window ahead of
+	// the deliveries, as a fast typist would be, never past the core's queue.
+	const window = 32
+	limited := w.s.Stats().RateLimited
+	b.ResetTimer()
+	start := time.Now()
+	for i := range messages {
+		if i >= window {
+			waitFor((i - window) * recipients)
+		}
+		w.say(sender, "m"+strconv.Itoa(i))
+	}
+	waitFor(total)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if failed != 0 || delivered != total {
+		b.Fatalf("%d of %d deliveries failed", failed, total)
+	}
+	for _, u := range others {
+		if got := len(w.s.Sent(u.ID)); got < messages {
+			b.Fatalf("%s's chat holds %d messages, want at least %d", u.FirstName, got, messages)
+		}
+	}
+	rate := float64(total) / elapsed.Seconds()
+	b.ReportMetric(rate, "msgs/s")
+	b.ReportMetric(100*rate/limit, "%limit")
+	b.ReportMetric(float64(w.s.Stats().RateLimited-limited), "429s")
+	b.ReportMetric(0, "ns/op")
+}
