@@ -66,17 +66,17 @@ func parseHTML(s string) (string, []Entity, error) {
 		case '<':
 			end := strings.IndexByte(s[i:], '>')
 			if end < 0 {
-				return "", nil, fmt.Errorf("Unclosed start tag at byte offset %d", i)
+				return "", nil, entityError("Unclosed start tag at byte offset %d", i)
 			}
 			tag := s[i+1 : i+end]
 			if strings.HasPrefix(tag, "/") {
 				name := strings.ToLower(strings.TrimSpace(tag[1:]))
 				if len(stack) == 0 {
-					return "", nil, fmt.Errorf("Unexpected end tag at byte offset %d", i)
+					return "", nil, entityError("Unexpected end tag at byte offset %d", i)
 				}
 				top := stack[len(stack)-1]
 				if name != top.name {
-					return "", nil, fmt.Errorf("Unmatched end tag at byte offset %d, expected \"</%s>\", found \"</%s>\"", i, top.name, name)
+					return "", nil, entityError("Unmatched end tag at byte offset %d, expected \"</%s>\", found \"</%s>\"", i, top.name, name)
 				}
 				stack = stack[:len(stack)-1]
 				if u16 > top.start {
@@ -90,7 +90,7 @@ func parseHTML(s string) (string, []Entity, error) {
 			name, attrs := splitTag(tag)
 			typ, ok := htmlTags[name]
 			if !ok || (name == "span" && attrs["class"] != "tg-spoiler") {
-				return "", nil, fmt.Errorf("Unsupported start tag \"%s\" at byte offset %d", name, i)
+				return "", nil, entityError("Unsupported start tag \"%s\" at byte offset %d", name, i)
 			}
 			e := Entity{Type: typ}
 			if name == "a" {
@@ -105,7 +105,7 @@ func parseHTML(s string) (string, []Entity, error) {
 		}
 	}
 	if len(stack) > 0 {
-		return "", nil, fmt.Errorf("Can't find end tag corresponding to start tag \"%s\"", stack[len(stack)-1].name)
+		return "", nil, entityError("Can't find end tag corresponding to start tag \"%s\"", stack[len(stack)-1].name)
 	}
 	return out.String(), ents, nil
 }
@@ -211,3 +211,10 @@ func utf16Len(s string) int {
 	}
 	return n
 }
+
+// entityError is a "can't parse entities" reason, worded (and capitalised) as Telegram words it.
+func entityError(format string, a ...any) error { return &parseError{fmt.Sprintf(format, a...)} }
+
+type parseError struct{ msg string }
+
+func (e *parseError) Error() string { return e.msg }
