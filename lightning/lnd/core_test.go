@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 type core struct {
 	p    *bridgetest.Platform
 	logs *syncBuffer
+	stop func(t *testing.T)
 }
 
 func startCore(t *testing.T, addr string, mutate func(*bridge.Config)) *core {
@@ -45,18 +47,22 @@ func startCore(t *testing.T, addr string, mutate func(*bridge.Config)) *core {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("bridge Run: %v", err)
+	var once sync.Once
+	c.stop = func(t *testing.T) {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("bridge Run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("bridge Run did not return")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("bridge Run did not return")
-		}
-		be.Close()
-	})
+			be.Close()
+		})
+	}
+	t.Cleanup(func() { c.stop(t) })
 	return c
 }
 
@@ -184,6 +190,37 @@ func TestCoreStreamDownRoomOpensOnce(t *testing.T) {
 	wantState(t, ctx, inv.ID, lnrpc.Invoice_SETTLED)
 	if n := c.count(alice.Chat, roomOpen); n != 1 {
 		t.Errorf("the room opened %d times", n)
+	}
+}
+
+// kumo stops after the payment is ACCEPTED but before it could act on it (its connection to lnd is
+// cut, so it never hears of it), and a new kumo starts: the invoice is cancelled at start and the
+// payer keeps their money.
+func TestCoreRestartCancelsPaid(t *testing.T) {
+	ctx := testCtx(t)
+	proxy, err := lndtest.NewProxy(netw.Kumo.RPCAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	first := startCore(t, proxy.Addr(), nil)
+	alice := first.p.User("alice")
+	before := payerBalance(t, ctx)
+	inv := first.newRoom(t, alice, "")
+	proxy.SetDown(true)
+	pay := netw.Pay(ctx, inv.BOLT11)
+	wantState(t, ctx, inv.ID, lnrpc.Invoice_ACCEPTED)
+	first.stop(t)
+	stillInFlight(t, pay)
+
+	second := startCore(t, netw.Kumo.RPCAddr, nil)
+	wantState(t, ctx, inv.ID, lnrpc.Invoice_CANCELED)
+	wantFailed(t, ctx, pay)
+	if err := netw.WaitPayerBalance(ctx, before, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := first.count(alice.Chat, roomOpen) + second.count(alice.Chat, roomOpen); n != 0 {
+		t.Errorf("a room opened")
 	}
 }
 
