@@ -1,0 +1,343 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
+	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
+	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
+)
+
+// setup is what one kumo process is started with.
+type setup struct {
+	PriceSat int64
+	Lifetime time.Duration
+	// Flood limits per person (0: kumo's defaults).
+	FloodRate  float64
+	FloodBurst int
+	Telegram   *telegramtest.Server
+	// TelegramURL, when set, replaces Telegram's URL (a fault-injecting proxy in front of the fake).
+	TelegramURL string
+	Discord     *discordtest.Server
+	Matrix      bool // a fresh bot account on the shared Dendrite
+	Web         bool
+	LND         bool // real payments on regtest; otherwise the development backend
+	LogLevel    string
+}
+
+// kumo is one running kumo process.
+type kumo struct {
+	t      testing.TB
+	name   string
+	work   string // its working directory and HOME: it must stay empty
+	config string
+	env    []string
+	url    string // http://host:port of /healthz, /metrics and the web chat
+	// MatrixBot is the bot's Matrix id when Matrix is on.
+	matrixBot string
+
+	// startup is exec -> /healthz answering 200.
+	startup time.Duration
+
+	stdout, stderr *syncBuffer
+	cmd            *exec.Cmd
+	done           chan struct{}
+	waitErr        error
+	killed         atomic.Bool // stopped with SIGKILL on purpose: no clean exit expected
+}
+
+var procSeq atomic.Int64
+
+// startKumo writes a config for s and runs the binary with it; the process is stopped (SIGTERM) and
+// checked (clean exit, no race, no secret in its output, no file written) when the test ends.
+func startKumo(t testing.TB, s setup) *kumo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n := procSeq.Add(1)
+	confDir := t.TempDir()
+	k := &kumo{t: t, name: fmt.Sprintf("kumo#%d(%s)", n, t.Name()), config: filepath.Join(confDir, "kumo.yaml")}
+	// The working directory and HOME are a fresh directory of their own, outside t.TempDir (which
+	// the config shares), so that "nothing was created there" is checked on a directory only kumo
+	// could have written to.
+	work, err := os.MkdirTemp("", "kumo-work-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	k.work = work
+
+	var y strings.Builder
+	fmt.Fprintf(&y, "rooms:\n  price_sat: %d\n  lifetime: %s\n  invoice_expiry: 10m\n  max_members: 50\n  warnings: []\n", s.PriceSat, s.Lifetime)
+	if s.FloodRate > 0 {
+		fmt.Fprintf(&y, "  flood_rate: %g\n  flood_burst: %d\n", s.FloodRate, s.FloodBurst)
+	}
+	if s.LND {
+		fmt.Fprintf(&y, "lightning:\n  backend: lnd\n  lnd:\n    address: %s\n    tls_cert: %s\n    macaroon: %s\n",
+			netw.Kumo.RPCAddr, netw.Kumo.TLSCertPath(), macaroon)
+	} else {
+		y.WriteString("lightning:\n  backend: dev\n")
+	}
+	var env []string
+	if s.Telegram != nil {
+		u := s.Telegram.URL()
+		if s.TelegramURL != "" {
+			u = s.TelegramURL
+		}
+		fmt.Fprintf(&y, "telegram:\n  api_url: %s\n", u)
+		env = append(env, "KUMO_TELEGRAM_TOKEN="+s.Telegram.Token())
+	}
+	if s.Discord != nil {
+		fmt.Fprintf(&y, "discord:\n  api_url: %s\n", s.Discord.URL)
+		env = append(env, "KUMO_DISCORD_TOKEN="+s.Discord.Token())
+	}
+	if s.Matrix {
+		local := fmt.Sprintf("kumobot%d", n)
+		pw := "bot-password-" + strconv.FormatInt(n, 10)
+		if _, err := hs.Register(ctx, local, pw); err != nil {
+			t.Fatal(err)
+		}
+		k.matrixBot = matrixtest.UserID(local).String()
+		fmt.Fprintf(&y, "matrix:\n  homeserver: %s\n  user_id: %q\n", hs.URL, k.matrixBot)
+		env = append(env, "KUMO_MATRIX_PASSWORD="+pw)
+	}
+	if s.Web {
+		y.WriteString("web:\n  enabled: true\n")
+	}
+	level := s.LogLevel
+	if level == "" {
+		level = "debug" // privacy is checked at the most talkative level
+	}
+	fmt.Fprintf(&y, "http:\n  listen: 127.0.0.1:0\nlog:\n  level: %s\n  format: text\n", level)
+	if err := os.WriteFile(k.config, []byte(y.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k.env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "TMPDIR=" + work}, env...)
+	outputs.add(k)
+	k.start(ctx)
+	t.Cleanup(k.finish)
+	return k
+}
+
+// restart runs a new process on the same config and directory (after stop or kill).
+func (k *kumo) restart() *kumo {
+	k.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n := &kumo{t: k.t, name: k.name + "+restarted", work: k.work, config: k.config, env: k.env, matrixBot: k.matrixBot}
+	outputs.add(n)
+	n.start(ctx)
+	k.t.Cleanup(n.finish)
+	return n
+}
+
+var listening = regexp.MustCompile(`health and metrics on (http://[0-9.:]+)/healthz`)
+
+func (k *kumo) start(ctx context.Context) {
+	t := k.t
+	t.Helper()
+	k.stdout, k.stderr = &syncBuffer{}, &syncBuffer{}
+	k.cmd = exec.Command(kumoBin, "-config", k.config)
+	k.cmd.Dir = k.work
+	k.cmd.Env = k.env
+	k.cmd.Stdout, k.cmd.Stderr = k.stdout, k.stderr
+	k.done = make(chan struct{})
+	begin := time.Now()
+	if err := k.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		k.waitErr = k.cmd.Wait()
+		close(k.done)
+	}()
+	for k.url == "" {
+		if m := listening.FindStringSubmatch(k.stdout.String()); m != nil {
+			k.url = m[1]
+			break
+		}
+		select {
+		case <-k.done:
+			t.Fatalf("%s exited at start: %v\n%s", k.name, k.waitErr, k.output())
+		case <-ctx.Done():
+			t.Fatalf("%s never said where it listens\n%s", k.name, k.output())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	for {
+		resp, err := http.Get(k.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-k.done:
+			t.Fatalf("%s exited at start: %v\n%s", k.name, k.waitErr, k.output())
+		case <-ctx.Done():
+			t.Fatalf("%s: /healthz never answered 200\n%s", k.name, k.output())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	k.startup = time.Since(begin)
+}
+
+// output is everything the process wrote, stdout then stderr.
+func (k *kumo) output() string { return k.stdout.String() + k.stderr.String() }
+
+// running reports whether the process has not exited.
+func (k *kumo) running() bool {
+	select {
+	case <-k.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM and waits for the process to exit, failing the test if it does not exit
+// cleanly within d.
+func (k *kumo) stop(d time.Duration) {
+	k.t.Helper()
+	if !k.running() {
+		return
+	}
+	_ = k.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-k.done:
+		if k.waitErr != nil {
+			k.t.Errorf("%s: exit after SIGTERM: %v\n%s", k.name, k.waitErr, tail(k.output(), 4000))
+		}
+	case <-time.After(d):
+		_ = k.cmd.Process.Kill()
+		<-k.done
+		k.t.Errorf("%s did not stop within %s of SIGTERM\n%s", k.name, d, tail(k.output(), 4000))
+	}
+}
+
+// kill ends the process with SIGKILL, as a crash or the OOM killer would.
+func (k *kumo) kill() {
+	k.killed.Store(true)
+	_ = k.cmd.Process.Kill()
+	<-k.done
+}
+
+// finish stops the process if the test did not, then checks what it left behind.
+func (k *kumo) finish() {
+	t := k.t
+	k.stop(45 * time.Second)
+	out := k.output()
+	if strings.Contains(out, "WARNING: DATA RACE") {
+		t.Errorf("%s: the race detector found a data race:\n%s", k.name, tail(out, 20000))
+	}
+	if strings.Contains(out, "panic:") {
+		t.Errorf("%s panicked:\n%s", k.name, tail(out, 20000))
+	}
+	for _, l := range findLeaks(k.name, out, secrets.all()) {
+		t.Error(l)
+	}
+	// kumo keeps everything in memory: it must not have created anything in its working directory
+	// (which is also its HOME and TMPDIR).
+	if k.killed.Load() {
+		return // the restarted process checks the directory
+	}
+	var created []string
+	_ = filepath.WalkDir(k.work, func(p string, d os.DirEntry, err error) error {
+		if p != k.work {
+			created = append(created, p)
+		}
+		return nil
+	})
+	if len(created) > 0 {
+		t.Errorf("%s wrote files: %v", k.name, created)
+	}
+}
+
+// metrics reads kumo's /metrics (unlabelled series only).
+func (k *kumo) metrics(t testing.TB) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(k.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' || strings.Contains(line, "{") {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// waitMetric waits until cond holds for kumo's metrics.
+func (k *kumo) waitMetric(t testing.TB, ctx context.Context, what string, cond func(map[string]float64) bool) map[string]float64 {
+	t.Helper()
+	for {
+		m := k.metrics(t)
+		if cond(m) {
+			return m
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: waited for %s; metrics now: rooms %v members %v goroutines %v heap %v", k.name, what,
+				m["kumo_rooms_open"], m["kumo_members"], m["go_goroutines"], m["go_memstats_heap_alloc_bytes"])
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// syncBuffer collects output written from other goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+var _ io.Writer = (*syncBuffer)(nil)
+var _ = errors.New

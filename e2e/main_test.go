@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kumo-chat/kumo/lightning/lnd"
+	"github.com/kumo-chat/kumo/lightning/lnd/lndtest"
+	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
+)
+
+// What the whole package shares, started once in TestMain: the real binary, one Dendrite and one
+// regtest Lightning network. Fakes of Telegram and Discord are cheap and start per test.
+var (
+	kumoBin  string
+	hs       *matrixtest.Server
+	netw     *lndtest.Network
+	macaroon string // kumo's invoice-only macaroon on the regtest node
+
+	// lndMu keeps the tests that restart kumo's lnd node apart from those that pay through it:
+	// payers hold it for reading, restarters for writing.
+	lndMu sync.RWMutex
+
+	// secrets holds every message text and password any test used; every kumo process's output is
+	// checked against all of them (privacy), and TestMain checks all outputs once more at the end.
+	secrets = &secretSet{}
+	outputs = &outputSet{}
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "kumo-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+
+	// The real binary, race-detecting: a race anywhere in kumo fails the run.
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	kumoBin = filepath.Join(tmp, "kumo")
+	build := exec.CommandContext(ctx, "go", "build", "-tags", "goolm", "-race", "-o", kumoBin, "./cmd/kumo")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: building kumo: %v\n%s", err, out)
+		return 1
+	}
+
+	var wg sync.WaitGroup
+	var hsErr, lnErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		hs, hsErr = matrixtest.Start(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		netw, lnErr = lndtest.Start(ctx, filepath.Join(tmp, "regtest"))
+		if lnErr == nil {
+			macaroon, lnErr = netw.BakeKumoMacaroon(ctx, "kumo-e2e", lnd.Permissions...)
+		}
+	}()
+	wg.Wait()
+	if hs != nil {
+		defer hs.Close()
+	}
+	if netw != nil {
+		defer netw.Stop()
+	}
+	if hsErr != nil || lnErr != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: shared servers did not start: dendrite: %v; regtest: %v\n", hsErr, lnErr)
+		return 1
+	}
+
+	code := m.Run()
+	// Privacy over the whole run: no output of any kumo process holds any text or password any test
+	// used (each process was also checked when it ended, against what was known then).
+	if leaks := outputs.leaks(secrets); len(leaks) > 0 {
+		fmt.Fprintln(os.Stderr, "FAIL: kumo's logs hold message texts or passwords:")
+		for _, l := range leaks {
+			fmt.Fprintln(os.Stderr, "  "+l)
+		}
+		code = 1
+	}
+	if code != 0 {
+		fmt.Fprintln(os.Stderr, "dendrite output (tail):\n"+hs.Logs())
+	}
+	return code
+}
+
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("not inside the kumo module")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// secretSet is every text and password the tests sent; none may reach a log.
+type secretSet struct {
+	mu   sync.Mutex
+	list []string
+}
+
+// add registers s and returns it, so a test writes secret("...") where it makes up a text.
+func (s *secretSet) add(v string) string {
+	s.mu.Lock()
+	s.list = append(s.list, v)
+	s.mu.Unlock()
+	return v
+}
+
+func (s *secretSet) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.list...)
+}
+
+func secret(v string) string { return secrets.add(v) }
+
+// outputSet is the captured output of every kumo process.
+type outputSet struct {
+	mu    sync.Mutex
+	procs []*kumo
+}
+
+func (o *outputSet) add(k *kumo) {
+	o.mu.Lock()
+	o.procs = append(o.procs, k)
+	o.mu.Unlock()
+}
+
+func (o *outputSet) leaks(s *secretSet) []string {
+	o.mu.Lock()
+	procs := append([]*kumo(nil), o.procs...)
+	o.mu.Unlock()
+	all := s.all()
+	var out []string
+	for _, k := range procs {
+		out = append(out, findLeaks(k.name, k.output(), all)...)
+	}
+	return out
+}
+
+// findLeaks names every secret that occurs in log. Secrets shorter than 8 bytes are not checked:
+// they would match by chance (a one-word test text) and none of the tests' secrets is that short.
+func findLeaks(name, log string, secrets []string) []string {
+	var out []string
+	for _, s := range secrets {
+		if len(s) >= 8 && strings.Contains(log, s) {
+			out = append(out, fmt.Sprintf("%s: output contains %q", name, s))
+		}
+	}
+	return out
+}

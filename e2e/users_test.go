@@ -1,0 +1,309 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
+	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
+	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
+)
+
+// person is a test user on one platform, driven the way that platform's people use kumo: by
+// writing in their private chat with the bot.
+type person interface {
+	// platform is the messenger's name, as it must never appear in what others receive.
+	platform() string
+	// traces are what identifies the person on their platform (ids, names): none may reach others.
+	traces() []string
+	send(t testing.TB, ctx context.Context, text string)
+	// seen is the plain text of everything the bot showed them, in order (markup rendered away).
+	seen() []string
+}
+
+// waitSeen polls p's messages from index from on until one satisfies match, and returns its index
+// and text. Polling a condition with a deadline (not sleeping and hoping) keeps tests deterministic.
+func waitSeen(t testing.TB, ctx context.Context, p person, from int, what string, match func(string) bool) (int, string) {
+	t.Helper()
+	for {
+		all := p.seen()
+		for i := from; i < len(all); i++ {
+			if match(all[i]) {
+				return i, all[i]
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never saw %s; saw:\n%s", p.platform(), what, strings.Join(all, "\n---\n"))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func contains(s string) func(string) bool { return func(m string) bool { return strings.Contains(m, s) } }
+
+// --- Telegram, through the fake's injection API ---
+
+type tgPerson struct {
+	fake *telegramtest.Server
+	u    telegramtest.User
+}
+
+var tgSeq atomic.Int64
+
+func newTG(fake *telegramtest.Server, first string) *tgPerson {
+	n := tgSeq.Add(1)
+	return &tgPerson{fake: fake, u: telegramtest.User{ID: 500_000_000 + n, FirstName: first, Username: fmt.Sprintf("%s_tg%d", strings.ToLower(first), n)}}
+}
+
+func (p *tgPerson) platform() string { return "telegram" }
+func (p *tgPerson) traces() []string {
+	return []string{strconv.FormatInt(p.u.ID, 10), p.u.Username, p.u.FirstName}
+}
+func (p *tgPerson) send(_ testing.TB, _ context.Context, text string) {
+	p.fake.Inject(telegramtest.Incoming{From: p.u, Text: text})
+}
+func (p *tgPerson) seen() []string {
+	sent := p.fake.Sent(p.u.ID)
+	out := make([]string, len(sent))
+	for i, s := range sent {
+		out[i] = s.Text
+	}
+	return out
+}
+
+// --- Discord, through the fake's gateway ---
+
+type dcPerson struct {
+	fake *discordtest.Server
+	u    discordtest.User
+	ch   string
+}
+
+func newDC(fake *discordtest.Server, name string) *dcPerson {
+	u := fake.AddUser(name)
+	return &dcPerson{fake: fake, u: u, ch: fake.DMChannel(u.ID)}
+}
+
+func (p *dcPerson) platform() string { return "discord" }
+func (p *dcPerson) traces() []string { return []string{p.u.ID, p.u.Username, p.ch} }
+func (p *dcPerson) send(_ testing.TB, _ context.Context, text string) {
+	p.fake.SendDM(p.u.ID, text)
+}
+func (p *dcPerson) seen() []string {
+	msgs := p.fake.Messages(p.ch)
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = discordPlain(m.Content)
+	}
+	return out
+}
+
+// discordPlain renders Discord markdown as the reader sees it: escapes resolved, emphasis markers
+// and code fences gone.
+func discordPlain(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s) && strings.IndexByte("\\*_~`|><#-[]@", s[i+1]) >= 0:
+			b.WriteByte(s[i+1])
+			i++
+		case strings.HasPrefix(s[i:], "```\n"):
+			i += 3
+		case strings.HasPrefix(s[i:], "\n```"):
+			i += 3
+		case c == '*':
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// --- Matrix: an ordinary encrypting client in an encrypted DM with the bot ---
+
+type mxPerson struct {
+	u   *matrixtest.User
+	dm  id.RoomID
+	bot id.UserID
+}
+
+var mxSeq atomic.Int64
+
+// newMX registers a Matrix user, opens an encrypted DM with kumo's bot and waits until the bot
+// answers in it, so what follows lands in a steady sync on both sides.
+func newMX(t testing.TB, ctx context.Context, k *kumo, prefix string) *mxPerson {
+	t.Helper()
+	local := fmt.Sprintf("%s%d", prefix, mxSeq.Add(1))
+	pw := "user-password-" + local
+	if _, err := hs.Register(ctx, local, pw); err != nil {
+		t.Fatal(err)
+	}
+	u, err := hs.Login(ctx, local, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.Close)
+	bot := id.UserID(k.matrixBot)
+	dm, err := u.CreateDM(ctx, bot, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.WaitJoined(ctx, dm, bot); err != nil {
+		t.Fatalf("kumo's bot never joined the DM: %v\n%s", err, tail(k.output(), 4000))
+	}
+	p := &mxPerson{u: u, dm: dm, bot: bot}
+	// The bot's own sync may still be catching up with its join: a message sent now could be one
+	// Dendrite leaves out of that sync. /help is harmless to repeat; once one is answered, both
+	// sides are in a steady sync.
+	for attempt := 0; ; attempt++ {
+		n := len(p.seen())
+		p.send(t, ctx, "/help")
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		answered := waitSeenOK(wctx, p, n, contains("/newroom"))
+		cancel()
+		if answered {
+			break
+		}
+		if ctx.Err() != nil || attempt == 10 {
+			t.Fatalf("kumo's bot never answered in the Matrix DM\n%s", tail(k.output(), 4000))
+		}
+	}
+	return p
+}
+
+// waitSeenOK is waitSeen that reports instead of failing.
+func waitSeenOK(ctx context.Context, p person, from int, match func(string) bool) bool {
+	for {
+		all := p.seen()
+		for i := from; i < len(all); i++ {
+			if match(all[i]) {
+				return true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (p *mxPerson) platform() string { return "matrix" }
+func (p *mxPerson) traces() []string {
+	local := strings.TrimPrefix(strings.Split(p.u.ID.String(), ":")[0], "@")
+	return []string{p.u.ID.String(), local, p.dm.String(), p.u.Client.DeviceID.String()}
+}
+func (p *mxPerson) send(t testing.TB, ctx context.Context, text string) {
+	t.Helper()
+	if err := p.u.SendText(ctx, p.dm, text); err != nil {
+		t.Fatalf("matrix send: %v", err)
+	}
+}
+func (p *mxPerson) seen() []string {
+	evs := p.u.Messages(p.dm, p.bot)
+	out := make([]string, 0, len(evs))
+	for _, e := range evs {
+		if c := e.Content.AsMessage(); c != nil && c.MsgType != event.MsgImage {
+			out = append(out, c.Body)
+		}
+	}
+	return out
+}
+
+// --- The web chat: a WebSocket client speaking the page's protocol ---
+
+type webPerson struct {
+	conn *websocket.Conn
+	wmu  sync.Mutex
+
+	mu   sync.Mutex
+	got  []string
+	recv []time.Time // when each of got arrived
+	err  error
+}
+
+// webEvent is what the page receives (the fields the tests read).
+type webEvent struct {
+	Seq   uint64 `json:"seq"`
+	Type  string `json:"type"`
+	Kind  string `json:"kind"`
+	From  string `json:"from"`
+	Text  string `json:"text"`
+	Code  string `json:"code"`
+	Error string `json:"error"`
+}
+
+func newWeb(t testing.TB, ctx context.Context, k *kumo) *webPerson {
+	t.Helper()
+	u, _ := url.Parse(k.url)
+	u.Scheme = "ws"
+	u.Path = "/ws"
+	conn, _, err := websocket.DefaultDialer.DialContext(ctx, u.String(), nil)
+	if err != nil {
+		t.Fatalf("web: %v", err)
+	}
+	p := &webPerson{conn: conn}
+	if err := conn.WriteJSON(map[string]string{"type": "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	go p.read()
+	t.Cleanup(func() { conn.Close() })
+	return p
+}
+
+func (p *webPerson) read() {
+	for {
+		var ev webEvent
+		if err := p.conn.ReadJSON(&ev); err != nil {
+			p.mu.Lock()
+			p.err = err
+			p.mu.Unlock()
+			return
+		}
+		if ev.Type != "msg" {
+			continue
+		}
+		m := bridge.Message{Text: ev.Text, From: ev.From, Code: ev.Code}
+		switch ev.Kind {
+		case "relay":
+			m.Kind = bridge.KindRelay
+		case "notice":
+			m.Kind = bridge.KindNotice
+		}
+		now := time.Now()
+		p.mu.Lock()
+		p.got = append(p.got, m.String())
+		p.recv = append(p.recv, now)
+		p.mu.Unlock()
+	}
+}
+
+func (p *webPerson) platform() string { return "web" }
+func (p *webPerson) traces() []string { return nil }
+func (p *webPerson) send(t testing.TB, _ context.Context, text string) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_ = p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := p.conn.WriteJSON(map[string]string{"type": "text", "text": text}); err != nil {
+		t.Errorf("web send: %v", err)
+	}
+}
+func (p *webPerson) seen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.got...)
+}
