@@ -270,14 +270,23 @@ func (b *Backend) CreateInvoice(ctx context.Context, req bridge.InvoiceRequest) 
 		// Whatever went wrong, the person asking for a room can only be told to try later.
 		return bridge.Invoice{}, fmt.Errorf("lnd: add hold invoice: %w: %w", bridge.ErrPaymentsUnavailable, err)
 	}
-	uri := "lightning:" + resp.PaymentRequest
-	qr, err := lightning.QRCode(uri)
-	if err != nil {
-		// The invoice exists but cannot be shown: make it unpayable rather than leave it open.
+	// The invoice exists now; if it cannot be shown, make it unpayable rather than leave it open.
+	drop := func(err error) (bridge.Invoice, error) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.rpcTimeout)
 		defer cancel()
 		_ = b.Cancel(cctx, inv.id)
-		return bridge.Invoice{}, fmt.Errorf("lnd: %w", err)
+		return bridge.Invoice{}, err
+	}
+	uri := "lightning:" + resp.PaymentRequest
+	qr, err := lightning.QRCode(uri)
+	if err != nil {
+		return drop(fmt.Errorf("lnd: %w", err))
+	}
+	// An lnd so slow that the invoice is (nearly) expired when it comes back would have its
+	// expiry reported before the bridge even knows the invoice, and the person never told.
+	if time.Until(inv.expires) < minValidity {
+		return drop(fmt.Errorf("lnd: adding the invoice took %s, it expires in %s: %w",
+			time.Since(now).Round(time.Millisecond), time.Until(inv.expires).Round(time.Millisecond), bridge.ErrPaymentsUnavailable))
 	}
 	b.mu.Lock()
 	if b.watch != nil {
@@ -289,6 +298,9 @@ func (b *Backend) CreateInvoice(ctx context.Context, req bridge.InvoiceRequest) 
 		ExpiresAt: inv.expires, QR: qr,
 	}, nil
 }
+
+// minValidity is the least time to pay an invoice must still have when CreateInvoice returns it.
+const minValidity = time.Second
 
 // forgetAfter is how long a finished invoice is remembered, so that late Settle/Cancel calls and
 // replayed updates stay no-ops.
