@@ -112,6 +112,9 @@ type Bridge struct {
 	sendCtx    context.Context
 	cancelSend context.CancelFunc
 	stopping   atomic.Bool
+	// purchaseMu makes "record a purchase" and "an event for an unknown invoice" mutually atomic, so
+	// an invoice reported cancelled before its purchase was recorded is never left waiting.
+	purchaseMu sync.Mutex
 
 	stats struct {
 		relayed, delivered, failed, invoicesCreated, invoicesPaid, invoicesExpired atomic.Uint64

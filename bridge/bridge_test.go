@@ -567,6 +567,24 @@ func TestPurchaseEdgeCases(t *testing.T) {
 		p.Say(t, u, "/newroom")
 		p.WaitText(t, u.Chat, "Payments are unavailable right now")
 	})
+	t.Run("an invoice reported expired before it was recorded", func(t *testing.T) {
+		p := bridgetest.New("tg", bridge.Limits{MaxText: 4096})
+		pay := &instantExpiry{notify: make(chan func(bridge.PaymentEvent), 1)}
+		b, err := bridge.New(bridge.DefaultConfig(), pay, nil, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- b.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		u := p.User("u")
+		p.Say(t, u, "/newroom")
+		p.WaitText(t, u.Chat, "expired before")
+		if _, ok := b.Store().PurchaseOf(u.Key()); ok {
+			t.Fatal("a purchase of a dead invoice is still waiting")
+		}
+	})
 	t.Run("a second newroom replaces the first invoice", func(t *testing.T) {
 		h := start(t, nil)
 		alice := h.tg.User("alice")
@@ -588,6 +606,25 @@ func TestPurchaseEdgeCases(t *testing.T) {
 		}
 		h.tg.WaitText(t, alice.Chat, "Your room is open")
 	})
+}
+
+// instantExpiry reports every invoice cancelled before CreateInvoice even returns.
+type instantExpiry struct {
+	downPayments
+	notify chan func(bridge.PaymentEvent)
+}
+
+func (p *instantExpiry) CreateInvoice(ctx context.Context, req bridge.InvoiceRequest) (bridge.Invoice, error) {
+	notify := <-p.notify
+	p.notify <- notify
+	notify(bridge.PaymentEvent{ID: "inv-1", State: bridge.PaymentCanceled})
+	return bridge.Invoice{ID: "inv-1", BOLT11: "lnbcrt1", AmountSat: req.AmountSat, ExpiresAt: time.Now()}, nil
+}
+
+func (p *instantExpiry) Run(ctx context.Context, notify func(bridge.PaymentEvent)) error {
+	p.notify <- notify
+	<-ctx.Done()
+	return nil
 }
 
 type downPayments struct{}

@@ -163,8 +163,21 @@ func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
 	b.stats.invoicesCreated.Add(1)
 	p.InvoiceID = inv.ID
 	p.ExpiresAt = inv.ExpiresAt
-	if old, ok := b.store.AddPurchase(p); ok {
+	b.purchaseMu.Lock()
+	old, replaced := b.store.AddPurchase(p)
+	_, early := b.ephemeral.Get("early:" + inv.ID)
+	if early {
+		b.store.TakePurchase(inv.ID)
+	}
+	b.purchaseMu.Unlock()
+	if replaced {
 		b.cancelInvoice(old.InvoiceID)
+	}
+	if early {
+		// The backend reported the invoice gone before it was even recorded (an absurdly short
+		// expiry, or a backend that cancelled it at once): nothing can pay it.
+		b.reply(from, "Sorry, the invoice expired before it could be shown. Please try again.")
+		return
 	}
 	b.send(from, Message{Kind: KindInvoice, Text: invoiceCaption(inv, b.now()), Code: inv.BOLT11, Invoice: &inv},
 		&Image{Name: "invoice.png", PNG: inv.QR}, "")
@@ -204,7 +217,13 @@ func (b *Bridge) paymentLoop(ctx context.Context) {
 
 // payment acts on each invoice once, whatever the backend replays.
 func (b *Bridge) payment(ev PaymentEvent) {
+	b.purchaseMu.Lock()
 	p, ok := b.store.TakePurchase(ev.ID)
+	if !ok && ev.State == PaymentCanceled {
+		// Maybe newRoom has not recorded this purchase yet: let it know the invoice is gone.
+		b.ephemeral.Set("early:"+ev.ID, true, time.Hour)
+	}
+	b.purchaseMu.Unlock()
 	if !ok {
 		if _, done := b.ephemeral.Get("paid:" + ev.ID); done || ev.State != PaymentAccepted {
 			return
