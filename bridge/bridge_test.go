@@ -19,30 +19,12 @@ import (
 
 const wait = 10 * time.Second
 
-// syncBuffer is a log sink safe for the bridge's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	b    *bridge.Bridge
 	dev  *lightning.Dev
 	tg   *bridgetest.Platform
 	dc   *bridgetest.Platform
-	logs *syncBuffer
+	logs *bridgetest.LogBuffer
 	stop func()
 }
 
@@ -56,7 +38,7 @@ func start(t *testing.T, mutate func(*bridge.Config)) *harness {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &bridgetest.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := &harness{
 		dev:  lightning.NewDev(log),

@@ -21,7 +21,7 @@ import (
 // core is kumo's core selling rooms through kumo's lnd, with one in-memory messenger.
 type core struct {
 	p    *bridgetest.Platform
-	logs *syncBuffer
+	logs *bridgetest.LogBuffer
 	stop func(t *testing.T)
 }
 

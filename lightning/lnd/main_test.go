@@ -1,7 +1,6 @@
 package lnd_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/lightning/lnd"
 	"github.com/kumo-chat/kumo/lightning/lnd/lndtest"
 )
@@ -61,26 +61,8 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// syncBuffer collects a test's logs; they are printed if the test fails, and searched for secrets.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLog(t *testing.T) (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+func testLog(t *testing.T) (*slog.Logger, *bridgetest.LogBuffer) {
+	buf := &bridgetest.LogBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs:\n%s", buf.String())
@@ -153,7 +135,7 @@ func (r *recorder) wait(t *testing.T, id string, state bridge.PaymentState, time
 type running struct {
 	*lnd.Backend
 	rec  *recorder
-	logs *syncBuffer
+	logs *bridgetest.LogBuffer
 	stop func()
 }
 

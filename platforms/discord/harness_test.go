@@ -1,7 +1,6 @@
 package discord
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
 )
 
@@ -25,24 +25,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // inbox is a bridge.Handler that records what reaches it.
@@ -67,7 +49,7 @@ func (r *inbox) all() []bridge.Inbound {
 type env struct {
 	fake *discordtest.Server
 	a    *Adapter
-	logs *syncBuffer
+	logs *bridgetest.LogBuffer
 	log  *slog.Logger
 }
 
@@ -75,7 +57,7 @@ func newEnv(t *testing.T, opts discordtest.Options, aopts ...Option) *env {
 	t.Helper()
 	fake := discordtest.New(opts)
 	t.Cleanup(fake.Close)
-	logs := &syncBuffer{}
+	logs := &bridgetest.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := New(Config{Token: fake.Token(), APIURL: fake.URL}, log, aopts...)
 	if err != nil {

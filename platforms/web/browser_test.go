@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/lightning"
 	"github.com/kumo-chat/kumo/platforms/telegram"
 	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
@@ -123,30 +123,13 @@ func browser(t *testing.T) context.Context {
 type kumo struct {
 	url  string
 	dev  *lightning.Dev
-	logs *lockedBuffer
+	logs *bridgetest.LogBuffer
 	web  *web.Platform
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startKumo(t *testing.T, cfg bridge.Config, extra ...bridge.Platform) *kumo {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &bridgetest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dev := lightning.NewDev(log)
 	p, err := web.New(web.Config{Enabled: true}, log, web.WithSimulatedPayments(dev.Pay))

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 )
 
 // recorder is a bridge.Handler that keeps what it was given.
@@ -56,32 +56,15 @@ type harness struct {
 	p      *Platform
 	srv    *httptest.Server
 	rec    *recorder
-	logs   *syncBuffer
+	logs   *bridgetest.LogBuffer
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func start(t *testing.T, cfg Config, opts ...Option) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &bridgetest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p, err := New(cfg, log, opts...)
 	if err != nil {
