@@ -535,31 +535,13 @@ func TestPurchaseEdgeCases(t *testing.T) {
 		}
 	})
 	t.Run("payments unavailable", func(t *testing.T) {
-		cfg := bridge.DefaultConfig()
-		p := bridgetest.New("tg", bridge.Limits{MaxText: 4096})
-		b, err := bridge.New(cfg, downPayments{}, nil, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- b.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		p, _ := withPayments(t, downPayments{})
 		u := p.User("u")
 		p.Say(t, u, "/newroom")
 		p.WaitText(t, u.Chat, "Payments are unavailable right now")
 	})
 	t.Run("an invoice reported expired before it was recorded", func(t *testing.T) {
-		p := bridgetest.New("tg", bridge.Limits{MaxText: 4096})
-		pay := &instantExpiry{notify: make(chan func(bridge.PaymentEvent), 1)}
-		b, err := bridge.New(bridge.DefaultConfig(), pay, nil, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- b.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		p, b := withPayments(t, &instantExpiry{notify: make(chan func(bridge.PaymentEvent), 1)})
 		u := p.User("u")
 		p.Say(t, u, "/newroom")
 		p.WaitText(t, u.Chat, "expired before")
@@ -588,6 +570,21 @@ func TestPurchaseEdgeCases(t *testing.T) {
 		}
 		h.tg.WaitText(t, alice.Chat, "Your room is open")
 	})
+}
+
+// withPayments runs a core on the default configuration with one fake platform and the given backend.
+func withPayments(t *testing.T, pay bridge.Payments) (*bridgetest.Platform, *bridge.Bridge) {
+	t.Helper()
+	p := bridgetest.New("tg", bridge.Limits{MaxText: 4096})
+	b, err := bridge.New(bridge.DefaultConfig(), pay, nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return p, b
 }
 
 // instantExpiry reports every invoice cancelled before CreateInvoice even returns.
