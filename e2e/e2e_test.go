@@ -65,16 +65,19 @@ func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	tg := telegramtest.New(t)
+	tg := newTelegram(t)
 	dc := discordtest.New(discordtest.Options{})
 	t.Cleanup(dc.Close)
 	k := startKumo(t, setup{PriceSat: 1000, Lifetime: e2eLifetime, Telegram: tg, Discord: dc, Matrix: true, LND: true})
 	readyFakes(t, ctx, k, tg, dc)
+	began := time.Now()
+	logStep := func(what string) { t.Logf("%6.1fs %s", time.Since(began).Seconds(), what) }
 
 	alice := newTG(tg, "Alice")
 	bob := newDC(dc, "bobby")
 	carol := newMX(t, ctx, k, "carol")
 	people := []person{alice, bob, carol}
+	logStep("people ready")
 
 	// alice buys a room with a password of her own; the payer's lnd pays the BOLT11 that the fake
 	// Telegram shows her.
@@ -101,6 +104,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	lndMu.RUnlock()
 	aliceNick := nickAfter(t, open, "You are ")
+	logStep("room paid and open")
 
 	// bob (Discord) and carol (Matrix, encrypted DM) join by sending the password.
 	bob.send(t, ctx, password)
@@ -213,6 +217,7 @@ func TestEndToEnd(t *testing.T) {
 	nicks[carol] = nickAfter(t, joined, "joined the room as ")
 	relay(carol, secret("back again 🔁 "+randHex(4)), alice, bob)
 	alive("the last step")
+	logStep("steps done")
 
 	// The lifetime ends the room on all three platforms at once...
 	for _, p := range people {
@@ -221,6 +226,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("%s: the end is not a notice: %q", p.platform(), end)
 		}
 	}
+	logStep("room ended")
 	// ...and nothing relays after it: each one's words are answered as from someone in no room,
 	// and, once all are answered, a further /info of each (behind anything queued for them) shows
 	// none of those words reached anyone.
@@ -259,6 +265,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	logStep("checks done")
 	if n := carol.u.DecryptFailures(); n != 0 {
 		t.Errorf("the Matrix user could not decrypt %d events", n)
 	}

@@ -220,8 +220,10 @@ func (k *kumo) stop(d time.Duration) {
 		return
 	}
 	_ = k.cmd.Process.Signal(syscall.SIGTERM)
+	begin := time.Now()
 	select {
 	case <-k.done:
+		k.t.Logf("%s stopped %.1fs after SIGTERM", k.name, time.Since(begin).Seconds())
 		if k.waitErr != nil {
 			k.t.Errorf("%s: exit after SIGTERM: %v\n%s", k.name, k.waitErr, tail(k.output(), 4000))
 		}

@@ -52,7 +52,9 @@ func waitSeen(t testing.TB, ctx context.Context, p person, from int, what string
 	}
 }
 
-func contains(s string) func(string) bool { return func(m string) bool { return strings.Contains(m, s) } }
+func contains(s string) func(string) bool {
+	return func(m string) bool { return strings.Contains(m, s) }
+}
 
 // --- Telegram, through the fake's injection API ---
 
@@ -306,4 +308,15 @@ func (p *webPerson) seen() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.got...)
+}
+
+// newTelegram starts a fake Bot API for one test. When the test ends, after its kumo has stopped,
+// one last update ends the long poll kumo left pending: the fake's Close waits for its handlers,
+// and a getUpdates whose client died would otherwise hold it for its whole poll timeout (a minute).
+func newTelegram(t testing.TB, opts ...telegramtest.Option) *telegramtest.Server {
+	tg := telegramtest.New(t, opts...)
+	t.Cleanup(func() {
+		tg.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 1, FirstName: "closing"}, Text: "closing"})
+	})
+	return tg
 }
