@@ -39,7 +39,9 @@ type setup struct {
 	Matrix      bool // a fresh bot account on the shared Dendrite
 	Web         bool
 	LND         bool // real payments on regtest; otherwise the development backend
-	LogLevel    string
+	// LNDAddr, when set, replaces the address of kumo's lnd (a proxy the test can cut).
+	LNDAddr  string
+	LogLevel string
 }
 
 // kumo is one running kumo process.
@@ -90,8 +92,12 @@ func startKumo(t testing.TB, s setup) *kumo {
 		fmt.Fprintf(&y, "  flood_rate: %g\n  flood_burst: %d\n", s.FloodRate, s.FloodBurst)
 	}
 	if s.LND {
+		addr := netw.Kumo.RPCAddr
+		if s.LNDAddr != "" {
+			addr = s.LNDAddr
+		}
 		fmt.Fprintf(&y, "lightning:\n  backend: lnd\n  lnd:\n    address: %s\n    tls_cert: %s\n    macaroon: %s\n",
-			netw.Kumo.RPCAddr, netw.Kumo.TLSCertPath(), macaroon)
+			addr, netw.Kumo.TLSCertPath(), macaroon)
 	} else {
 		y.WriteString("lightning:\n  backend: dev\n")
 	}

@@ -59,7 +59,7 @@ func startLoad(t testing.TB, ctx context.Context, spec loadSpec) *loadRun {
 	t.Helper()
 	r := &loadRun{spec: spec, tag: "LD" + randHex(6)}
 	secret(r.tag)
-	r.tg = newTelegram(t, telegramtest.WithLimits(telegramtest.TelegramLimits()))
+	r.tg = telegramtest.New(t, telegramtest.WithLimits(telegramtest.TelegramLimits()))
 	r.dc = discordtest.New(discordtest.Options{}) // Discord's own limits
 	t.Cleanup(r.dc.Close)
 	r.k = startKumo(t, setup{PriceSat: 0, Lifetime: spec.lifetime, Telegram: r.tg, Discord: r.dc,

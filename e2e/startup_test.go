@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
+	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
 )
 
 // BenchmarkStartup: exec of the binary to /healthz answering 200, with Telegram, Discord and the
@@ -12,7 +13,7 @@ import (
 func BenchmarkStartup(b *testing.B) {
 	var total time.Duration
 	for b.Loop() {
-		tg := newTelegram(b)
+		tg := telegramtest.New(b)
 		dc := discordtest.New(discordtest.Options{})
 		k := startKumo(b, setup{Lifetime: time.Hour, Telegram: tg, Discord: dc, Web: true})
 		total += k.startup

@@ -309,14 +309,3 @@ func (p *webPerson) seen() []string {
 	defer p.mu.Unlock()
 	return append([]string(nil), p.got...)
 }
-
-// newTelegram starts a fake Bot API for one test. When the test ends, after its kumo has stopped,
-// one last update ends the long poll kumo left pending: the fake's Close waits for its handlers,
-// and a getUpdates whose client died would otherwise hold it for its whole poll timeout (a minute).
-func newTelegram(t testing.TB, opts ...telegramtest.Option) *telegramtest.Server {
-	tg := telegramtest.New(t, opts...)
-	t.Cleanup(func() {
-		tg.Inject(telegramtest.Incoming{From: telegramtest.User{ID: 1, FirstName: "closing"}, Text: "closing"})
-	})
-	return tg
-}

@@ -1,0 +1,261 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lightningnetwork/lnd/lnrpc"
+
+	"github.com/kumo-chat/kumo/lightning/lnd/lndtest"
+	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
+	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
+)
+
+// openRoom has creator open a free room with password and the others join; it returns each one's
+// pseudonym.
+func openRoom(t testing.TB, ctx context.Context, password string, creator person, others ...person) map[person]string {
+	t.Helper()
+	nicks := map[person]string{}
+	mark := len(creator.seen())
+	creator.send(t, ctx, "/newroom "+password)
+	_, open := waitSeen(t, ctx, creator, mark, "the room open", contains("room is open"))
+	nicks[creator] = nickAfter(t, open, "You are ")
+	for _, p := range others {
+		mark := len(p.seen())
+		p.send(t, ctx, password)
+		_, joined := waitSeen(t, ctx, p, mark, "the join", contains("You joined the room as "))
+		nicks[p] = nickAfter(t, joined, "joined the room as ")
+	}
+	return nicks
+}
+
+// burst sends n numbered texts from one person; check proves they reached another exactly once and
+// in order.
+type burst struct {
+	label string
+	n     int
+}
+
+func sendBurst(t testing.TB, ctx context.Context, from person, n int) burst {
+	t.Helper()
+	b := burst{label: secret("burst-" + randHex(6)), n: n}
+	for i := range n {
+		from.send(t, ctx, fmt.Sprintf("%s #%d 🧪", b.label, i))
+	}
+	return b
+}
+
+func (b burst) check(t testing.TB, ctx context.Context, to person, fromNick string) {
+	t.Helper()
+	last := fmt.Sprintf("%s #%d 🧪", b.label, b.n-1)
+	waitSeen(t, ctx, to, 0, "the last of a burst", contains(last))
+	next := 0
+	for _, m := range to.seen() {
+		if !strings.Contains(m, b.label) {
+			continue
+		}
+		if want := fmt.Sprintf("%s: %s #%d 🧪", fromNick, b.label, next); m != want {
+			t.Errorf("%s received %q, want %q (lost, duplicated or reordered)", to.platform(), m, want)
+		}
+		next++
+	}
+	if next != b.n {
+		t.Errorf("%s received %d of %d messages", to.platform(), next, b.n)
+	}
+}
+
+// TestTelegramFailing: the Bot API answers 429s, then 5xx, for a while; everything still arrives
+// once and in order, both ways.
+func TestTelegramFailing(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tg := telegramtest.New(t)
+	k := startKumo(t, setup{Lifetime: time.Hour, Telegram: tg, Web: true})
+	readyFakes(t, ctx, k, tg, nil)
+	tele, web := newTG(tg, "Tess"), newWeb(t, ctx, k)
+	nicks := openRoom(t, ctx, secret("tg-fault-"+randHex(6)), web, tele)
+
+	// Telegram refuses the next 8 sends with 429 (retry after 1 s), then fails 4 with 502 and 500.
+	calls := tg.Stats().Calls["sendMessage"]
+	tg.FailNext("sendMessage", 8, 429, "Too Many Requests: retry after 1", 1)
+	tg.FailNext("sendMessage", 2, 502, "Bad Gateway", 0)
+	tg.FailNext("sendMessage", 2, 500, "Internal Server Error", 0)
+	toTele := sendBurst(t, ctx, web, 8)
+	fromTele := sendBurst(t, ctx, tele, 8)
+	toTele.check(t, ctx, tele, nicks[web])
+	fromTele.check(t, ctx, web, nicks[tele])
+	if got := tg.Stats().Calls["sendMessage"] - calls; got < 8+12 {
+		t.Errorf("only %d sendMessage calls: the failures were not all met", got)
+	}
+	if m := k.metrics(t); m["kumo_deliveries_failed_total"] != 0 {
+		t.Errorf("kumo gave up on %v deliveries", m["kumo_deliveries_failed_total"])
+	}
+}
+
+// TestDiscordGatewayDrop: the gateway connection drops while people write; the session resumes, the
+// missed events are replayed, and nothing is lost or doubled.
+func TestDiscordGatewayDrop(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dc := discordtest.New(discordtest.Options{})
+	t.Cleanup(dc.Close)
+	k := startKumo(t, setup{Lifetime: time.Hour, Discord: dc, Web: true})
+	readyFakes(t, ctx, k, nil, dc)
+	disc, web := newDC(dc, "dora"), newWeb(t, ctx, k)
+	nicks := openRoom(t, ctx, secret("dc-fault-"+randHex(6)), web, disc)
+
+	before := dc.Resumes() + dc.Identifies()
+	first := sendBurst(t, ctx, disc, 3)
+	dc.DropGateway()
+	during := sendBurst(t, ctx, disc, 4) // dispatched while kumo is disconnected
+	toDisc := sendBurst(t, ctx, web, 4)
+	if err := dc.Wait(ctx, func() bool { return dc.Connected() && dc.Resumes()+dc.Identifies() > before }); err != nil {
+		t.Fatalf("kumo never reconnected to the gateway: %v", err)
+	}
+	after := sendBurst(t, ctx, disc, 3)
+	for _, b := range []burst{first, during, after} {
+		b.check(t, ctx, web, nicks[disc])
+	}
+	toDisc.check(t, ctx, disc, nicks[web])
+}
+
+// TestHomeserverRestart needs a restartable Dendrite.
+func TestHomeserverRestart(t *testing.T) {
+	t.Skip("matrixtest.Server cannot restart Dendrite on its ports and data (requested: Server.Restart(ctx))")
+}
+
+// TestLNDRestart: kumo's lnd restarts while an invoice is open; the invoice is paid afterwards and
+// the room opens once, the payment settled.
+func TestLNDRestart(t *testing.T) {
+	t.Parallel()
+	lndMu.Lock() // no one else may be using kumo's lnd while it restarts
+	defer lndMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	tg := telegramtest.New(t)
+	k := startKumo(t, setup{PriceSat: 1000, Lifetime: time.Hour, Telegram: tg, LND: true})
+	readyFakes(t, ctx, k, tg, nil)
+	buyer := newTG(tg, "Lena")
+	balance, err := netw.PayerBalance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := secret("lnd-restart-" + randHex(6))
+	buyer.send(t, ctx, "/newroom "+password)
+	_, inv := waitSeen(t, ctx, buyer, 0, "an invoice", bolt11RE.MatchString)
+
+	if err := netw.RestartKumo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	payment := netw.Pay(ctx, bolt11RE.FindString(inv))
+	waitSeen(t, ctx, buyer, 0, "the room open", contains("room is open"))
+	paid, err := payment.Wait(ctx)
+	if err != nil || paid.Status != lnrpc.Payment_SUCCEEDED {
+		t.Fatalf("payment: %v %v", paid, err)
+	}
+	if err := netw.WaitPayerBalance(ctx, balance-1000, time.Minute); err != nil {
+		t.Error(err)
+	}
+	// Exactly one room, once: kumo still answers, and said "open" once.
+	mark := len(buyer.seen())
+	buyer.send(t, ctx, "/info")
+	waitSeen(t, ctx, buyer, mark, "the /info answer", contains("1 member"))
+	n := 0
+	for _, m := range buyer.seen() {
+		if strings.Contains(m, "room is open") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("told %d times that the room is open", n)
+	}
+	if !k.running() {
+		t.Fatalf("kumo exited when lnd restarted:\n%s", tail(k.output(), 4000))
+	}
+}
+
+// TestKillAfterAccepted: kumo is killed (SIGKILL) while a payment is ACCEPTED and not yet settled;
+// the kumo started after it cancels the held payment, so the payer gets the money back.
+func TestKillAfterAccepted(t *testing.T) {
+	t.Parallel()
+	lndMu.RLock()
+	defer lndMu.RUnlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	// kumo reaches lnd through a proxy the test cuts, so that the payment is held (ACCEPTED) with
+	// kumo unable to see it and settle: the moment to kill it.
+	proxy, err := lndtest.NewProxy(netw.Kumo.RPCAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	tg := telegramtest.New(t)
+	k := startKumo(t, setup{PriceSat: 1000, Lifetime: time.Hour, Telegram: tg, LND: true, LNDAddr: proxy.Addr()})
+	readyFakes(t, ctx, k, tg, nil)
+	buyer := newTG(tg, "Kim")
+	balance, err := netw.PayerBalance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buyer.send(t, ctx, "/newroom "+secret("killed-"+randHex(6)))
+	_, inv := waitSeen(t, ctx, buyer, 0, "an invoice", bolt11RE.MatchString)
+	bolt11 := bolt11RE.FindString(inv)
+	decoded, err := netw.Kumo.Lightning().DecodePayReq(ctx, &lnrpc.PayReqString{PayReq: bolt11})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.SetDown(true)
+	payment := netw.Pay(ctx, bolt11)
+	if err := netw.WaitInvoiceState(ctx, decoded.PaymentHash, lnrpc.Invoice_ACCEPTED, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	k.kill()
+	proxy.SetDown(false)
+
+	k2 := k.restart()
+	if err := netw.WaitInvoiceState(ctx, decoded.PaymentHash, lnrpc.Invoice_CANCELED, time.Minute); err != nil {
+		t.Fatalf("the held payment was not cancelled after the restart: %v\n%s", err, tail(k2.output(), 4000))
+	}
+	paid, err := payment.Wait(ctx)
+	if err != nil || paid.Status != lnrpc.Payment_FAILED {
+		t.Errorf("payment: %v %v, want FAILED (refunded)", paid, err)
+	}
+	if err := netw.WaitPayerBalance(ctx, balance, time.Minute); err != nil {
+		t.Errorf("the payer was not refunded: %v", err)
+	}
+	for _, m := range buyer.seen() {
+		if strings.Contains(m, "room is open") {
+			t.Errorf("a room opened for a payment that was refunded: %q", m)
+		}
+	}
+}
+
+// TestSIGTERM: kumo stopping with a room live tells its members on every platform, then exits 0.
+func TestSIGTERM(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tg := telegramtest.New(t)
+	dc := discordtest.New(discordtest.Options{})
+	t.Cleanup(dc.Close)
+	k := startKumo(t, setup{Lifetime: time.Hour, Telegram: tg, Discord: dc, Matrix: true, Web: true})
+	readyFakes(t, ctx, k, tg, dc)
+	people := []person{newWeb(t, ctx, k), newTG(tg, "Sig"), newDC(dc, "term"), newMX(t, ctx, k, "sigterm")}
+	openRoom(t, ctx, secret("sigterm-"+randHex(6)), people[0], people[1:]...)
+	marks := make([]int, len(people))
+	for i, p := range people {
+		marks[i] = len(p.seen())
+	}
+	k.stop(time.Minute)
+	for i, p := range people {
+		waitSeen(t, ctx, p, marks[i], "the shutdown notice", contains("kumo is shutting down, so this room is gone"))
+	}
+}
+
+var _ = telegramtest.MaxText
