@@ -68,7 +68,11 @@ func startLoad(t testing.TB, ctx context.Context, spec loadSpec) *loadRun {
 	r.dcTimes = watchDiscord(ctx, r.dc)
 
 	// The baseline: kumo connected everywhere, no room, sampled until two GCs have passed.
+	began := time.Now()
 	r.base, r.baseMax = heapFloor(t, ctx, r.k)
+	t.Logf("baseline sampled in %.1fs", time.Since(began).Seconds())
+	began = time.Now()
+	defer func() { t.Logf("members connected in %.1fs", time.Since(began).Seconds()) }()
 
 	r.members = make([][]*loadMember, spec.rooms)
 	var mu sync.Mutex
@@ -348,7 +352,7 @@ func TestLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
 	defer cancel()
 	spec := loadSpec{rooms: 1000, perRoom: 5, tg: 100, dc: 100, mx: 4, messages: 3,
-		gap: 600 * time.Millisecond, window: 20 * time.Second, lifetime: 150 * time.Second}
+		gap: 600 * time.Millisecond, window: 20 * time.Second, lifetime: 100 * time.Second}
 	began := time.Now()
 	logStep := func(what string) { t.Logf("%6.1fs %s", time.Since(began).Seconds(), what) }
 	r := startLoad(t, ctx, spec)
@@ -370,12 +374,13 @@ func TestLoad(t *testing.T) {
 		t.Errorf("kumo reports %v failed deliveries", m["kumo_deliveries_failed_total"])
 	}
 
-	// The rooms expire; then, with the visitors gone, kumo is back to its baseline.
+	// The visitors go away (their web sessions wait a minute for them to come back, which overlaps
+	// the rest of the rooms' lifetime) and the rooms expire; then kumo is back to its baseline.
+	r.closeClients()
 	r.k.waitMetric(t, ctx, "every room expired", func(m map[string]float64) bool {
 		return m["kumo_rooms_open"] == 0 && m["kumo_members"] == 0
 	})
 	logStep("rooms expired")
-	r.closeClients()
 	// A few goroutines of slack: the HTTP connection the metrics are read on, and the runtime's own.
 	r.k.waitMetric(t, ctx, "goroutines back to the baseline", func(m map[string]float64) bool {
 		return m["go_goroutines"] <= r.base["go_goroutines"]+3
