@@ -381,9 +381,10 @@ func TestLoad(t *testing.T) {
 		return m["kumo_rooms_open"] == 0 && m["kumo_members"] == 0
 	})
 	logStep("rooms expired")
-	// A few goroutines of slack: the HTTP connection the metrics are read on, and the runtime's own.
+	// Goroutines: a few of slack for the runtime's and the platforms' own (a reconnect in progress,
+	// the scrape's connection); a leak per room, member or delivery would leave thousands.
 	r.k.waitMetric(t, ctx, "goroutines back to the baseline", func(m map[string]float64) bool {
-		return m["go_goroutines"] <= r.base["go_goroutines"]+3
+		return m["go_goroutines"] <= r.base["go_goroutines"]+10
 	})
 	// The heap: within one GC cycle of the baseline (below twice the highest baseline reading)
 	// once the web sessions' resume grace has passed.
