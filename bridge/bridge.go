@@ -302,8 +302,9 @@ func (b *Bridge) allow(from Addr) bool {
 	key := from.Key()
 	v, ok := b.ephemeral.Get("flood:" + key)
 	if !ok {
-		v = rate.NewLimiter(rate.Limit(b.cfg.FloodRate), max(b.cfg.FloodBurst, 1))
-		b.ephemeral.SetDefault("flood:"+key, v)
+		// Add, not Set: of two first messages arriving at once, both must use the same limiter.
+		_ = b.ephemeral.Add("flood:"+key, rate.NewLimiter(rate.Limit(b.cfg.FloodRate), max(b.cfg.FloodBurst, 1)), cache.DefaultExpiration)
+		v, _ = b.ephemeral.Get("flood:" + key)
 	}
 	if v.(*rate.Limiter).Allow() {
 		return true
@@ -396,6 +397,9 @@ func (b *Bridge) splitFor(platform string, m Message) []Message {
 		budget -= lim.Len(m.From + ": ")
 	} else if m.Kind == KindNotice {
 		budget -= lim.Len(NoticeMark)
+	}
+	if m.Code != "" {
+		budget -= lim.Len(m.Code) + 1 // shown after the last piece, on its own line
 	}
 	texts := Split(m.Text, budget, lim.Len)
 	if len(texts) == 1 {

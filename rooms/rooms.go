@@ -242,7 +242,8 @@ func New(cfg Config, ev Events) (*Store, error) {
 // Config is the store's effective configuration.
 func (s *Store) Config() Config { return s.cfg }
 
-// Close stops the cache's janitor. Rooms still open are not announced: call CloseAll first for that.
+// Close forgets everything the store holds. Rooms still open are not announced: call CloseAll first
+// for that. (go-cache ends its janitor goroutine itself once the store is garbage collected.)
 func (s *Store) Close() {
 	s.c.Flush()
 }
