@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"maunium.net/go/mautrix"
@@ -33,13 +34,23 @@ const ServerName = "localhost"
 
 // Server is a running Dendrite.
 type Server struct {
-	// URL is the client-server API base, e.g. http://127.0.0.1:41234.
+	// URL is the client-server API base, e.g. http://127.0.0.1:41234. It stays valid across Restart.
 	URL    string
+	addr   string // host:port Dendrite binds, the same on every (re)start
+	bin    string
 	dir    string
 	secret string
+	logs   *lockedBuffer // the output of every process this Server ran, in order
+
+	// mu serialises Restart and Close, and guards proc (replaced by each launch).
+	mu   sync.Mutex
+	proc *process
+}
+
+// process is one run of the dendrite binary.
+type process struct {
 	cmd    *exec.Cmd
-	exited chan struct{}
-	logs   *lockedBuffer
+	exited chan struct{} // closed when cmd has been waited for
 }
 
 // Binaries returns the paths of dendrite and generate-keys, building them with the project's tool
@@ -176,40 +187,43 @@ func Start(ctx context.Context) (*Server, error) {
 	// A port picked by the kernel can in theory be taken again before Dendrite binds it: try a few.
 	var lastErr error
 	for range 3 {
-		s, err := start(ctx, dendrite, dir, secret)
-		if err == nil {
+		port, err := freePort()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		s := &Server{URL: "http://" + addr, addr: addr, bin: dendrite, dir: dir, secret: secret, logs: &lockedBuffer{}}
+		if lastErr = s.launch(ctx); lastErr == nil {
 			return s, nil
 		}
-		lastErr = err
 	}
 	_ = os.RemoveAll(dir)
 	return nil, lastErr
 }
 
-func start(ctx context.Context, dendrite, dir, secret string) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+// launch runs dendrite on s.addr with s.dir and waits until it answers. The caller holds s.mu or
+// is the only one who knows s yet.
+func (s *Server) launch(ctx context.Context) error {
+	// Not CommandContext: the server outlives ctx and is stopped by Restart or Close.
+	cmd := exec.Command(s.bin, "-config", "dendrite.yaml", "-http-bind-address", s.addr)
+	cmd.Dir = s.dir
+	cmd.SysProcAttr = procAttr()
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start dendrite: %w", err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	s := &Server{URL: "http://" + addr, dir: dir, secret: secret, exited: make(chan struct{}), logs: &lockedBuffer{}}
-	// Not CommandContext: the server outlives Start's ctx and is stopped by Close.
-	s.cmd = exec.Command(dendrite, "-config", "dendrite.yaml", "-http-bind-address", addr)
-	s.cmd.Dir = dir
-	s.cmd.SysProcAttr = procAttr()
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start dendrite: %w", err)
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	s.proc = p
+	if err := s.waitReady(ctx, p, 60*time.Second); err != nil {
+		p.kill()
+		return fmt.Errorf("%w\ndendrite output:\n%s", err, s.logs.tail(4000))
 	}
-	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-	if err := s.waitReady(ctx, 60*time.Second); err != nil {
-		s.stop()
-		return nil, fmt.Errorf("%w\ndendrite output:\n%s", err, s.logs.tail(4000))
-	}
-	return s, nil
+	return nil
 }
 
-func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
+func (s *Server) waitReady(ctx context.Context, p *process, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -223,7 +237,7 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 			}
 		}
 		select {
-		case <-s.exited:
+		case <-p.exited:
 			return errors.New("dendrite exited before it was ready")
 		case <-ctx.Done():
 			return fmt.Errorf("dendrite not ready: %w", ctx.Err())
@@ -232,16 +246,63 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	}
 }
 
-func (s *Server) stop() {
-	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// terminate asks Dendrite to shut down (SIGTERM, so it closes its databases cleanly) and kills it
+// if it has not exited within grace.
+func (p *process) terminate(grace time.Duration) error {
+	select {
+	case <-p.exited:
+		return nil
+	default:
 	}
-	<-s.exited
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.kill()
+		return nil
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+		return nil
+	case <-t.C:
+		p.kill()
+		return fmt.Errorf("dendrite did not exit within %s of SIGTERM: killed", grace)
+	}
+}
+
+// Restart stops the homeserver (SIGTERM, then SIGKILL after a bound) and starts it again on the
+// same address, directory, database and keys, waiting until it answers. URL stays valid; clients
+// see their requests fail while it is down, as they would with a real homeserver restarting. A
+// Dendrite that had to be killed still restarts (its SQLite journals recover); the logs say so.
+func (s *Server) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return errors.New("dendrite is closed")
+	}
+	stopErr := s.proc.terminate(20 * time.Second)
+	fmt.Fprintf(s.logs, "--- matrixtest: dendrite restarted on %s (stop: %v) ---\n", s.addr, stopErr)
+	// The address was Dendrite's listener a moment ago: Go listeners set SO_REUSEADDR, so connections
+	// it left in TIME_WAIT do not stop the new one binding it.
+	if err := s.launch(ctx); err != nil {
+		s.proc = nil
+		return fmt.Errorf("restart dendrite: %w", err)
+	}
+	return nil
 }
 
 // Close kills the homeserver and removes its directory.
 func (s *Server) Close() error {
-	s.stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.kill()
+		s.proc = nil
+	}
 	return os.RemoveAll(s.dir)
 }
 
