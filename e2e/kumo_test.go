@@ -36,8 +36,11 @@ type setup struct {
 	TelegramURL string
 	Discord     *discordtest.Server
 	Matrix      bool // a fresh bot account on the shared Dendrite
-	Web         bool
-	LND         bool // real payments on regtest; otherwise the development backend
+	// Homeserver, when set, is the Dendrite the bot (and newMX's users) live on instead of the shared
+	// one (implies Matrix): a test that restarts its homeserver must not cut the others'.
+	Homeserver *matrixtest.Server
+	Web        bool
+	LND        bool // real payments on regtest; otherwise the development backend
 	// LNDAddr, when set, replaces the address of kumo's lnd (a proxy the test can cut).
 	LNDAddr  string
 	LogLevel string
@@ -51,8 +54,9 @@ type kumo struct {
 	config string
 	env    []string
 	url    string // http://host:port of /healthz, /metrics and the web chat
-	// MatrixBot is the bot's Matrix id when Matrix is on.
-	matrixBot string
+	// MatrixBot is the bot's Matrix id when Matrix is on, on homeserver.
+	matrixBot  string
+	homeserver *matrixtest.Server
 
 	// startup is exec -> /healthz answering 200.
 	startup time.Duration
@@ -113,14 +117,18 @@ func startKumo(t testing.TB, s setup) *kumo {
 		fmt.Fprintf(&y, "discord:\n  api_url: %s\n", s.Discord.URL)
 		env = append(env, "KUMO_DISCORD_TOKEN="+s.Discord.Token())
 	}
-	if s.Matrix {
+	if s.Matrix || s.Homeserver != nil {
+		k.homeserver = hs
+		if s.Homeserver != nil {
+			k.homeserver = s.Homeserver
+		}
 		local := fmt.Sprintf("kumobot%d", n)
 		pw := "bot-password-" + strconv.FormatInt(n, 10)
-		if _, err := hs.Register(ctx, local, pw); err != nil {
+		if _, err := k.homeserver.Register(ctx, local, pw); err != nil {
 			t.Fatal(err)
 		}
 		k.matrixBot = matrixtest.UserID(local).String()
-		fmt.Fprintf(&y, "matrix:\n  homeserver: %s\n  user_id: %q\n", hs.URL, k.matrixBot)
+		fmt.Fprintf(&y, "matrix:\n  homeserver: %s\n  user_id: %q\n", k.homeserver.URL, k.matrixBot)
 		env = append(env, "KUMO_MATRIX_PASSWORD="+pw)
 	}
 	if s.Web {
@@ -146,7 +154,7 @@ func (k *kumo) restart() *kumo {
 	k.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	n := &kumo{t: k.t, name: k.name + "+restarted", work: k.work, config: k.config, env: k.env, matrixBot: k.matrixBot}
+	n := &kumo{t: k.t, name: k.name + "+restarted", work: k.work, config: k.config, env: k.env, matrixBot: k.matrixBot, homeserver: k.homeserver}
 	outputs.add(n)
 	n.start(ctx)
 	k.t.Cleanup(n.finish)

@@ -151,10 +151,10 @@ func newMX(t testing.TB, ctx context.Context, k *kumo, prefix string) *mxPerson 
 	t.Helper()
 	local := fmt.Sprintf("%s%d", prefix, mxSeq.Add(1))
 	pw := "user-password-" + local
-	if _, err := hs.Register(ctx, local, pw); err != nil {
+	if _, err := k.homeserver.Register(ctx, local, pw); err != nil {
 		t.Fatal(err)
 	}
-	u, err := hs.Login(ctx, local, pw)
+	u, err := k.homeserver.Login(ctx, local, pw)
 	if err != nil {
 		t.Fatal(err)
 	}

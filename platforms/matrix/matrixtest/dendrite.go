@@ -99,7 +99,9 @@ func isExecutable(path string) bool {
 }
 
 // config is a Dendrite config for one loopback test instance. With SQLite every component needs its
-// own connection string: a global database block only works with Postgres.
+// own connection string: a global database block only works with Postgres. JetStream keeps its
+// streams on disk, as a deployed Dendrite does: in memory, the events the roomserver had stored but
+// the sync API had not yet consumed would vanish on Restart, a loss no real restart causes.
 const config = `version: 2
 global:
   server_name: localhost
@@ -113,8 +115,8 @@ global:
   report_stats:
     enabled: false
   jetstream:
-    in_memory: true
-    storage_path: ./
+    in_memory: false
+    storage_path: ./jetstream
     topic_prefix: Dendrite
   cache:
     max_size_estimated: 64mb
