@@ -218,7 +218,7 @@ func (s *Server) launch(ctx context.Context) error {
 	p := &process{cmd: cmd, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.exited) }()
 	s.proc = p
-	if err := s.waitReady(ctx, p, 60*time.Second); err != nil {
+	if err := s.waitReady(ctx, p, 3*time.Minute); err != nil {
 		p.kill()
 		return fmt.Errorf("%w\ndendrite output:\n%s", err, s.logs.tail(4000))
 	}
