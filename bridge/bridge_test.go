@@ -51,24 +51,7 @@ func start(t *testing.T, mutate func(*bridge.Config)) *harness {
 		t.Fatal(err)
 	}
 	h.b = b
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	h.stop = func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(wait):
-			t.Error("Run did not return after its context ended")
-		}
-	}
-	var once sync.Once
-	stop := h.stop
-	h.stop = func() { once.Do(stop) }
-	t.Cleanup(h.stop)
+	h.stop = bridgetest.Run(t, b)
 	return h
 }
 
@@ -580,10 +563,7 @@ func withPayments(t *testing.T, pay bridge.Payments) (*bridgetest.Platform, *bri
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	bridgetest.Run(t, b)
 	return p, b
 }
 

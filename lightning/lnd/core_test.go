@@ -2,7 +2,6 @@ package lnd_test
 
 import (
 	"bytes"
-	"context"
 	"slices"
 	"sort"
 	"strings"
@@ -44,22 +43,12 @@ func startCore(t *testing.T, addr string, mutate func(*bridge.Config)) *core {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	stopCore := bridgetest.Run(t, b)
 	var once sync.Once
-	c.stop = func(t *testing.T) {
+	c.stop = func(*testing.T) {
 		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("bridge Run: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("bridge Run did not return")
-			}
-			be.Close()
+			stopCore()
+			be.Close() // only once the core no longer uses it
 		})
 	}
 	t.Cleanup(func() { c.stop(t) })

@@ -141,21 +141,8 @@ func startKumo(t *testing.T, cfg bridge.Config, extra ...bridge.Platform) *kumo 
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(p.Handler())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("bridge Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("bridge Run did not return")
-		}
-		srv.Close()
-	})
+	t.Cleanup(srv.Close) // after the bridge has stopped: cleanups run last-registered first
+	bridgetest.Run(t, b)
 	return &kumo{url: srv.URL, dev: dev, logs: logs, web: p}
 }
 
