@@ -223,6 +223,8 @@ func (n *Network) connectPayer(ctx context.Context) error {
 // waitChannel waits until the channel is active on both sides and its edge, with both policies, is
 // in the payer's graph: "active" alone is not enough to find a route.
 func (n *Network) waitChannel(ctx context.Context) error {
+	start := time.Now()
+	lastKick := start
 	err := poll(ctx, 60*time.Second, func() error {
 		for _, node := range []*Node{n.Payer, n.Kumo} {
 			chans, err := node.ln.ListChannels(ctx, &lnrpc.ListChannelsRequest{ActiveOnly: true})
@@ -230,6 +232,16 @@ func (n *Network) waitChannel(ctx context.Context) error {
 				return err
 			}
 			if len(chans.Channels) != 1 {
+				// After kumo's node restarts, the payer sometimes keeps a dead connection ("already
+				// connected") or waits out a long reconnect backoff, and the channel stays inactive
+				// for minutes. Reconnecting by hand every few seconds is what an operator would do.
+				if time.Since(lastKick) > 5*time.Second {
+					lastKick = time.Now()
+					_, _ = n.Payer.ln.DisconnectPeer(ctx, &lnrpc.DisconnectPeerRequest{PubKey: n.Kumo.pubkey})
+					if err := n.connectPayer(ctx); err != nil {
+						return err
+					}
+				}
 				return fmt.Errorf("%s has %d active channels", node.Name, len(chans.Channels))
 			}
 		}
