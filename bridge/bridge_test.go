@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,6 +87,17 @@ func (h *harness) openRoom(t *testing.T, p *bridgetest.Platform, creator bridge.
 		t.Fatalf("room opened with password %q, want %q", open.Code, password)
 	}
 	return open.Code
+}
+
+// waitInvoice waits until the chat was shown an invoice and returns the latest one.
+func waitInvoice(t *testing.T, p *bridgetest.Platform, chat string) *bridge.Invoice {
+	t.Helper()
+	var inv *bridge.Invoice
+	p.WaitFor(t, chat, wait, "an invoice", func(ms []bridge.Message) bool {
+		inv = lastInvoice(ms)
+		return inv != nil
+	})
+	return inv
 }
 
 func lastInvoice(ms []bridge.Message) *bridge.Invoice {
@@ -479,15 +491,7 @@ func TestPurchaseEdgeCases(t *testing.T) {
 		const pw = "the same password"
 		h.tg.Say(t, alice, "/newroom "+pw)
 		h.dc.Say(t, bob, "/newroom "+pw)
-		var invA, invB *bridge.Invoice
-		h.tg.WaitFor(t, alice.Chat, wait, "invoice", func(ms []bridge.Message) bool {
-			invA = lastInvoice(ms)
-			return invA != nil
-		})
-		h.dc.WaitFor(t, bob.Chat, wait, "invoice", func(ms []bridge.Message) bool {
-			invB = lastInvoice(ms)
-			return invB != nil
-		})
+		invA, invB := waitInvoice(t, h.tg, alice.Chat), waitInvoice(t, h.dc, bob.Chat)
 		if err := h.dev.Pay(context.Background(), invA.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -598,22 +602,43 @@ func (downPayments) Run(ctx context.Context, _ func(bridge.PaymentEvent)) error 
 	return nil
 }
 
-// A backend that reports each payment several times must still open one room and settle once.
+// replaying reports every event of the dev backend three times, as a backend reconciling after a
+// reconnect may.
+type replaying struct {
+	*lightning.Dev
+	cancels atomic.Int32
+}
+
+func (r *replaying) Cancel(ctx context.Context, id string) error {
+	r.cancels.Add(1)
+	return r.Dev.Cancel(ctx, id)
+}
+
+func (r *replaying) Run(ctx context.Context, notify func(bridge.PaymentEvent)) error {
+	return r.Dev.Run(ctx, func(ev bridge.PaymentEvent) { notify(ev); notify(ev); notify(ev) })
+}
+
+// A backend that reports each payment several times must still open one room and settle it: a
+// replay must neither open a second room nor cancel the paid invoice as unknown.
 func TestReplayedPaymentOpensOneRoom(t *testing.T) {
-	h := start(t, nil)
-	alice := h.tg.User("alice")
-	h.tg.Say(t, alice, "/newroom")
-	var inv *bridge.Invoice
-	h.tg.WaitFor(t, alice.Chat, wait, "invoice", func(ms []bridge.Message) bool {
-		inv = lastInvoice(ms)
-		return inv != nil
-	})
-	if err := h.dev.Pay(context.Background(), inv.ID); err != nil {
-		t.Fatal(err)
+	dev := lightning.NewDev(slog.New(slog.DiscardHandler))
+	pay := &replaying{Dev: dev}
+	p, b := withPayments(t, pay)
+	for _, u := range []bridge.Addr{p.User("alice"), p.User("bob")} {
+		p.Say(t, u, "/newroom")
+		inv := waitInvoice(t, p, u.Chat)
+		if err := dev.Pay(context.Background(), inv.ID); err != nil {
+			t.Fatal(err)
+		}
+		p.WaitText(t, u.Chat, "Your room is open")
+		waitState(t, dev, inv.ID, "SETTLED")
 	}
-	h.tg.WaitText(t, alice.Chat, "Your room is open")
-	waitState(t, h.dev, inv.ID, "SETTLED")
-	if r, _ := h.b.Store().Counts(); r != 1 {
+	// Payment events are handled one at a time, in order: once bob's room is open, alice's replays
+	// were handled, and bob's are the only ones that may still be queued.
+	if n := pay.cancels.Load(); n != 0 {
+		t.Fatalf("replayed payments were cancelled %d times", n)
+	}
+	if r, _ := b.Store().Counts(); r != 2 {
 		t.Fatalf("%d rooms open", r)
 	}
 }
