@@ -32,16 +32,16 @@ func (p *countingPlatform) Run(ctx context.Context, h bridge.Handler) error {
 	<-ctx.Done()
 	return nil
 }
-func (p *countingPlatform) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) error {
+func (p *countingPlatform) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
 	if m.Code != "" {
 		p.code.Store(m.Code)
 	}
 	p.delivered.Add(1)
-	return nil
+	return "", nil
 }
-func (p *countingPlatform) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
+func (p *countingPlatform) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) ([]bridge.MessageID, error) {
 	p.delivered.Add(1)
-	return nil
+	return nil, nil
 }
 
 // BenchmarkRelayFanOut measures deliveries per second through the core into one room, and the

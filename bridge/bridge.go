@@ -472,12 +472,20 @@ func (b *Bridge) deliver(_ string, d delivery) {
 	backoff := pol.Backoff
 	var waited time.Duration
 	for attempt := 1; ; attempt++ {
-		var err error
+		var (
+			ids []MessageID
+			err error
+		)
 		if d.img != nil {
-			err = p.SendImage(b.sendCtx, d.to, *d.img, d.msg)
+			ids, err = p.SendImage(b.sendCtx, d.to, *d.img, d.msg)
 		} else {
-			err = p.SendText(b.sendCtx, d.to, d.msg)
+			var id MessageID
+			id, err = p.SendText(b.sendCtx, d.to, d.msg)
+			if id != "" {
+				ids = []MessageID{id}
+			}
 		}
+		b.shown(d, ids)
 		if err == nil {
 			b.stats.delivered.Add(1)
 			b.observe(d, attempt, nil)
@@ -516,6 +524,10 @@ func (b *Bridge) deliver(_ string, d delivery) {
 		}
 	}
 }
+
+// shown learns which platform messages a delivery created, even one that then failed in part.
+// Nothing keeps them yet; the room's wipe will (they are what a room's end must erase).
+func (b *Bridge) shown(_ delivery, _ []MessageID) {}
 
 func (b *Bridge) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)

@@ -20,12 +20,24 @@ type Addr struct {
 // Key identifies the person (not the chat): one platform user is one member, whatever DM they use.
 func (a Addr) Key() string { return a.Platform + "\x1f" + a.User }
 
+// MessageID is a platform's id of one message in one chat, in whatever form its adapter chose. The
+// bridge never parses it: it keeps it with the room (in memory, gone with the room) and hands it back
+// to the same adapter, so that an optional ability (deleting, editing, replying) can act on it.
+type MessageID string
+
 // Inbound is one thing a person sent the bot in their DM.
 type Inbound struct {
 	From Addr
 	Text string
 	// NonText is set for photos, stickers, voice notes, files...: kumo relays text only and says so.
 	NonText bool
+	// ID is the platform's id of the person's own message ("" when the platform gives none).
+	ID MessageID
+	// Origin groups people whose identities cost nothing to make: the web visitor's network (their
+	// IP address, an IPv6 /64), a Matrix user's homeserver. Limits that a fresh identity must not
+	// reset (failed password guesses, unpaid invoices) count per Origin as well as per person. Empty
+	// where an identity is the only source there is (Telegram, Discord accounts).
+	Origin string
 }
 
 // Kind says who speaks in a Message, so each adapter can render it unmistakably: a member can never
@@ -176,10 +188,14 @@ type Platform interface {
 	// Run receives messages and hands them to h until ctx ends. It returns nil when ctx ended and an
 	// error when the platform cannot be used (bad token, unreachable).
 	Run(ctx context.Context, h Handler) error
-	// SendText shows m to the person at to. The bridge has already split m to fit Limits.
-	SendText(ctx context.Context, to Addr, m Message) error
-	// SendImage shows img with m as its caption.
-	SendImage(ctx context.Context, to Addr, img Image, m Message) error
+	// SendText shows m to the person at to. The bridge has already split m to fit Limits. It returns
+	// the id of the message it created, which the bridge may later hand to an optional ability
+	// (Deleter...) of the same adapter; "" when the platform gives none.
+	SendText(ctx context.Context, to Addr, m Message) (MessageID, error)
+	// SendImage shows img with m as its caption. It returns the ids of every message it created (an
+	// adapter may need two: a picture and its caption). Ids of what went out are returned even when
+	// a later part failed, so that nothing kumo showed escapes the room's wipe.
+	SendImage(ctx context.Context, to Addr, img Image, m Message) ([]MessageID, error)
 }
 
 var (

@@ -4,6 +4,7 @@ package bridgetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -62,32 +63,37 @@ func (p *Platform) SetFailure(f func(to bridge.Addr, m bridge.Message) error) {
 	p.mu.Unlock()
 }
 
-// SendText implements bridge.Platform.
-func (p *Platform) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) error {
+// SendText implements bridge.Platform. Message ids are "<chat>#<n>", n counting from 1 per chat.
+func (p *Platform) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
 	return p.record(to, m, nil)
 }
 
 // SendImage implements bridge.Platform.
-func (p *Platform) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
-	return p.record(to, m, &img)
+func (p *Platform) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) ([]bridge.MessageID, error) {
+	id, err := p.record(to, m, &img)
+	if err != nil {
+		return nil, err
+	}
+	return []bridge.MessageID{id}, nil
 }
 
-func (p *Platform) record(to bridge.Addr, m bridge.Message, img *bridge.Image) error {
+func (p *Platform) record(to bridge.Addr, m bridge.Message, img *bridge.Image) (bridge.MessageID, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.sends++
 	if p.fail != nil {
 		if err := p.fail(to, m); err != nil {
-			return err
+			return "", err
 		}
 	}
 	p.got[to.Chat] = append(p.got[to.Chat], m)
+	id := bridge.MessageID(fmt.Sprintf("%s#%d", to.Chat, len(p.got[to.Chat])))
 	if img != nil {
 		p.images[to.Chat] = append(p.images[to.Chat], *img)
 	}
 	close(p.changed)
 	p.changed = make(chan struct{})
-	return nil
+	return id, nil
 }
 
 // User is the address of a user of this platform (their DM chat is "dm-"+id).

@@ -336,39 +336,44 @@ func (a *Adapter) dmChannel(ctx context.Context, user string) (string, error) {
 }
 
 // SendText shows m in the DM at to.
-func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) error {
+// Its id is Discord's message id (the DM channel is the bridge.Addr's Chat).
+func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
 	return a.send(ctx, to, render(m), nil)
 }
 
 // SendImage shows img with m as its caption (the invoice: QR code attached, BOLT11 in a code block).
-func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
+func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) ([]bridge.MessageID, error) {
 	name := img.Name
 	if name == "" {
 		name = "image.png"
 	}
-	return a.send(ctx, to, render(m), []*discordgo.File{{Name: name, ContentType: "image/png", Reader: bytes.NewReader(img.PNG)}})
+	id, err := a.send(ctx, to, render(m), []*discordgo.File{{Name: name, ContentType: "image/png", Reader: bytes.NewReader(img.PNG)}})
+	if err != nil {
+		return nil, err
+	}
+	return []bridge.MessageID{id}, nil
 }
 
-func (a *Adapter) send(ctx context.Context, to bridge.Addr, content string, files []*discordgo.File) error {
+func (a *Adapter) send(ctx context.Context, to bridge.Addr, content string, files []*discordgo.File) (bridge.MessageID, error) {
 	if n := utf8.RuneCountInString(content); n > maxContent {
-		return fmt.Errorf("discord: a message of %d characters is over Discord's limit: %w", n, bridge.ErrRejected)
+		return "", fmt.Errorf("discord: a message of %d characters is over Discord's limit: %w", n, bridge.ErrRejected)
 	}
 	ch := to.Chat
 	if ch == "" {
 		var err error
 		if ch, err = a.dmChannel(ctx, to.User); err != nil {
-			return err
+			return "", err
 		}
 	}
 	none := &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
 	if err := a.wait(ctx); err != nil {
-		return err
+		return "", err
 	}
 	if p := a.takePending(ch); p != nil {
-		_, err := a.s.WebhookMessageEdit(p.appID, p.token, "@original",
+		msg, err := a.s.WebhookMessageEdit(p.appID, p.token, "@original",
 			&discordgo.WebhookEdit{Content: &content, Files: files, AllowedMentions: none}, discordgo.WithContext(ctx))
 		if err == nil {
-			return nil
+			return idOf(msg), nil
 		}
 		err = a.classify(err)
 		var rl *bridge.RateLimitError
@@ -376,7 +381,7 @@ func (a *Adapter) send(ctx context.Context, to bridge.Addr, content string, file
 			a.mu.Lock()
 			a.pending[ch] = p
 			a.mu.Unlock()
-			return err
+			return "", err
 		}
 		// The interaction expired or failed: send a plain message instead.
 		a.log.Debug("discord: answering a deferred slash command failed; sending a message", "err", err)
@@ -386,15 +391,26 @@ func (a *Adapter) send(ctx context.Context, to bridge.Addr, content string, file
 			}
 		}
 		if err := a.wait(ctx); err != nil {
-			return err
+			return "", err
 		}
 	}
-	_, err := a.s.ChannelMessageSendComplex(ch, &discordgo.MessageSend{
+	msg, err := a.s.ChannelMessageSendComplex(ch, &discordgo.MessageSend{
 		Content: content, Files: files, AllowedMentions: none,
 		// Relayed links must not unfurl: a preview fetches the page and shows it to everyone.
 		Flags: discordgo.MessageFlagsSuppressEmbeds,
 	}, discordgo.WithContext(ctx))
-	return a.classify(err)
+	if err != nil {
+		return "", a.classify(err)
+	}
+	return idOf(msg), nil
+}
+
+// idOf is the bridge's id of a message Discord returned: its snowflake.
+func idOf(m *discordgo.Message) bridge.MessageID {
+	if m == nil {
+		return ""
+	}
+	return bridge.MessageID(m.ID)
 }
 
 // dropPending removes the "thinking..." placeholder of p if nothing answered it.

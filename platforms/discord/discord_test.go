@@ -97,7 +97,7 @@ func TestInboundDMs(t *testing.T) {
 	e.fake.SendDM(alice.ID, "", "cat.jpg")
 	e.fake.SendDM(alice.ID, "look", "cat.jpg")
 	// The bot's own DM comes back as MESSAGE_CREATE too; it must not be taken as alice's.
-	if err := e.a.SendText(context.Background(), from, bridge.Message{Kind: bridge.KindReply, Text: "echo?"}); err != nil {
+	if _, err := e.a.SendText(context.Background(), from, bridge.Message{Kind: bridge.KindReply, Text: "echo?"}); err != nil {
 		t.Fatal(err)
 	}
 	e.fake.SendDM(alice.ID, "last")
@@ -133,7 +133,7 @@ func TestSlashCommands(t *testing.T) {
 		if got := in.all()[before]; got != want {
 			t.Fatalf("inbound = %+v, want %+v", got, want)
 		}
-		if err := e.a.SendText(context.Background(), want.From, bridge.Message{Kind: bridge.KindReply, Text: "You joined"}); err != nil {
+		if _, err := e.a.SendText(context.Background(), want.From, bridge.Message{Kind: bridge.KindReply, Text: "You joined"}); err != nil {
 			t.Fatal(err)
 		}
 		server := e.fake.Messages(guildChannel)
@@ -158,7 +158,7 @@ func TestSlashCommands(t *testing.T) {
 			t.Fatalf("inbound = %+v, want %+v", got, want)
 		}
 		for _, text := range []string{"You are now Ali.", "next"} {
-			if err := e.a.SendText(context.Background(), want.From, bridge.Message{Kind: bridge.KindReply, Text: text}); err != nil {
+			if _, err := e.a.SendText(context.Background(), want.From, bridge.Message{Kind: bridge.KindReply, Text: text}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -199,7 +199,7 @@ func TestSlashCommands(t *testing.T) {
 				t.Errorf("/%s %v became %q, want %q", tc.name, tc.opts, got, tc.want)
 			}
 			// Answer it, as the core would, so the next command starts clean.
-			if err := e.a.SendText(context.Background(), in.all()[before].From, bridge.Message{Text: "ok"}); err != nil {
+			if _, err := e.a.SendText(context.Background(), in.all()[before].From, bridge.Message{Text: "ok"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -279,7 +279,7 @@ func TestSendErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := e.a.SendText(ctx, tc.to, tc.m)
+			_, err := e.a.SendText(ctx, tc.to, tc.m)
 			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("SendText = %v, want %v", err, tc.want)
 			}
@@ -331,7 +331,7 @@ func TestInvoiceHasQRAttachment(t *testing.T) {
 	to := bridge.Addr{Platform: "discord", User: u.ID, Chat: e.fake.DMChannel(u.ID)}
 	png := []byte("\x89PNG\r\n\x1a\nnot really")
 	inv := &bridge.Invoice{ID: "h", BOLT11: "lnbcrt100u1pjexample", QR: png}
-	err := e.a.SendImage(context.Background(), to, bridge.Image{Name: "invoice.png", PNG: png},
+	_, err := e.a.SendImage(context.Background(), to, bridge.Image{Name: "invoice.png", PNG: png},
 		bridge.Message{Kind: bridge.KindInvoice, Text: "⚡ Pay 10,000 sat", Code: inv.BOLT11, Invoice: inv})
 	if err != nil {
 		t.Fatal(err)
@@ -399,7 +399,7 @@ func TestUnansweredSlashCommandPlaceholderIsRemoved(t *testing.T) {
 		return e.fake.InteractionResponded(it.ID) && len(e.fake.Messages(dm)) == 0
 	})
 	// Later answers are plain messages.
-	if err := e.a.SendText(context.Background(), bridge.Addr{Platform: "discord", User: alice.ID, Chat: dm}, bridge.Message{Text: "late"}); err != nil {
+	if _, err := e.a.SendText(context.Background(), bridge.Addr{Platform: "discord", User: alice.ID, Chat: dm}, bridge.Message{Text: "late"}); err != nil {
 		t.Fatal(err)
 	}
 	if ms := e.fake.Messages(dm); len(ms) != 1 || ms[0].Interaction != "" || ms[0].Content != "late" {

@@ -62,7 +62,7 @@ func TestDM(t *testing.T) {
 				t.Fatal(err)
 			}
 			inv := bridge.Message{Kind: bridge.KindInvoice, Text: "Pay 1,000 sat <now>", Code: "lnbcrt10u1test"}
-			if err := b.a.SendImage(ctx, me, bridge.Image{Name: "invoice.png", PNG: qr}, inv); err != nil {
+			if _, err := b.a.SendImage(ctx, me, bridge.Image{Name: "invoice.png", PNG: qr}, inv); err != nil {
 				t.Fatal(err)
 			}
 			img := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return c.MsgType == event.MsgImage })
@@ -86,7 +86,7 @@ func TestDM(t *testing.T) {
 
 			// Relayed text: bold pseudonym, escaped words, no mentions at all.
 			evil := `<b>bold</b> @room <a href="https://matrix.to/#/@x:localhost">pill</a> & "q"` + "\nline2"
-			if err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: evil}); err != nil {
+			if _, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: evil}); err != nil {
 				t.Fatal(err)
 			}
 			relay := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "Blue Fox: ") })
@@ -102,7 +102,7 @@ func TestDM(t *testing.T) {
 			}
 
 			// Notices look unlike relayed words.
-			if err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindNotice, Text: "Red Owl joined."}); err != nil {
+			if _, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindNotice, Text: "Red Owl joined."}); err != nil {
 				t.Fatal(err)
 			}
 			notice := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.Contains(c.Body, "Red Owl joined.") })
@@ -146,7 +146,7 @@ func TestLeaveDM(t *testing.T) {
 	if got := rec.wait(t, ctx, 1); got != (bridge.Inbound{From: me, Text: "/leave"}) {
 		t.Fatalf("after leaving: inbound %+v, want /leave", got)
 	}
-	err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindNotice, Text: "You left."})
+	_, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindNotice, Text: "You left."})
 	if !errors.Is(err, bridge.ErrRecipientGone) {
 		t.Fatalf("SendText to a left DM = %v, want ErrRecipientGone", err)
 	}

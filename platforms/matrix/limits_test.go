@@ -34,7 +34,7 @@ func TestRateLimited(t *testing.T) {
 
 	proxy.LimitSends(1, 1500*time.Millisecond)
 	before, _ := proxy.Sends()
-	err = b.a.SendText(ctx, to, m)
+	_, err = b.a.SendText(ctx, to, m)
 	var rl *bridge.RateLimitError
 	if !errors.As(err, &rl) || rl.RetryAfter != 1500*time.Millisecond {
 		t.Fatalf("SendText under M_LIMIT_EXCEEDED = %v, want *bridge.RateLimitError{RetryAfter: 1.5s}", err)
@@ -42,10 +42,10 @@ func TestRateLimited(t *testing.T) {
 	if after, limited := proxy.Sends(); after-before != 1 || limited != 1 {
 		t.Fatalf("%d send requests (%d limited) for one SendText, want exactly 1", after-before, limited)
 	}
-	if err := b.a.SendText(ctx, to, m); err != nil {
+	if _, err := b.a.SendText(ctx, to, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.a.SendText(ctx, to, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: "second"}); err != nil {
+	if _, err := b.a.SendText(ctx, to, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: "second"}); err != nil {
 		t.Fatal(err)
 	}
 	message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return c.Body == "Blue Fox: second" })
@@ -80,7 +80,7 @@ func TestLimits(t *testing.T) {
 			budget := lim.MaxText - lim.Overhead - lim.Len(from+": ")
 			text := strings.Repeat(tc.unit, budget/lim.Len(tc.unit))
 			to := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: rooms[enc]}
-			if err := b.a.SendText(ctx, to, bridge.Message{Kind: bridge.KindRelay, From: from, Text: text}); err != nil {
+			if _, err := b.a.SendText(ctx, to, bridge.Message{Kind: bridge.KindRelay, From: from, Text: text}); err != nil {
 				t.Errorf("%s (encrypted=%v, %d runes): %v", tc.name, enc, len([]rune(text)), err)
 				continue
 			}
@@ -94,7 +94,7 @@ func TestLimits(t *testing.T) {
 	}
 	// Twice the cap is refused by the server (M_TOO_LARGE): the limit guards a real boundary.
 	text := strings.Repeat("\n", 2*lim.MaxText/lim.Len("\n"))
-	err := b.a.SendText(ctx, bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: rooms[true]},
+	_, err := b.a.SendText(ctx, bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: rooms[true]},
 		bridge.Message{Kind: bridge.KindRelay, From: "x", Text: text})
 	if !errors.Is(err, bridge.ErrRejected) {
 		t.Errorf("a text twice the limit: %v, want ErrRejected (M_TOO_LARGE)", err)

@@ -547,22 +547,22 @@ func (a *Adapter) decrypt(ctx context.Context, evt *event.Event) (*event.Event, 
 	return dec, true
 }
 
-// SendText implements bridge.Platform.
-func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) error {
+// SendText implements bridge.Platform. A message's id is its event id.
+func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
 	roomID, err := a.target(ctx, to)
 	if err != nil {
-		return err
+		return "", err
 	}
 	return a.send(ctx, roomID, render(m))
 }
 
 // SendImage implements bridge.Platform: the picture as an m.image (encrypted like the room), then
 // the caption and code as text. When the image went out and the text did not, the bridge's retry
-// sends only the text again.
-func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
+// sends only the text again (the image's event id was returned with the failure).
+func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) ([]bridge.MessageID, error) {
 	roomID, err := a.target(ctx, to)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	key := imageKey(roomID, img, m)
 	a.mu.Lock()
@@ -573,25 +573,29 @@ func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Imag
 	}
 	_, sent := a.imageful[key]
 	a.mu.Unlock()
+	var ids []bridge.MessageID
 	if !sent {
 		content, err := a.uploadImage(ctx, roomID, img)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := a.send(ctx, roomID, content); err != nil {
-			return err
+		id, err := a.send(ctx, roomID, content)
+		if err != nil {
+			return nil, err
 		}
+		ids = append(ids, id)
 		a.mu.Lock()
 		a.imageful[key] = time.Now()
 		a.mu.Unlock()
 	}
-	if err := a.send(ctx, roomID, render(m)); err != nil {
-		return err
+	id, err := a.send(ctx, roomID, render(m))
+	if err != nil {
+		return ids, err
 	}
 	a.mu.Lock()
 	delete(a.imageful, key)
 	a.mu.Unlock()
-	return nil
+	return append(ids, id), nil
 }
 
 // target waits until the adapter is connected and checks that to is one of its DMs.
@@ -619,12 +623,15 @@ func (a *Adapter) target(ctx context.Context, to bridge.Addr) (id.RoomID, error)
 }
 
 // send paces and sends one message event (encrypted when the room is) and classifies the error.
-func (a *Adapter) send(ctx context.Context, roomID id.RoomID, content *event.MessageEventContent) error {
+func (a *Adapter) send(ctx context.Context, roomID id.RoomID, content *event.MessageEventContent) (bridge.MessageID, error) {
 	if err := a.limiter.Wait(ctx); err != nil {
-		return fmt.Errorf("matrix: %w", err)
+		return "", fmt.Errorf("matrix: %w", err)
 	}
-	_, err := a.cli.SendMessageEvent(ctx, roomID, event.EventMessage, content)
-	return classify(err)
+	resp, err := a.cli.SendMessageEvent(ctx, roomID, event.EventMessage, content)
+	if err != nil {
+		return "", classify(err)
+	}
+	return bridge.MessageID(resp.EventID), nil
 }
 
 // classify maps a homeserver answer to what the bridge does next.

@@ -250,18 +250,19 @@ func (a *Adapter) answerGroup(ctx context.Context, chatID int64) {
 	}()
 }
 
-// SendText implements bridge.Platform.
-func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) error {
+// SendText implements bridge.Platform. A message's id is its message_id in the chat.
+func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
 	chatID, err := chatOf(to)
 	if err != nil {
-		return err
+		return "", err
 	}
 	text := render(m)
 	if text == "" {
-		return fmt.Errorf("telegram: %w: empty message", bridge.ErrRejected)
+		return "", fmt.Errorf("telegram: %w: empty message", bridge.ErrRejected)
 	}
-	return a.send(ctx, chatID, func() error {
-		_, err := a.bot.SendMessage(ctx, &bot.SendMessageParams{
+	var sent *models.Message
+	err = a.send(ctx, chatID, func() (err error) {
+		sent, err = a.bot.SendMessage(ctx, &bot.SendMessageParams{
 			ChatID:             chatID,
 			Text:               text,
 			ParseMode:          models.ParseModeHTML,
@@ -269,30 +270,32 @@ func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message
 		})
 		return err
 	})
+	return idOf(sent), err
 }
 
 // SendImage implements bridge.Platform. An invoice's caption holds the amount, the expiry and the
 // BOLT11 string in monospace (one tap copies it); if that does not fit a caption, the BOLT11 follows
 // in its own message.
-func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
+func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) ([]bridge.MessageID, error) {
 	chatID, err := chatOf(to)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	png := img.PNG
 	if len(png) == 0 && m.Invoice != nil {
 		png = m.Invoice.QR
 	}
 	if len(png) == 0 {
-		return fmt.Errorf("telegram: %w: empty image", bridge.ErrRejected)
+		return nil, fmt.Errorf("telegram: %w: empty image", bridge.ErrRejected)
 	}
 	name := img.Name
 	if name == "" {
 		name = "image.png"
 	}
 	caption, rest := renderCaption(m, time.Now())
-	err = a.send(ctx, chatID, func() error {
-		_, err := a.bot.SendPhoto(ctx, &bot.SendPhotoParams{
+	var sent *models.Message
+	err = a.send(ctx, chatID, func() (err error) {
+		sent, err = a.bot.SendPhoto(ctx, &bot.SendPhotoParams{
 			ChatID:    chatID,
 			Photo:     &models.InputFileUpload{Filename: name, Data: bytes.NewReader(png)},
 			Caption:   caption,
@@ -300,10 +303,26 @@ func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Imag
 		})
 		return err
 	})
-	if err != nil || rest == "" {
-		return err
+	if err != nil {
+		return nil, err
 	}
-	return a.SendText(ctx, to, bridge.Message{Kind: bridge.KindReply, Code: rest})
+	ids := []bridge.MessageID{idOf(sent)}
+	if rest == "" {
+		return ids, nil
+	}
+	id, err := a.SendText(ctx, to, bridge.Message{Kind: bridge.KindReply, Code: rest})
+	if id != "" {
+		ids = append(ids, id)
+	}
+	return ids, err
+}
+
+// idOf is the bridge's id of a message the Bot API returned: its message_id.
+func idOf(m *models.Message) bridge.MessageID {
+	if m == nil || m.ID == 0 {
+		return ""
+	}
+	return bridge.MessageID(strconv.Itoa(m.ID))
 }
 
 func chatOf(to bridge.Addr) (int64, error) {

@@ -272,7 +272,7 @@ func TestSendTextKeepsMarkupCharacters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(s.Sent(alice.ID))
-			if err := a.SendText(ctx, addr(alice), tt.m); err != nil {
+			if _, err := a.SendText(ctx, addr(alice), tt.m); err != nil {
 				t.Fatalf("SendText: %v", err)
 			}
 			sent := s.Sent(alice.ID)[before:]
@@ -312,11 +312,11 @@ func TestLongestTextFits(t *testing.T) {
 	from := "calm-otter"
 	room := l.MaxText - l.Overhead - l.Len(from+": ")
 	m := bridge.Message{Kind: bridge.KindRelay, From: from, Text: strings.Repeat("<&", room/2), Part: 12, Parts: 13}
-	if err := a.SendText(ctx, addr(alice), m); err != nil {
+	if _, err := a.SendText(ctx, addr(alice), m); err != nil {
 		t.Fatalf("a text of MaxText-Overhead was refused: %v", err)
 	}
 	notice := bridge.Message{Kind: bridge.KindNotice, Text: strings.Repeat("é", l.MaxText-l.Overhead), Part: 2, Parts: 2}
-	if err := a.SendText(ctx, addr(alice), notice); err != nil {
+	if _, err := a.SendText(ctx, addr(alice), notice); err != nil {
 		t.Fatalf("a notice of MaxText-Overhead was refused: %v", err)
 	}
 }
@@ -335,7 +335,7 @@ func TestSendImageInvoice(t *testing.T) {
 	inv := &bridge.Invoice{ID: "abc", BOLT11: bolt, URI: "lightning:" + bolt, AmountSat: 1000, ExpiresAt: time.Now().Add(15 * time.Minute), QR: png}
 	// Without a caption from the bridge, the adapter states the amount and the expiry itself.
 	m := bridge.Message{Kind: bridge.KindInvoice, Code: bolt, Invoice: inv}
-	if err := a.SendImage(ctx, addr(alice), bridge.Image{Name: "invoice.png", PNG: inv.QR}, m); err != nil {
+	if _, err := a.SendImage(ctx, addr(alice), bridge.Image{Name: "invoice.png", PNG: inv.QR}, m); err != nil {
 		t.Fatalf("SendImage: %v", err)
 	}
 	sent := s.Sent(alice.ID)
@@ -369,7 +369,7 @@ func TestSendImageInvoice(t *testing.T) {
 	inv2 := *inv
 	inv2.BOLT11 = long
 	m.Invoice, m.Code = &inv2, long
-	if err := a.SendImage(ctx, addr(alice), bridge.Image{Name: "invoice.png", PNG: png}, m); err != nil {
+	if _, err := a.SendImage(ctx, addr(alice), bridge.Image{Name: "invoice.png", PNG: png}, m); err != nil {
 		t.Fatalf("SendImage with a long BOLT11: %v", err)
 	}
 	sent = s.Sent(alice.ID)
@@ -413,7 +413,7 @@ func TestSendErrorsFollowTheContract(t *testing.T) {
 			if tt.fail != nil {
 				tt.fail()
 			}
-			err := a.SendText(ctx, tt.to, msg)
+			_, err := a.SendText(ctx, tt.to, msg)
 			if err == nil {
 				t.Fatal("SendText succeeded")
 			}
@@ -428,7 +428,7 @@ func TestSendErrorsFollowTheContract(t *testing.T) {
 		})
 	}
 	// The failures were consumed; the next send works.
-	if err := a.SendText(ctx, addr(alice), msg); err != nil {
+	if _, err := a.SendText(ctx, addr(alice), msg); err != nil {
 		t.Fatalf("SendText after the failures: %v", err)
 	}
 }
@@ -447,7 +447,10 @@ func TestPacingStaysUnderTheFakesLimits(t *testing.T) {
 	for _, u := range users {
 		wg.Go(func() {
 			for i := range 40 {
-				errs <- a.SendText(ctx, addr(u), bridge.Message{Kind: bridge.KindReply, Text: strconv.Itoa(i)})
+				errs <- func() error {
+					_, err := a.SendText(ctx, addr(u), bridge.Message{Kind: bridge.KindReply, Text: strconv.Itoa(i)})
+					return err
+				}()
 			}
 		})
 	}

@@ -148,15 +148,16 @@ func (s *session) signal() {
 	}
 }
 
-func (s *session) enqueue(ev event) error {
+// enqueue queues ev for the page and returns the Seq it was given.
+func (s *session) enqueue(ev event) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gone {
-		return fmt.Errorf("web: visitor's page is closed: %w", bridge.ErrRecipientGone)
+		return 0, fmt.Errorf("web: visitor's page is closed: %w", bridge.ErrRecipientGone)
 	}
 	if len(s.buf)-s.next >= maxPending {
 		// The page is not reading (or is away within its grace period): the bridge waits and retries.
-		return &bridge.RateLimitError{RetryAfter: time.Second}
+		return 0, &bridge.RateLimitError{RetryAfter: time.Second}
 	}
 	s.seq++
 	ev.Seq = s.seq
@@ -170,7 +171,7 @@ func (s *session) enqueue(ev event) error {
 	}
 	s.buf = append(s.buf, ev)
 	s.signal()
-	return nil
+	return ev.Seq, nil
 }
 
 // take hands connection gen's writer everything it has not written yet.

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -170,26 +171,35 @@ func (p *Platform) Run(ctx context.Context, h bridge.Handler) error {
 }
 
 // SendText queues m for the visitor at to.
-func (p *Platform) SendText(_ context.Context, to bridge.Addr, m bridge.Message) error {
+func (p *Platform) SendText(_ context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
 	return p.send(to, m, nil)
 }
 
 // SendImage queues m with img shown above it (the invoice's QR code).
-func (p *Platform) SendImage(_ context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) error {
-	return p.send(to, m, img.PNG)
+func (p *Platform) SendImage(_ context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) ([]bridge.MessageID, error) {
+	id, err := p.send(to, m, img.PNG)
+	if err != nil {
+		return nil, err
+	}
+	return []bridge.MessageID{id}, nil
 }
 
-func (p *Platform) send(to bridge.Addr, m bridge.Message, png []byte) error {
+func (p *Platform) send(to bridge.Addr, m bridge.Message, png []byte) (bridge.MessageID, error) {
 	if to.Platform != Name {
-		return fmt.Errorf("web: address of platform %q: %w", to.Platform, bridge.ErrRejected)
+		return "", fmt.Errorf("web: address of platform %q: %w", to.Platform, bridge.ErrRejected)
 	}
 	p.mu.Lock()
 	s := p.sessions[to.User]
 	p.mu.Unlock()
 	if s == nil {
-		return fmt.Errorf("web: visitor's page is closed: %w", bridge.ErrRecipientGone)
+		return "", fmt.Errorf("web: visitor's page is closed: %w", bridge.ErrRecipientGone)
 	}
-	return s.enqueue(toEvent(m, png, p.opts.pay != nil))
+	// The page numbers what it shows by Seq, so Seq is the message's id there.
+	seq, err := s.enqueue(toEvent(m, png, p.opts.pay != nil))
+	if err != nil {
+		return "", err
+	}
+	return bridge.MessageID(strconv.FormatUint(seq, 10)), nil
 }
 
 // newSession registers a fresh visitor.

@@ -278,7 +278,7 @@ func TestNotRunning(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("dial before Run: err %v, resp %v; want 503", err, resp)
 	}
-	if err := p.SendText(context.Background(), bridge.Addr{Platform: Name, User: "x", Chat: "x"}, bridge.Message{}); !errors.Is(err, bridge.ErrRecipientGone) {
+	if _, err := p.SendText(context.Background(), bridge.Addr{Platform: Name, User: "x", Chat: "x"}, bridge.Message{}); !errors.Is(err, bridge.ErrRecipientGone) {
 		t.Errorf("SendText to nobody: %v, want ErrRecipientGone", err)
 	}
 }
@@ -467,7 +467,8 @@ func TestSendRendersEveryKind(t *testing.T) {
 		check func(event) string
 	}{
 		{"relay", func() error {
-			return h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: "hi 🎉 <b>x</b>"})
+			_, err := h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: "hi 🎉 <b>x</b>"})
+			return err
 		}, func(ev event) string {
 			if ev.Kind != "relay" || ev.From != "Blue Fox" || ev.Text != "hi 🎉 <b>x</b>" {
 				return "relay mangled"
@@ -475,7 +476,8 @@ func TestSendRendersEveryKind(t *testing.T) {
 			return ""
 		}},
 		{"notice", func() error {
-			return h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindNotice, Text: "Blue Fox joined"})
+			_, err := h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindNotice, Text: "Blue Fox joined"})
+			return err
 		}, func(ev event) string {
 			if ev.Kind != "notice" || ev.Text != "Blue Fox joined" {
 				return "notice mangled"
@@ -483,7 +485,8 @@ func TestSendRendersEveryKind(t *testing.T) {
 			return ""
 		}},
 		{"reply with code and parts", func() error {
-			return h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindReply, Text: "Password:", Code: "apple-river", Part: 2, Parts: 3})
+			_, err := h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindReply, Text: "Password:", Code: "apple-river", Part: 2, Parts: 3})
+			return err
 		}, func(ev event) string {
 			if ev.Kind != "reply" || ev.Code != "apple-river" || ev.Part != 2 || ev.Parts != 3 {
 				return "reply mangled"
@@ -492,7 +495,8 @@ func TestSendRendersEveryKind(t *testing.T) {
 		}},
 		{"dev invoice", func() error {
 			inv := &bridge.Invoice{ID: "inv1", BOLT11: "lnbcrt1...", URI: "lightning:lnbcrt1...", AmountSat: 1000, ExpiresAt: expires, QR: png, Dev: true}
-			return h.p.SendImage(ctx, to, bridge.Image{Name: "invoice.png", PNG: png}, bridge.Message{Kind: bridge.KindInvoice, Text: "Pay to open", Invoice: inv})
+			_, err := h.p.SendImage(ctx, to, bridge.Image{Name: "invoice.png", PNG: png}, bridge.Message{Kind: bridge.KindInvoice, Text: "Pay to open", Invoice: inv})
+			return err
 		}, func(ev event) string {
 			inv := ev.Invoice
 			switch {
@@ -511,7 +515,8 @@ func TestSendRendersEveryKind(t *testing.T) {
 		}},
 		{"real invoice is never simulated", func() error {
 			inv := &bridge.Invoice{ID: "inv2", BOLT11: "lnbc1...", AmountSat: 1000, ExpiresAt: expires}
-			return h.p.SendImage(ctx, to, bridge.Image{PNG: png}, bridge.Message{Kind: bridge.KindInvoice, Invoice: inv})
+			_, err := h.p.SendImage(ctx, to, bridge.Image{PNG: png}, bridge.Message{Kind: bridge.KindInvoice, Invoice: inv})
+			return err
 		}, func(ev event) string {
 			if ev.Invoice == nil || ev.Invoice.Simulate || ev.Invoice.QR == "" {
 				return "a non-dev invoice must not offer simulation (and the image is its QR)"
@@ -519,7 +524,8 @@ func TestSendRendersEveryKind(t *testing.T) {
 			return ""
 		}},
 		{"image", func() error {
-			return h.p.SendImage(ctx, to, bridge.Image{PNG: png}, bridge.Message{Kind: bridge.KindReply, Text: "look"})
+			_, err := h.p.SendImage(ctx, to, bridge.Image{PNG: png}, bridge.Message{Kind: bridge.KindReply, Text: "look"})
+			return err
 		}, func(ev event) string {
 			if ev.Image != "data:image/png;base64,iVBORyBmYWtl" || ev.Text != "look" {
 				return "image mangled"
@@ -544,7 +550,7 @@ func TestSendRendersEveryKind(t *testing.T) {
 		})
 	}
 	t.Run("wrong platform", func(t *testing.T) {
-		err := h.p.SendText(ctx, bridge.Addr{Platform: "telegram", User: to.User}, bridge.Message{})
+		_, err := h.p.SendText(ctx, bridge.Addr{Platform: "telegram", User: to.User}, bridge.Message{})
 		if !errors.Is(err, bridge.ErrRejected) {
 			t.Errorf("got %v, want ErrRejected", err)
 		}
@@ -569,7 +575,7 @@ func TestSimulatedPayment(t *testing.T) {
 	other := h.dial(t, "", 0)
 	for _, id := range []string{"mine", "expired"} {
 		inv := &bridge.Invoice{ID: id, Dev: true, ExpiresAt: time.Now().Add(time.Minute)}
-		if err := h.p.SendImage(context.Background(), to, bridge.Image{}, bridge.Message{Kind: bridge.KindInvoice, Invoice: inv}); err != nil {
+		if _, err := h.p.SendImage(context.Background(), to, bridge.Image{}, bridge.Message{Kind: bridge.KindInvoice, Invoice: inv}); err != nil {
 			t.Fatal(err)
 		}
 		c.next()
@@ -623,7 +629,7 @@ func TestResumeAfterDrop(t *testing.T) {
 	c := h.dial(t, "", 0)
 	to := c.addr(h.rec)
 	ctx := context.Background()
-	if err := h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindRelay, From: "A", Text: "one"}); err != nil {
+	if _, err := h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindRelay, From: "A", Text: "one"}); err != nil {
 		t.Fatal(err)
 	}
 	if ev := c.next(); ev.Seq != 1 {
@@ -632,7 +638,7 @@ func TestResumeAfterDrop(t *testing.T) {
 	c.conn.Close()
 	// While the page is away, messages wait for it.
 	for _, s := range []string{"two", "three"} {
-		if err := h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindRelay, From: "A", Text: s}); err != nil {
+		if _, err := h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindRelay, From: "A", Text: s}); err != nil {
 			t.Fatalf("SendText while away: %v", err)
 		}
 	}
@@ -663,7 +669,7 @@ func TestResumeAfterDrop(t *testing.T) {
 		if code := r.closeCode(); code != closeReplaced {
 			t.Errorf("old connection closed with %d, want %d", code, closeReplaced)
 		}
-		if err := h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindNotice, Text: "four"}); err != nil {
+		if _, err := h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindNotice, Text: "four"}); err != nil {
 			t.Fatal(err)
 		}
 		if ev := second.next(); ev.Text != "four" {
@@ -679,7 +685,7 @@ func TestSessionEndsAfterGrace(t *testing.T) {
 	c.conn.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		err := h.p.SendText(context.Background(), to, bridge.Message{Kind: bridge.KindNotice, Text: "x"})
+		_, err := h.p.SendText(context.Background(), to, bridge.Message{Kind: bridge.KindNotice, Text: "x"})
 		if errors.Is(err, bridge.ErrRecipientGone) {
 			break
 		}
@@ -705,7 +711,7 @@ func TestBackpressure(t *testing.T) {
 	var err error
 	n := 0
 	for ; n < 2*maxPending && err == nil; n++ {
-		err = h.p.SendText(context.Background(), to, bridge.Message{Kind: bridge.KindNotice, Text: "x"})
+		_, err = h.p.SendText(context.Background(), to, bridge.Message{Kind: bridge.KindNotice, Text: "x"})
 	}
 	var rl *bridge.RateLimitError
 	if !errors.As(err, &rl) || rl.RetryAfter <= 0 {
@@ -720,7 +726,7 @@ func TestShutdownFlushesAndSaysGoodbye(t *testing.T) {
 	h := start(t, Config{})
 	c := h.dial(t, "", 0)
 	to := c.addr(h.rec)
-	if err := h.p.SendText(context.Background(), to, bridge.Message{Kind: bridge.KindNotice, Text: "room is gone"}); err != nil {
+	if _, err := h.p.SendText(context.Background(), to, bridge.Message{Kind: bridge.KindNotice, Text: "room is gone"}); err != nil {
 		t.Fatal(err)
 	}
 	h.stop(t)
@@ -744,7 +750,7 @@ func TestShutdownFlushesAndSaysGoodbye(t *testing.T) {
 	if len(got) != 1 || got[0] != "room is gone" {
 		t.Errorf("before the goodbye the page got %q", got)
 	}
-	if err := h.p.SendText(context.Background(), to, bridge.Message{}); !errors.Is(err, bridge.ErrRecipientGone) {
+	if _, err := h.p.SendText(context.Background(), to, bridge.Message{}); !errors.Is(err, bridge.ErrRecipientGone) {
 		t.Errorf("SendText after Run: %v, want ErrRecipientGone", err)
 	}
 }
