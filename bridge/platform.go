@@ -198,6 +198,29 @@ type Platform interface {
 	SendImage(ctx context.Context, to Addr, img Image, m Message) ([]MessageID, error)
 }
 
+// Optional abilities. An adapter implements one when its platform can do it; the bridge finds it
+// with a type assertion and falls back when it is missing (mautrix bridgev2's optional NetworkAPI
+// interfaces, caddy's optional Provisioner). Later abilities (editing, replying, reacting, media) join
+// them the same way, each its own small interface, so that an adapter that lacks one still works.
+
+// Deleter is a platform that lets the bot delete messages in a person's DM: what the room's wipe,
+// /leave and unsend use. Its errors mean what they mean for sends: a *RateLimitError asks to call
+// again with the same ids after the wait, ErrRejected says these ids can never be deleted (too old),
+// ErrRecipientGone that the chat is gone; anything else is transient.
+type Deleter interface {
+	// DeleteBatch is how many ids one DeleteMessages call takes: 100 on Telegram (deleteMessages), 1
+	// where every deletion is its own request.
+	DeleteBatch() int
+	// DeletesTheirs says whether the bot may delete the person's own messages in the chat at to
+	// (Telegram private chats: yes; Discord DMs: never, and trying counts against the bot; Matrix:
+	// when the bot's power level allows redacting them). The bridge keeps the ids of a person's own
+	// messages only where this holds.
+	DeletesTheirs(ctx context.Context, to Addr) bool
+	// DeleteMessages deletes ids (at most DeleteBatch of them) from the chat at to. An id whose message
+	// is already gone counts as deleted, so a retried call is harmless.
+	DeleteMessages(ctx context.Context, to Addr, ids []MessageID) error
+}
+
 var (
 	// ErrRecipientGone means the person cannot be reached any more: the bridge removes them from
 	// their room and tells the others.
