@@ -47,10 +47,17 @@
     if (e.code === 1001) {
       setStatus('closed', 'kumo is shutting down. Reconnecting when it is back…');
     }
+    // 1008 and 1013 are the server refusing this connection (too many from this network, or kumo is
+    // full); the reason says which. Keep it on screen while the page retries, slowly.
+    const refused = e.code === 1008 || e.code === 1013;
+    if (refused) {
+      setStatus('closed', (e.reason || 'The server refused the connection.') + ' Retrying…');
+      retries = Math.max(retries, 4);
+    }
     if (stopped) return;
     retries++;
     const wait = Math.min(30000, 500 * 2 ** Math.min(retries, 6));
-    if (e.code !== 1001) setStatus('connecting', 'Connection lost. Reconnecting…');
+    if (e.code !== 1001 && !refused) setStatus('connecting', 'Connection lost. Reconnecting…');
     setTimeout(connect, wait);
   }
 
