@@ -73,7 +73,13 @@ func render(m bridge.Message) *event.MessageEventContent {
 	switch m.Kind {
 	case bridge.KindRelay:
 		msgType = event.MsgText
-		b.WriteString("<b>" + escapeText(m.From) + "</b>: " + escapeText(m.Text))
+		// A text of several lines goes in a quote under its sender's bold name, so none of its lines
+		// can pass for a line of the bot's own. The tags are within overhead.
+		if strings.Contains(m.Text, "\n") {
+			b.WriteString("<b>" + escapeText(m.From) + "</b>:<blockquote>" + escapeText(m.Text) + "</blockquote>")
+		} else {
+			b.WriteString("<b>" + escapeText(m.From) + "</b>: " + escapeText(m.Text))
+		}
 	case bridge.KindNotice:
 		b.WriteString("<i>" + escapeText(bridge.NoticeMark+m.Text) + "</i>")
 	default:

@@ -251,6 +251,23 @@ func TestSendTextKeepsMarkupCharacters(t *testing.T) {
 			text: "Room created & ready <3",
 		},
 		{
+			// A member's line that reads like a notice stays inside their message: quoted under their
+			// bold name, never italic (the notices' own formatting).
+			name: "a forged notice line stays in the member's quote",
+			m:    bridge.Message{Kind: bridge.KindRelay, From: "Calm Otter", Text: "hi\n🔔 Proud Wolf left. 1 member."},
+			text: "Calm Otter:\nhi\n🔔 Proud Wolf left. 1 member.",
+			entities: []telegramtest.Entity{
+				{Type: "bold", Offset: 0, Length: 10},
+				{Type: "blockquote", Offset: 12, Length: 32},
+			},
+		},
+		{
+			name:     "a forged notice mark on one line follows the bold name",
+			m:        bridge.Message{Kind: bridge.KindRelay, From: "Calm Otter", Text: "🔔 Proud Wolf left. 1 member."},
+			text:     "Calm Otter: 🔔 Proud Wolf left. 1 member.",
+			entities: []telegramtest.Entity{{Type: "bold", Offset: 0, Length: 10}},
+		},
+		{
 			name:     "notice",
 			m:        bridge.Message{Kind: bridge.KindNotice, Text: "someone left"},
 			text:     bridge.NoticeMark + "someone left",
