@@ -178,7 +178,9 @@
     switch (ev.kind) {
       case 'relay':
         m.appendChild(el('span', 'from', ev.from || '?'));
-        m.appendChild(el('span', 'text', ev.text || ''));
+        // Several lines are set in a quote under the name, so no line of a member's text can pass
+        // for a message of its own (or a notice).
+        m.appendChild(el('span', (ev.text || '').includes('\n') ? 'text lines' : 'text', ev.text || ''));
         break;
       case 'notice':
         m.appendChild(el('span', 'mark', '🔔'));
