@@ -250,10 +250,12 @@ func TestTextLenIsAdditiveAndCountsEscaping(t *testing.T) {
 	}
 	// The core's budget: MaxText - Overhead - len(pseudonym + ": ") must bound the rendered message.
 	lim := (&Adapter{}).Limits()
-	from, text := "Zed*", strings.Repeat("*", 1000)
-	rendered := render(bridge.Message{Kind: bridge.KindRelay, From: from, Text: text})
-	if got, budget := utf8.RuneCountInString(rendered), lim.Len(from+": "+text)+lim.Overhead; got > budget {
-		t.Errorf("rendered relay is %d code points, but Limits account for %d", got, budget)
+	for _, text := range []string{strings.Repeat("*", 1000), strings.Repeat("*\n", 500)} { // one line; quoted lines
+		from := "Zed*"
+		rendered := render(bridge.Message{Kind: bridge.KindRelay, From: from, Text: text})
+		if got, budget := utf8.RuneCountInString(rendered), lim.Len(from+": "+text)+lim.Overhead; got > budget {
+			t.Errorf("rendered relay is %d code points, but Limits account for %d", got, budget)
+		}
 	}
 }
 

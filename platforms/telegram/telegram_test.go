@@ -328,9 +328,11 @@ func TestLongestTextFits(t *testing.T) {
 	// characters and the part counter of a split text it must still be accepted.
 	from := "calm-otter"
 	room := l.MaxText - l.Overhead - l.Len(from+": ")
-	m := bridge.Message{Kind: bridge.KindRelay, From: from, Text: strings.Repeat("<&", room/2), Part: 12, Parts: 13}
-	if _, err := a.SendText(ctx, addr(alice), m); err != nil {
-		t.Fatalf("a text of MaxText-Overhead was refused: %v", err)
+	for _, text := range []string{strings.Repeat("<&", room/2), strings.Repeat("<\n", room/2)} { // one line; a quote
+		m := bridge.Message{Kind: bridge.KindRelay, From: from, Text: text, Part: 12, Parts: 13}
+		if _, err := a.SendText(ctx, addr(alice), m); err != nil {
+			t.Fatalf("a text of MaxText-Overhead was refused: %v", err)
+		}
 	}
 	notice := bridge.Message{Kind: bridge.KindNotice, Text: strings.Repeat("é", l.MaxText-l.Overhead), Part: 2, Parts: 2}
 	if _, err := a.SendText(ctx, addr(alice), notice); err != nil {
