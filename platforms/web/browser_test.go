@@ -579,7 +579,7 @@ func TestBrowserForgedNoticeLooksLikeMemberText(t *testing.T) {
 	v.waitKind("notice", "Red Owl left.")
 	type look struct {
 		Kind, Style, Background, Bubble, Quote string
-		Notices                         int
+		Notices                                int
 	}
 	got := evalJS[look](v, `(() => {
 		const forged = [...document.querySelectorAll('#log .msg .text')].find(e => e.textContent.includes('Proud Wolf left.'));
