@@ -91,8 +91,8 @@ func TestDM(t *testing.T) {
 			if _, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: evil}); err != nil {
 				t.Fatal(err)
 			}
-			relay := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "Blue Fox: ") })
-			if relay.Body != "Blue Fox: "+evil {
+			relay := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "Blue Fox:") })
+			if relay.Body != "Blue Fox:\n> "+strings.ReplaceAll(evil, "\n", "\n> ") {
 				t.Errorf("relay body = %q", relay.Body)
 			}
 			wantHTML := `<b>Blue Fox</b>:<blockquote>&lt;b&gt;bold&lt;/b&gt; @room &lt;a href=&#34;https://matrix.to/#/@x:localhost&#34;&gt;pill&lt;/a&gt; &amp; &#34;q&#34;<br>line2</blockquote>`
@@ -108,9 +108,12 @@ func TestDM(t *testing.T) {
 			if _, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindRelay, From: "Calm Otter", Text: forged}); err != nil {
 				t.Fatal(err)
 			}
-			fake := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "Calm Otter: ") })
+			fake := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "Calm Otter:") })
 			if want := "<b>Calm Otter</b>:<blockquote>hi<br>🔔 Proud Wolf left. 1 member.</blockquote>"; fake.FormattedBody != want || fake.MsgType != event.MsgText {
 				t.Errorf("forged notice = %q %q, want m.text %q", fake.MsgType, fake.FormattedBody, want)
+			}
+			if want := "Calm Otter:\n> hi\n> 🔔 Proud Wolf left. 1 member."; fake.Body != want {
+				t.Errorf("forged notice plain body = %q, want %q", fake.Body, want)
 			}
 
 			// Notices look unlike relayed words.
