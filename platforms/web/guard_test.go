@@ -151,6 +151,13 @@ func TestConnectionCaps(t *testing.T) {
 		if _, _, err := c.ReadMessage(); err != nil {
 			t.Fatalf("hello from %s: %v", ip, err)
 		}
+		// What the bridge counts by: the address the trusted proxy saw, not the proxy's.
+		if err := c.WriteJSON(inbound{Type: "text", Text: "/join guess"}); err != nil {
+			t.Fatal(err)
+		}
+		if in := h2.rec.next(t); in.Origin != "ip:"+ip {
+			t.Errorf("Origin %q through the proxy, want ip:%s", in.Origin, ip)
+		}
 	}
 	reason = refusedWith(t, h2.wsURL(), from("198.51.100.9"), websocket.CloseTryAgainLater)
 	if !strings.Contains(reason, "kumo is full") {
