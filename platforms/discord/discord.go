@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -554,6 +555,25 @@ func (a *Adapter) classify(err error) error {
 	return fmt.Errorf("discord: %w", err)
 }
 
+// resetPad is added to every bucket's X-RateLimit-Reset-After. discordgo turns the header into whole
+// milliseconds by truncating a float (0.049 s becomes 48 ms), so without it the next request of an
+// exhausted bucket can leave a millisecond early and earn a 429, and every 429 counts toward the ban
+// Discord gives a bot for 10,000 invalid requests in 10 minutes. Against a 1 s delete bucket 5 ms
+// costs half a percent of throughput.
+const resetPad = 5 * time.Millisecond
+
+func padResetAfter(h http.Header) {
+	v := h.Get("X-RateLimit-Reset-After")
+	if v == "" {
+		return
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return
+	}
+	h.Set("X-RateLimit-Reset-After", strconv.FormatFloat(secs+resetPad.Seconds(), 'f', 3, 64))
+}
+
 // transport moves requests for discord.com to api_url (tests), and watches for global 429s, which
 // discordgo's RateLimitError does not tell apart from a route's.
 type transport struct {
@@ -571,8 +591,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Host = ""
 	}
 	resp, err := t.base.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("X-RateLimit-Global") != "true" {
+	if err != nil {
 		return resp, err
+	}
+	padResetAfter(resp.Header)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("X-RateLimit-Global") != "true" {
+		return resp, nil
 	}
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	_ = resp.Body.Close()
