@@ -51,6 +51,9 @@ type refBook struct {
 	// members says who is in the room now (a member who left and whose wipe ran is not traced, one
 	// who rejoined is again).
 	members map[string]bool
+	// convo maps the room's relayed messages to their copies (convo.go); nil for a purchase's
+	// record and once the room closed.
+	convo *convo
 }
 
 func newBook(max int) *refBook {
@@ -210,6 +213,7 @@ func (s *Store) RefsLeft() (refs, chats int) {
 // openBook starts a room's record with its creator, moving in what their purchase recorded.
 func (s *Store) openBook(r *room, creator string) {
 	b := newBook(s.maxRefs())
+	b.convo = newConvo(s.maxMapped())
 	b.join(creator)
 	if v, ok := s.c.Get(pendingPrefix + creator); ok {
 		p := v.(*refBook)
@@ -240,6 +244,7 @@ func (s *Store) bookClose(r *room) {
 	b := v.(*refBook)
 	b.mu.Lock()
 	clear(b.members)
+	b.convo = nil
 	empty := len(b.tracing) == 0
 	b.mu.Unlock()
 	if empty {

@@ -39,6 +39,9 @@ type Config struct {
 	// MaxRefs caps how many message ids one room records for its wipe (rooms.max_refs, default
 	// DefaultMaxRefs); messages past it are counted and left in the chats.
 	MaxRefs int `yaml:"max_refs"`
+	// MaxMapped caps how many relayed messages one room maps to their copies for replies, edits,
+	// unsend and reactions (rooms.max_mapped, default DefaultMaxMapped); the oldest is forgotten.
+	MaxMapped int `yaml:"max_mapped"`
 }
 
 // DefaultConfig is a 24-hour room of at most 50 members.
@@ -86,6 +89,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rooms.failure_window must be at least 1s, got %s", c.FailureWindow)
 	case c.MaxRefs < 0:
 		return fmt.Errorf("rooms.max_refs must not be negative, got %d", c.MaxRefs)
+	case c.MaxMapped < 0:
+		return fmt.Errorf("rooms.max_mapped must not be negative, got %d", c.MaxMapped)
 	}
 	for _, w := range c.Warnings {
 		if w <= 0 {

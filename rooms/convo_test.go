@@ -1,0 +1,185 @@
+package rooms_test
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kumo-chat/kumo/rooms"
+)
+
+// TestConvoMapsCopies walks one message through the map: its copies are found from any member's
+// chat, reactions count once per member and emoji, a re-split replaces a member's copies (and their
+// wipe record), unsend forgets it, and the room's close forgets everything.
+func TestConvoMapsCopies(t *testing.T) {
+	s := newStore(t, rooms.Config{}, nil)
+	a, b, c := member("a"), member("b"), member("c")
+	r, _, err := s.Open(a, "twelve chars!")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []rooms.Member{b, c} {
+		if _, _, err := s.Join("twelve chars!", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, ok := s.Say(r.ID, a.Key(), "a1", "Quiet Fox", "hello there, this is a rather long first line of text\nsecond")
+	if !ok || key != rooms.MsgKey(a.Key(), "a1") {
+		t.Fatalf("Say = %q, %v", key, ok)
+	}
+	tb := rooms.Trace{Room: r.ID, Member: b.Key()}
+	s.Keep(tb, "b7", "b8")
+	s.AddCopies(r.ID, key, b.Key(), "b7", "b8")
+	s.AddCopies(r.ID, key, c.Key(), "c3")
+
+	for _, tc := range []struct {
+		member, id string
+		found      bool
+	}{
+		{a.Key(), "a1", true},
+		{b.Key(), "b8", true},
+		{c.Key(), "c3", true},
+		{c.Key(), "b8", false}, // b's id means nothing in c's chat
+		{a.Key(), "c3", false},
+	} {
+		got, ok := s.Find(r.ID, tc.member, tc.id)
+		if ok != tc.found {
+			t.Fatalf("Find(%s, %s) found=%v, want %v", tc.member, tc.id, ok, tc.found)
+		}
+		if ok && (got.Key != key || got.Nick != "Quiet Fox") {
+			t.Fatalf("Find(%s, %s) = %+v", tc.member, tc.id, got)
+		}
+	}
+	got, _ := s.Find(r.ID, b.Key(), "b7")
+	if want := "hello there, this is a rather long first…"; got.Snippet != want {
+		t.Fatalf("snippet %q, want %q", got.Snippet, want)
+	}
+
+	reacts := []struct {
+		member, emoji string
+		add, changed  bool
+	}{
+		{b.Key(), "👍", true, true},
+		{b.Key(), "👍", true, false},
+		{c.Key(), "👍", true, true},
+		{c.Key(), "🔥", true, true},
+		{b.Key(), "👍", false, true},
+		{b.Key(), "👍", false, false},
+	}
+	for _, st := range reacts {
+		if _, changed := s.React(r.ID, key, st.member, st.emoji, st.add); changed != st.changed {
+			t.Fatalf("React(%s %s add=%v) changed=%v, want %v", st.member, st.emoji, st.add, changed, st.changed)
+		}
+	}
+	got, _ = s.Find(r.ID, a.Key(), "a1")
+	if sh := got.Shown(a.Key()); !slices.Equal(sh, []string{"👍", "🔥"}) {
+		t.Fatalf("author sees %q", sh)
+	}
+	if sh := got.Shown(c.Key()); len(sh) != 0 {
+		t.Fatalf("c sees their own reactions from kumo: %q", sh)
+	}
+
+	s.SetCopies(r.ID, key, b.Key(), []string{"b7"})
+	if _, ok := s.Find(r.ID, b.Key(), "b8"); ok {
+		t.Fatal("a copy deleted by a re-split is still mapped")
+	}
+	if refs := s.TakeRefs(tb); !slices.Equal(refs, []string{"b7"}) {
+		t.Fatalf("b's wipe record after the re-split: %q", refs)
+	}
+	gone, ok := s.Unsay(r.ID, key)
+	if !ok || !slices.Equal(gone.Copies[c.Key()], []string{"c3"}) {
+		t.Fatalf("Unsay = %+v, %v", gone, ok)
+	}
+	if _, ok := s.Find(r.ID, c.Key(), "c3"); ok {
+		t.Fatal("an unsent message is still mapped")
+	}
+
+	key2, _ := s.Say(r.ID, b.Key(), "b9", "Calm Owl", "later")
+	s.AddCopies(r.ID, key2, a.Key(), "a2")
+	if _, err := s.Destroy(a.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Find(r.ID, a.Key(), "a2"); ok {
+		t.Fatal("a closed room's messages are still mapped")
+	}
+	if _, ok := s.Say(r.ID, a.Key(), "a3", "Quiet Fox", "after"); ok {
+		t.Fatal("a closed room maps new messages")
+	}
+}
+
+func TestConvoCap(t *testing.T) {
+	s := newStore(t, rooms.Config{MaxMapped: 3}, nil)
+	a := member("a")
+	r, _, _ := s.Open(a, "twelve chars!")
+	for i := range 5 {
+		s.Say(r.ID, a.Key(), fmt.Sprint(i), "Quiet Fox", "text")
+	}
+	for i := range 5 {
+		_, ok := s.Find(r.ID, a.Key(), fmt.Sprint(i))
+		if want := i >= 2; ok != want {
+			t.Fatalf("message %d mapped=%v, want %v (cap 3 keeps the newest)", i, ok, want)
+		}
+	}
+}
+
+func TestSnippet(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"short", "short"},
+		{"  padded  ", "padded"},
+		{"first\nsecond", "first…"},
+		{strings.Repeat("é", 45), strings.Repeat("é", 40) + "…"},
+		{strings.Repeat("x", 40), strings.Repeat("x", 40)},
+	} {
+		if got := rooms.Snippet(tc.in); got != tc.want {
+			t.Errorf("Snippet(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkConvo measures what mapping one relayed message costs in memory: a message with its
+// snippet, the author's id and one copy for each of 3 recipients (Telegram-sized ids), on top of
+// the wipe's record of the same ids.
+// Run: go test -tags goolm -run '^$' -bench Convo -benchmem ./rooms/
+func BenchmarkConvo(b *testing.B) {
+	const recipients, msgs = 3, 5000
+	var perMsg float64
+	for range b.N {
+		s, err := rooms.New(rooms.Config{}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a := member("a")
+		r, _, _ := s.Open(a, "twelve chars!")
+		var ms []rooms.Member
+		for i := range recipients {
+			m := member(fmt.Sprint(i))
+			if _, _, err := s.Join("twelve chars!", m); err != nil {
+				b.Fatal(err)
+			}
+			ms = append(ms, m)
+		}
+		texts := make([]string, msgs)
+		for i := range texts {
+			texts[i] = fmt.Sprintf("message %d with a first line longer than the snippet keeps", i)
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := range msgs {
+			key, _ := s.Say(r.ID, a.Key(), fmt.Sprint(100000+i), "Quiet Fox", texts[i])
+			for _, m := range ms {
+				id := fmt.Sprint(200000 + i)
+				s.Keep(rooms.Trace{Room: r.ID, Member: m.Key()}, id)
+				s.AddCopies(r.ID, key, m.Key(), id)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perMsg = float64(after.HeapAlloc-before.HeapAlloc) / msgs
+		runtime.KeepAlive(texts)
+		s.Close()
+	}
+	b.ReportMetric(perMsg, "bytes/msg")
+}
