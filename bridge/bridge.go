@@ -124,6 +124,7 @@ type Bridge struct {
 	stats struct {
 		relayed, delivered, failed, invoicesCreated, invoicesPaid, invoicesExpired atomic.Uint64
 		erased, eraseFailed, refsDropped                                           atomic.Uint64
+		edited, unsent, reacted                                                    atomic.Uint64
 	}
 	// wipeInFlight counts ids a running wipe has taken and not yet erased or given up.
 	wipeInFlight atomic.Int64
@@ -151,6 +152,12 @@ type delivery struct {
 	trace rooms.Trace
 	// wipe, when set, makes this a wipe of the recipient's chat instead of a send.
 	wipe *wipeJob
+	// op, when set, makes this an edit, unsend or reaction on the recipient's copies (convo.go).
+	op *convoOp
+	// said, for a relayed message, is its key in the room's conversation map (room), where the ids
+	// this delivery shows are recorded as the recipient's copy; replyTo is the key of the message
+	// it replies to, whose copy in the recipient's chat is looked up when it is sent.
+	room, said, replyTo string
 }
 
 // New builds the core. pay may be nil only when rooms are free (PriceSat 0).
@@ -345,6 +352,10 @@ func memberOf(a Addr) rooms.Member {
 // handle runs in the sender's lane.
 func (b *Bridge) handle(_ string, in Inbound) {
 	ctx := b.sendCtx
+	if in.Action != ActionPost {
+		b.converse(in)
+		return
+	}
 	if in.NonText {
 		b.reply(in.From, "Only text is relayed: photos, stickers, voice messages and files are not sent to the room.")
 		return
@@ -366,11 +377,15 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		defer b.keepOwnAfter(ctx, in)
 	}
 	if name, args, ok := ParseCommand(text); ok {
+		if name == "unsend" {
+			b.unsendCommand(in)
+			return
+		}
 		b.command(ctx, in.From, name, args)
 		return
 	}
 	if err == nil {
-		b.relay(room, me, text)
+		b.relay(room, me, in, text)
 		return
 	}
 	// Someone in no room: a message that could be a password is a join attempt.
@@ -381,31 +396,35 @@ func (b *Bridge) handle(_ string, in Inbound) {
 	b.reply(in.From, "You are not in a room. Send /newroom to open one, or send a room's password to join it. /help lists everything.")
 }
 
-// relay sends a member's text to every other member, split for each one's platform.
-func (b *Bridge) relay(room rooms.Room, me rooms.Member, text string) {
+// relay sends a member's text to every other member, split for each one's platform. It is mapped
+// in the room's conversation, so that replies, edits, unsend and reactions reach every copy; a
+// reply goes to each recipient as a reply to their own copy of the original (looked up as it is
+// sent), with a quote of it for those who have none.
+func (b *Bridge) relay(room rooms.Room, me rooms.Member, in Inbound, text string) {
 	b.stats.relayed.Add(1)
-	type split struct {
-		platform string
-		parts    []Message
+	var key, replyTo, quote string
+	if in.ID != "" {
+		key, _ = b.store.Say(room.ID, me.Key(), string(in.ID), me.Nick, text)
 	}
-	var cache []split // a handful of platforms at most: a slice beats a map here
+	if in.ReplyTo != "" {
+		if orig, ok := b.store.Find(room.ID, me.Key(), string(in.ReplyTo)); ok {
+			replyTo, quote = orig.Key, quoteOf(orig)
+		}
+	}
+	var cache splitCache
 	for _, m := range room.Members {
 		if m.Key() == me.Key() {
 			continue
 		}
-		var parts []Message
-		for _, s := range cache {
-			if s.platform == m.Platform {
-				parts = s.parts
-				break
+		parts := cache.get(b, m.Platform, Message{Kind: KindRelay, From: me.Nick, Text: text, Quote: quote})
+		for i, p := range parts {
+			d := delivery{to: addrOf(m), msg: p, sender: me.Key(), queued: b.now(), trace: b.roomTrace(room.ID, addrOf(m)), room: room.ID, said: key}
+			if i == 0 {
+				d.replyTo = replyTo
+			} else {
+				d.msg.Quote = ""
 			}
-		}
-		if parts == nil {
-			parts = b.splitFor(m.Platform, Message{Kind: KindRelay, From: me.Nick, Text: text})
-			cache = append(cache, split{m.Platform, parts})
-		}
-		for _, p := range parts {
-			b.sendTraced(b.roomTrace(room.ID, addrOf(m)), addrOf(m), p, nil, me.Key())
+			b.push(d)
 		}
 	}
 }
@@ -428,6 +447,9 @@ func (b *Bridge) splitFor(platform string, m Message) []Message {
 	}
 	if m.Code != "" {
 		budget -= lim.Len(m.Code) + 1 // shown after the last piece, on its own line
+	}
+	if m.Quote != "" {
+		budget -= lim.Len(m.Quote) + 1 // shown before the first piece where there is no native reply
 	}
 	texts := Split(m.Text, budget, lim.Len)
 	if len(texts) == 1 {
@@ -496,8 +518,12 @@ func (b *Bridge) send(to Addr, m Message, img *Image, sender string) {
 
 // sendTraced queues a message whose ids are recorded in t for the wipe.
 func (b *Bridge) sendTraced(t rooms.Trace, to Addr, m Message, img *Image, sender string) {
-	d := delivery{to: to, msg: m, img: img, sender: sender, queued: b.now(), trace: t}
-	if !b.outbox.push(to.Platform+"\x1f"+to.Chat, d) {
+	b.push(delivery{to: to, msg: m, img: img, sender: sender, queued: b.now(), trace: t})
+}
+
+// push queues d in its recipient's lane.
+func (b *Bridge) push(d delivery) {
+	if !b.outbox.push(d.to.Platform+"\x1f"+d.to.Chat, d) {
 		b.failed(d, 0, errors.New("recipient's queue is full"))
 	}
 }
@@ -507,6 +533,19 @@ func (b *Bridge) deliver(key string, d delivery) {
 	if d.wipe != nil {
 		b.wipe(key, d)
 		return
+	}
+	if d.op != nil {
+		if d.trace.Room == "" || b.store.Tracing(d.trace) {
+			b.runOp(key, d)
+		}
+		return
+	}
+	if d.replyTo != "" {
+		if said, ok := b.store.Get(d.room, d.replyTo); ok {
+			if ids := said.Copies[d.to.Key()]; len(ids) > 0 {
+				d.msg.ReplyTo = MessageID(ids[0])
+			}
+		}
 	}
 	if d.trace.Room != "" && !b.store.Tracing(d.trace) {
 		// The member's wipe already ran (they left, or the room ended while this was queued):

@@ -41,6 +41,7 @@ var commandHelp = []struct{ name, args, what string }{
 	{"who", "", "who is in the room (pseudonyms only)"},
 	{"info", "", "time left and number of members"},
 	{"nick", "<name>", "choose your pseudonym"},
+	{"unsend", "", "reply it to a message of yours to take it back from everyone"},
 	{"destroy", "", "end your room now, for everyone (creator only)"},
 	{"help", "", "this message"},
 }

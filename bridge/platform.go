@@ -38,7 +38,32 @@ type Inbound struct {
 	// reset (failed password guesses, unpaid invoices) count per Origin as well as per person. Empty
 	// where an identity is the only source there is (Telegram, Discord accounts).
 	Origin string
+	// ReplyTo is the id of the message in the person's chat that this one replies to (their own,
+	// or kumo's copy of someone's); "" when it is no reply.
+	ReplyTo MessageID
+	// Action is what the person did; the zero value is a new message. For the others Target is the
+	// id of the message it acts on in their chat: for ActionEdit their own message, whose new text
+	// is Text; for ActionUnsend their own message, which they deleted; for ActionReact and
+	// ActionUnreact any message of the room in their chat, and Emoji the reaction put or taken off.
+	Action Action
+	Target MessageID
+	Emoji  string
 }
+
+// Action is what an Inbound does.
+type Action int
+
+const (
+	// ActionPost is a new message (a reply when ReplyTo is set).
+	ActionPost Action = iota
+	// ActionEdit is a new text for the person's message Target.
+	ActionEdit
+	// ActionUnsend says the person deleted their message Target.
+	ActionUnsend
+	// ActionReact and ActionUnreact put Emoji on the message Target and take it off.
+	ActionReact
+	ActionUnreact
+)
 
 // Kind says who speaks in a Message, so each adapter can render it unmistakably: a member can never
 // make their words look like the bot's or like another member's.
@@ -85,6 +110,15 @@ type Message struct {
 	// Part and Parts number the pieces of a text that was too long for the platform (1-based; Parts is
 	// 0 or 1 when the text was not split).
 	Part, Parts int
+	// ReplyTo, for a reply, is the recipient's own copy of the message replied to (their message or
+	// kumo's copy of it in their chat): an adapter shows a native reply to it where its platform has
+	// replies. Quote is the fallback, a short plain text such as "↩ Quiet Fox: first words…" naming
+	// the original by its pseudonym: the bridge sets it on every reply, and an adapter shows it
+	// (set apart from the text, escaped like it) when ReplyTo is empty (the recipient has no copy:
+	// it was wiped, or they joined later) or when it cannot reply natively. Neither ever names whose
+	// platform message the original was.
+	ReplyTo MessageID
+	Quote   string
 }
 
 // String renders the message as plain text, for adapters without markup and for tests. Relayed
@@ -104,6 +138,9 @@ func (m Message) String() string {
 			s += "\n"
 		}
 		s += m.Code
+	}
+	if m.Quote != "" && m.ReplyTo == "" {
+		s = m.Quote + "\n" + s
 	}
 	return s
 }
@@ -219,6 +256,29 @@ type Deleter interface {
 	// DeleteMessages deletes ids (at most DeleteBatch of them) from the chat at to. An id whose message
 	// is already gone counts as deleted, so a retried call is harmless.
 	DeleteMessages(ctx context.Context, to Addr, ids []MessageID) error
+}
+
+// Editor is a platform that lets the bot edit the text of a message it sent: what relays an author's
+// edit to every copy. m is the piece as the bridge would send it now (Part and Parts set when the
+// text is split). Errors mean what they mean for sends; a text the platform finds unchanged is no
+// error.
+type Editor interface {
+	EditText(ctx context.Context, to Addr, id MessageID, m Message) error
+}
+
+// Reacter is a platform that lets the bot show emoji reactions on messages in a person's DM (kumo's
+// own and the person's). The bridge keeps who reacted with what and asks for the whole set each time,
+// so a retry or a reordering cannot leave a stale reaction; what a Reacter cannot show arrives as a
+// short notice instead.
+type Reacter interface {
+	// MaxReactions is how many emoji the bot may show on one message (Telegram bots: 1).
+	MaxReactions() int
+	// CanReact says whether emoji is a reaction the platform accepts from a bot (Telegram allows a
+	// fixed list).
+	CanReact(emoji string) bool
+	// SetReactions makes the bot's reactions on message id exactly emojis (at most MaxReactions,
+	// each CanReact; none removes them).
+	SetReactions(ctx context.Context, to Addr, id MessageID, emojis []string) error
 }
 
 var (

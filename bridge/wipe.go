@@ -87,19 +87,20 @@ func (b *Bridge) wipePending(to Addr) {
 
 // shown learns which platform messages a delivery created, even one that then failed in part, and
 // records them for the wipe.
+// A relayed message's ids are also its copies in the room's conversation map (recorded after the
+// wipe's record, so both share one string).
 func (b *Bridge) shown(d delivery, ids []MessageID) {
-	if d.trace.Member == "" || len(ids) == 0 {
+	if len(ids) == 0 {
 		return
 	}
-	if _, ok := b.deleter(d.to.Platform); !ok {
-		return
+	s := idStrings(ids)
+	if _, ok := b.deleter(d.to.Platform); ok && d.trace.Member != "" {
+		if n := b.store.Keep(d.trace, s...); n > 0 {
+			b.stats.refsDropped.Add(uint64(n))
+		}
 	}
-	s := make([]string, len(ids))
-	for i, id := range ids {
-		s[i] = string(id)
-	}
-	if n := b.store.Keep(d.trace, s...); n > 0 {
-		b.stats.refsDropped.Add(uint64(n))
+	if d.said != "" {
+		b.store.AddCopies(d.room, d.said, d.to.Key(), s...)
 	}
 }
 

@@ -57,6 +57,7 @@ type said struct {
 	author, nick, snippet string
 	copies                map[string][]string
 	reacts                []Reaction
+	gone                  bool // taken back: waiting for TakeCopies
 }
 
 type convo struct {
@@ -210,7 +211,7 @@ func (s *Store) Find(roomID, member, id string) (Said, bool) {
 	var found bool
 	s.withConvo(roomID, func(c *convo, _ *refBook) {
 		key, ok := c.byCopy[copyKey(member, id)]
-		if !ok {
+		if !ok || c.msgs[key].gone {
 			return
 		}
 		out, found = c.msgs[key].view(key), true
@@ -224,7 +225,7 @@ func (s *Store) Edited(roomID, key, text string) (Said, bool) {
 	var found bool
 	s.withConvo(roomID, func(c *convo, _ *refBook) {
 		m, ok := c.msgs[key]
-		if !ok {
+		if !ok || m.gone {
 			return
 		}
 		m.snippet = Snippet(text)
@@ -233,23 +234,68 @@ func (s *Store) Edited(roomID, key, text string) (Said, bool) {
 	return out, found
 }
 
-// Unsay forgets the message key (its author took it back) and returns what it was.
+// Unsay marks the message key taken back by its author: it is found no more, and each member's
+// copies wait for TakeCopies (in that member's delivery order, so that a copy still on its way is
+// deleted too); the message is forgotten once every member's were taken. It returns what it was.
 func (s *Store) Unsay(roomID, key string) (Said, bool) {
 	var out Said
 	var found bool
-	s.withConvo(roomID, func(c *convo, b *refBook) {
-		m := c.forget(key)
-		if m == nil {
+	s.withConvo(roomID, func(c *convo, _ *refBook) {
+		m, ok := c.msgs[key]
+		if !ok || m.gone {
 			return
 		}
-		for member, ids := range m.copies {
-			for _, id := range ids {
-				b.drop(member, id)
-			}
-		}
+		m.gone = true
 		out, found = m.view(key), true
 	})
 	return out, found
+}
+
+// TakeCopies removes and returns the member's copies of the message key (its unsend deletes them),
+// and drops them from the member's wipe record.
+func (s *Store) TakeCopies(roomID, key, member string) []string {
+	var ids []string
+	s.withConvo(roomID, func(c *convo, b *refBook) {
+		m, ok := c.msgs[key]
+		if !ok {
+			return
+		}
+		ids = m.copies[member]
+		delete(m.copies, member)
+		for _, id := range ids {
+			delete(c.byCopy, copyKey(member, id))
+			b.drop(member, id)
+		}
+		if m.gone && len(m.copies) == 0 {
+			c.forget(key)
+		}
+	})
+	return ids
+}
+
+// Get is the message key, unless it was taken back or forgotten.
+func (s *Store) Get(roomID, key string) (Said, bool) {
+	var out Said
+	var found bool
+	s.withConvo(roomID, func(c *convo, _ *refBook) {
+		if m, ok := c.msgs[key]; ok && !m.gone {
+			out, found = m.view(key), true
+		}
+	})
+	return out, found
+}
+
+// Forget drops ids from the member's wipe record: messages already deleted otherwise.
+func (s *Store) Forget(t Trace, ids ...string) {
+	b, t := s.book(t, false)
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, id := range ids {
+		b.drop(t.Member, id)
+	}
 }
 
 // React adds (or removes) the member's emoji on the message key. changed is false when it was
@@ -257,7 +303,7 @@ func (s *Store) Unsay(roomID, key string) (Said, bool) {
 func (s *Store) React(roomID, key, member, emoji string, add bool) (out Said, changed bool) {
 	s.withConvo(roomID, func(c *convo, _ *refBook) {
 		m, ok := c.msgs[key]
-		if !ok {
+		if !ok || m.gone {
 			return
 		}
 		i := slices.Index(m.reacts, Reaction{member, emoji})

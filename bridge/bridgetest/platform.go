@@ -52,6 +52,9 @@ type Shown struct {
 	Own  bool
 	Text string // Own: what the person wrote
 	Msg  bridge.Message
+	// Edits counts how often kumo edited it; Reactions are the bot's reactions on it now.
+	Edits     int
+	Reactions []string
 }
 
 func (s Shown) String() string {
@@ -177,6 +180,44 @@ func (p *Platform) Say(t testing.TB, from bridge.Addr, text string) {
 	p.wake()
 	p.mu.Unlock()
 	h.HandleInbound(context.Background(), bridge.Inbound{From: from, Text: text, ID: id})
+}
+
+// Reply hands the core the user's reply to the message id in their chat and returns its id.
+func (p *Platform) Reply(t testing.TB, from bridge.Addr, to bridge.MessageID, text string) bridge.MessageID {
+	t.Helper()
+	h := p.handler(t)
+	p.mu.Lock()
+	id := p.newID(from.Chat)
+	p.chats[from.Chat] = append(p.chats[from.Chat], Shown{ID: id, Own: true, Text: text})
+	p.wake()
+	p.mu.Unlock()
+	h.HandleInbound(context.Background(), bridge.Inbound{From: from, Text: text, ID: id, ReplyTo: to})
+	return id
+}
+
+// Act hands the core what the user did to the message target in their chat: an edit of their own
+// message (the chat shows the new text), its deletion (the chat no longer shows it), or a reaction.
+func (p *Platform) Act(t testing.TB, from bridge.Addr, action bridge.Action, target bridge.MessageID, arg string) {
+	t.Helper()
+	h := p.handler(t)
+	in := bridge.Inbound{From: from, Action: action, Target: target, ID: target}
+	p.mu.Lock()
+	switch action {
+	case bridge.ActionEdit:
+		in.Text = arg
+		for i, s := range p.chats[from.Chat] {
+			if s.ID == target {
+				p.chats[from.Chat][i].Text = arg
+			}
+		}
+	case bridge.ActionUnsend:
+		p.chats[from.Chat] = slices.DeleteFunc(p.chats[from.Chat], func(s Shown) bool { return s.ID == target })
+	default:
+		in.Emoji = arg
+	}
+	p.wake()
+	p.mu.Unlock()
+	h.HandleInbound(context.Background(), in)
 }
 
 // SayNonText hands the core a photo/sticker/file from the user.
