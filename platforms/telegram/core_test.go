@@ -27,6 +27,12 @@ type world struct {
 
 func startWorld(t testing.TB, lim telegramtest.Limits, mutate func(*bridge.Config)) *world {
 	t.Helper()
+	return startWorldWith(t, lim, mutate)
+}
+
+// startWorldWith runs the core on the telegram adapter and the other platforms given.
+func startWorldWith(t testing.TB, lim telegramtest.Limits, mutate func(*bridge.Config), others ...bridge.Platform) *world {
+	t.Helper()
 	s := telegramtest.New(t, telegramtest.WithLimits(lim))
 	a := newAdapter(t, s, telegram.WithPacing(pacingFor(lim)))
 	cfg := bridge.DefaultConfig()
@@ -37,7 +43,7 @@ func startWorld(t testing.TB, lim telegramtest.Limits, mutate func(*bridge.Confi
 		mutate(&cfg)
 	}
 	dev := lightning.NewDev(testLogger(t))
-	b, err := bridge.New(cfg, dev, testLogger(t), a)
+	b, err := bridge.New(cfg, dev, testLogger(t), append([]bridge.Platform{a}, others...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

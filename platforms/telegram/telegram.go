@@ -125,7 +125,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		bot.WithNotAsyncHandlers(),
 		bot.WithDefaultHandler(a.onUpdate),
 		bot.WithErrorsHandler(a.onPollError),
-		bot.WithAllowedUpdates(bot.AllowedUpdates{models.AllowedUpdateMessage}),
+		// Reactions come only to a bot that asks for them.
+		bot.WithAllowedUpdates(bot.AllowedUpdates{models.AllowedUpdateMessage, models.AllowedUpdateEditedMessage, models.AllowedUpdateMessageReaction}),
 	}
 	if o.client != nil {
 		bopts = append(bopts, bot.WithHTTPClient(o.pollTimeout, o.client))
@@ -208,7 +209,14 @@ func (a *Adapter) onPollError(err error) {
 }
 
 func (a *Adapter) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) {
-	msg := upd.Message
+	if upd.MessageReaction != nil {
+		a.onReaction(ctx, upd.MessageReaction)
+		return
+	}
+	msg, edited := upd.Message, false
+	if msg == nil && upd.EditedMessage != nil {
+		msg, edited = upd.EditedMessage, true
+	}
 	if msg == nil || msg.From == nil || msg.From.IsBot {
 		return
 	}
@@ -221,6 +229,17 @@ func (a *Adapter) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) 
 		User:     strconv.FormatInt(msg.From.ID, 10),
 		Chat:     strconv.FormatInt(msg.Chat.ID, 10),
 	}, ID: bridge.MessageID(strconv.Itoa(msg.ID))}
+	if msg.ReplyToMessage != nil {
+		in.ReplyTo = bridge.MessageID(strconv.Itoa(msg.ReplyToMessage.ID))
+	}
+	if edited {
+		if msg.Text == "" {
+			return // a caption edited: kumo relayed no media, so there is nothing to edit
+		}
+		in.Action, in.Target, in.Text = bridge.ActionEdit, in.ID, msg.Text
+		a.handler.HandleInbound(ctx, in)
+		return
+	}
 	if msg.Text != "" {
 		in.Text = msg.Text
 	} else {
@@ -278,7 +297,8 @@ func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message
 			LinkPreviewOptions: &models.LinkPreviewOptions{IsDisabled: bot.True()},
 			// A member's words cannot be forwarded or saved out of the room. Only relays: the
 			// password and invoices must stay copyable.
-			ProtectContent: m.Kind == bridge.KindRelay,
+			ProtectContent:  m.Kind == bridge.KindRelay,
+			ReplyParameters: replyOf(m),
 		})
 		return err
 	})
@@ -428,11 +448,25 @@ func redact(err error) error {
 	return err
 }
 
+// replyOf is a native reply to the recipient's copy; a copy deleted meanwhile makes a plain message
+// rather than a refused one.
+func replyOf(m bridge.Message) *models.ReplyParameters {
+	id, err := strconv.Atoi(string(m.ReplyTo))
+	if m.ReplyTo == "" || err != nil {
+		return nil
+	}
+	return &models.ReplyParameters{MessageID: id, AllowSendingWithoutReply: true}
+}
+
 // render turns a message into Telegram HTML. Everything from people is escaped, so nothing a member
 // types becomes formatting or a link.
 func render(m bridge.Message) string {
 	esc := html.EscapeString
 	var b strings.Builder
+	if m.Quote != "" && replyOf(m) == nil {
+		// No copy to reply to: a short quote of the original, in italics, stands in.
+		b.WriteString("<i>" + esc(m.Quote) + "</i>\n")
+	}
 	switch m.Kind {
 	case bridge.KindRelay:
 		// A text of several lines goes in a quote under its sender's bold name, so none of its lines

@@ -87,7 +87,9 @@ type Sent struct {
 	FileID    string   // sendPhoto by file_id, or the id the fake gave an upload
 	// Protected says the message was sent with protect_content: it cannot be forwarded or saved.
 	Protected bool
-	At        time.Time
+	// ReplyTo is the message it replies to (reply_parameters; 0: none, or not found and allowed).
+	ReplyTo int
+	At      time.Time
 }
 
 // Shown is one message a chat still shows: the bot's or the user's.
@@ -96,6 +98,12 @@ type Shown struct {
 	Incoming  bool   // the user sent it
 	Text      string // its text or caption as the user sees it
 	At        time.Time
+	// ReplyTo is the message it replies to (0: none); Edits counts its edits; Reactions are the
+	// bot's reactions on it.
+	ReplyTo   int
+	Edits     int
+	Reactions []string
+	entities  []Entity
 }
 
 // Stats counts what the fake answered.
@@ -144,6 +152,9 @@ type Server struct {
 	stats     Stats
 	nextFile  int
 	closed    bool
+	// allowed is the bot's last allowed_updates (nil: Telegram's default, every kind but
+	// chat_member, message_reaction and message_reaction_count).
+	allowed []string
 }
 
 // Option configures the fake.
@@ -213,6 +224,8 @@ type Incoming struct {
 	Chat    Chat // zero: the private chat with From
 	Text    string
 	Caption string
+	// ReplyTo is the message_id in the chat this message replies to (0: none).
+	ReplyTo int
 	// Media makes the message a non-text one: "photo", "sticker", "voice", "document", "video".
 	Media string
 }
@@ -226,12 +239,18 @@ func (s *Server) Inject(in Incoming) int64 {
 	defer s.mu.Unlock()
 	cs := s.chatLocked(in.Chat)
 	cs.nextID++
-	cs.shows = append(cs.shows, Shown{MessageID: cs.nextID, Incoming: true, Text: in.Text + in.Caption, At: time.Now()})
+	cs.shows = append(cs.shows, Shown{MessageID: cs.nextID, Incoming: true, Text: in.Text + in.Caption, At: time.Now(), ReplyTo: in.ReplyTo})
 	msg := map[string]any{
 		"message_id": cs.nextID,
 		"from":       in.From,
 		"chat":       in.Chat,
 		"date":       time.Now().Unix(),
+	}
+	if in.ReplyTo != 0 {
+		// Telegram includes the replied message itself, as far as it still exists.
+		if i := indexOf(cs, in.ReplyTo); i >= 0 {
+			msg["reply_to_message"] = s.messageLocked(cs, cs.shows[i], in.From)
+		}
 	}
 	if in.Text != "" {
 		msg["text"] = in.Text
@@ -263,8 +282,17 @@ func (s *Server) Inject(in Incoming) int64 {
 	default:
 		panic("telegramtest: unknown media " + in.Media)
 	}
+	return s.queueLocked("message", msg)
+}
+
+// queueLocked queues an update of the kind with its payload; it returns the update_id, or 0 when
+// the bot's allowed_updates leave that kind out (Telegram then never sends it).
+func (s *Server) queueLocked(kind string, payload any) int64 {
+	if !s.allowsLocked(kind) {
+		return 0
+	}
 	s.nextUpd++
-	raw, err := json.Marshal(map[string]any{"update_id": s.nextUpd, "message": msg})
+	raw, err := json.Marshal(map[string]any{"update_id": s.nextUpd, kind: payload})
 	if err != nil {
 		panic(err)
 	}
@@ -543,6 +571,10 @@ func (s *Server) call(ctx context.Context, method string, f form) (res any, e *a
 		res, e = s.deleteMessage(f)
 	case "deleteMessages":
 		res, e = s.deleteMessages(f)
+	case "editMessageText":
+		res, e = s.editMessageText(f)
+	case "setMessageReaction":
+		res, e = s.setMessageReaction(f)
 	case "setWebhook":
 		s.mu.Lock()
 		s.webhook = f.get("url")
@@ -590,6 +622,18 @@ func (s *Server) getUpdates(ctx context.Context, f form) (any, *apiError) {
 	defer deadline.Stop()
 
 	s.mu.Lock()
+	if raw := f.get("allowed_updates"); raw != "" {
+		// The setting persists until the next getUpdates that names one; an empty list is the default.
+		var kinds []string
+		if err := json.Unmarshal([]byte(raw), &kinds); err != nil {
+			s.mu.Unlock()
+			return nil, badRequest("can't parse allowed updates")
+		}
+		s.allowed = kinds
+		if len(kinds) == 0 {
+			s.allowed = nil
+		}
+	}
 	if s.webhook != "" {
 		s.mu.Unlock()
 		return nil, &apiError{code: 409, desc: "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"}
@@ -724,10 +768,14 @@ func (s *Server) sendMessage(f form) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
+	replyTo, e := replyOfLocked(cs, f)
+	if e != nil {
+		return nil, e
+	}
 	if e := s.admitLocked(cs); e != nil {
 		return nil, e
 	}
-	return s.recordLocked(cs, Sent{Method: "sendMessage", Raw: raw, ParseMode: f.get("parse_mode"), Text: text, Entities: ents, Protected: f.get("protect_content") == "true"}), nil
+	return s.recordLocked(cs, Sent{Method: "sendMessage", Raw: raw, ParseMode: f.get("parse_mode"), Text: text, Entities: ents, Protected: f.get("protect_content") == "true", ReplyTo: replyTo}), nil
 }
 
 func (s *Server) sendPhoto(f form) (any, *apiError) {
@@ -777,13 +825,18 @@ func (s *Server) recordLocked(cs *chatState, m Sent) map[string]any {
 	m.MessageID = cs.nextID
 	m.At = time.Now()
 	cs.sent = append(cs.sent, m)
-	cs.shows = append(cs.shows, Shown{MessageID: m.MessageID, Text: m.Text, At: m.At})
+	cs.shows = append(cs.shows, Shown{MessageID: m.MessageID, Text: m.Text, At: m.At, ReplyTo: m.ReplyTo, entities: m.Entities})
 	s.notifyLocked()
 	msg := map[string]any{
 		"message_id": m.MessageID,
 		"from":       s.me,
 		"chat":       cs.chat,
 		"date":       m.At.Unix(),
+	}
+	if m.ReplyTo != 0 {
+		if i := indexOf(cs, m.ReplyTo); i >= 0 {
+			msg["reply_to_message"] = s.messageLocked(cs, cs.shows[i], User{ID: cs.chat.ID, FirstName: cs.chat.FirstName, Username: cs.chat.Username})
+		}
 	}
 	if m.Method == "sendPhoto" {
 		msg["photo"] = []map[string]any{{"file_id": m.FileID, "file_unique_id": m.FileID, "width": 320, "height": 320, "file_size": len(m.Photo)}}
