@@ -280,6 +280,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	b.stopping.Store(true)
 	closed := b.store.CloseAll()
+	// Invoices nobody paid are traces too; they can no longer open a room.
+	for _, p := range b.store.Purchases() {
+		b.wipePending(addrOf(p.Creator))
+	}
 	b.log.Info("kumo stopping", "rooms_closed", closed)
 	grace := make(chan struct{})
 	timer := time.AfterFunc(b.cfg.ShutdownGrace, func() { close(grace) })
@@ -345,6 +349,15 @@ func memberOf(a Addr) rooms.Member {
 // handle runs in the sender's lane.
 func (b *Bridge) handle(_ string, in Inbound) {
 	ctx := b.sendCtx
+	// The person's own message belongs to their room (recorded before it is handled, so that a
+	// /leave or /destroy is itself erased, and a photo that is not relayed still leaves with the
+	// room), or to the room or purchase it starts.
+	room, me, err := b.store.RoomOf(in.From.Key())
+	if err == nil {
+		b.keepOwn(ctx, in, rooms.Trace{Room: room.ID, Member: me.Key()})
+	} else {
+		defer b.keepOwnAfter(ctx, in)
+	}
 	if in.NonText {
 		b.reply(in.From, "Only text is relayed: photos, stickers, voice messages and files are not sent to the room.")
 		return
@@ -356,14 +369,6 @@ func (b *Bridge) handle(_ string, in Inbound) {
 	if n := utf8.RuneCountInString(text); n > MaxInbound {
 		b.reply(in.From, fmt.Sprintf("That message is too long (%d characters; the limit is %d). Nothing was relayed.", n, MaxInbound))
 		return
-	}
-	// The person's own message belongs to their room (recorded before it is handled, so that a
-	// /leave or /destroy is itself erased), or to the room or purchase it starts.
-	room, me, err := b.store.RoomOf(in.From.Key())
-	if err == nil {
-		b.keepOwn(ctx, in, rooms.Trace{Room: room.ID, Member: me.Key()})
-	} else {
-		defer b.keepOwnAfter(ctx, in)
 	}
 	if name, args, ok := ParseCommand(text); ok {
 		b.command(ctx, in.From, name, args)

@@ -183,6 +183,21 @@ func (h *wipeHarness) fillRoom(t *testing.T) []wipedMember {
 	h.mx.WaitText(t, carol.Chat, "You joined")
 	h.pl.Say(t, dave, pw)
 	h.pl.WaitText(t, dave.Chat, "You joined")
+	for _, c := range []struct {
+		p    *bridgetest.Platform
+		who  bridge.Addr
+		note string
+	}{
+		{h.dc, bob, "this messenger does not let it erase yours"},
+		{h.pl, dave, "This messenger does not let kumo erase messages"},
+	} {
+		if j := c.p.WaitText(t, c.who.Chat, "You joined"); !strings.Contains(j.Text, c.note) {
+			t.Fatalf("%s is not told on joining what the wipe cannot erase: %q", c.who.User, j.Text)
+		}
+	}
+	if j := h.mx.WaitText(t, carol.Chat, "You joined"); strings.Contains(j.Text, "erase") {
+		t.Fatalf("carol, whose messages are all erased, is told otherwise: %q", j.Text)
+	}
 	ms := []wipedMember{
 		{p: h.tg, who: alice, theirs: true, delete: true},
 		{p: h.dc, who: bob, delete: true},
@@ -194,6 +209,11 @@ func (h *wipeHarness) fillRoom(t *testing.T) []wipedMember {
 			h.say(t, m.p, m.who, fmt.Sprintf("%s says %d", m.who.User, i))
 		}
 	}
+	h.mu.Lock()
+	h.said[carol]++ // a photo: not relayed, but erased with the room
+	h.mu.Unlock()
+	h.mx.SayNonText(t, carol)
+	h.mx.WaitText(t, carol.Chat, "Only text is relayed")
 	h.say(t, h.tg, alice, "/who")
 	for _, m := range ms {
 		m.p.WaitFor(t, m.who.Chat, wait, "everyone's messages", func(got []bridge.Message) bool { return len(relays(got)) == 9 })
@@ -360,4 +380,20 @@ func startWipeB(b *testing.B) *wipeHarness {
 	h.b = br
 	h.stop = bridgetest.Run(b, br)
 	return h
+}
+
+// A stopping kumo erases the invoices nobody paid, with the /newroom that asked for them.
+func TestShutdownWipesUnpaidInvoice(t *testing.T) {
+	h := startWipe(t, nil)
+	alice := h.tg.User("alice")
+	h.say(t, h.tg, alice, "/newroom a fine long password")
+	waitInvoice(t, h.tg, alice.Chat)
+	h.stop()
+	if ss := h.tg.Chat(alice.Chat); len(ss) != 0 {
+		var q []string
+		for _, s := range ss {
+			q = append(q, s.String())
+		}
+		t.Fatalf("after shutdown the chat still shows %q", q)
+	}
 }
