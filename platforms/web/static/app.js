@@ -325,10 +325,9 @@
     if (!on) showNick(false);
     let state = 'You are not in a room.';
     if (on) {
-      state = 'In a room';
-      if (r && r.nick) state += ' as ' + r.nick;
+      state = (r && r.nick) ? r.nick : 'In a room';
       if (r && r.members) state += ' · ' + r.members + (r.members === 1 ? ' member' : ' members');
-      if (creator) state += ' · you created it';
+      if (creator) state += ' · creator';
     }
     // Only a real change is written, so the live region speaks only when the room changed.
     if ($('room-state').textContent !== state) $('room-state').textContent = state;
