@@ -89,7 +89,7 @@
     switch (ev.type) {
       case 'hello':
         if (token && !ev.resumed) {
-          system('Your previous session ended while you were away: you are a new visitor now. Rejoin your room with its password.');
+          system('Your previous session ended while you were away: you are a new visitor now. Rejoin your room with its password, or with your creator key if you created it.');
           lastSeq = 0;
           setRoom(false);
         }
