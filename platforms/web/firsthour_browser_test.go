@@ -246,6 +246,12 @@ func TestBrowserFirstHour(t *testing.T) {
 				if local["shown"] != local["kiritimati"] || local["shown"] == local["utc"] {
 					t.Errorf("a message's time is %q; local (UTC+14) is %q, UTC %q", local["shown"], local["kiritimati"], local["utc"])
 				}
+				ends := evalJS[map[string]string](v, `(() => { const e = document.getElementById('ends-at');
+					return { shown: e.textContent, local: '(' + new Date(e.dataset.at).toLocaleTimeString(undefined,
+						{ hour: '2-digit', minute: '2-digit', timeZone: 'Pacific/Kiritimati' }) + ')' }; })()`)
+				if ends["shown"] != ends["local"] {
+					t.Errorf("the room's end shows as %q, want local %q", ends["shown"], ends["local"])
+				}
 				v.checkLayout("room")
 				minRoom := v.checkContrast("room")
 				shot(v, "room")

@@ -335,16 +335,18 @@
   }
 
   function tickRoom() {
-    const tl = $('time-left');
+    const tl = $('time-left'), at = $('ends-at');
     if (!inRoom || !roomEndsAt) {
-      tl.hidden = true;
-      tl.textContent = '';
+      tl.hidden = at.hidden = true;
+      tl.textContent = at.textContent = '';
       return;
     }
     const left = roomEndsAt - now();
-    tl.hidden = false;
+    tl.hidden = at.hidden = false;
     // The end in the visitor's own time zone, by their own clock.
-    tl.title = 'Ends at ' + formatClock(new Date(roomEndsAt - skew));
+    const ends = new Date(roomEndsAt - skew);
+    at.textContent = '(' + formatClock(ends) + ')';
+    at.dataset.at = ends.toISOString();
     tl.textContent = left > 0 ? 'Self-destructs in ' + formatDuration(left) : 'Self-destructing…';
   }
   setInterval(tickRoom, 1000);
