@@ -144,6 +144,11 @@ func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
 			password = rooms.GeneratePassword()
 		}
 	} else {
+		if rooms.LooksLikeCreatorKey(password) {
+			// Sent as a password it would reclaim instead of join: nobody could join with it.
+			b.reply(from, "That looks like a creator key, not a password. Choose another password, or send /newroom alone and I will make one.")
+			return
+		}
 		if err := rooms.CheckPassword(password); err != nil {
 			b.reply(from, fmt.Sprintf("A password needs at least %d characters. Send /newroom alone and I will make a strong one.", rooms.MinPasswordLen))
 			return

@@ -94,6 +94,9 @@ func TestReclaimRefused(t *testing.T) {
 	h.tg.WaitText(t, alice.Chat, "The creator destroyed this room")
 	h.tg.Say(t, alice, key)
 	h.tg.WaitText(t, alice.Chat, "No live room has that creator key")
+	// A password shaped like a key could never be joined with: it is refused.
+	h.tg.Say(t, alice, "/newroom "+key)
+	h.tg.WaitText(t, alice.Chat, "That looks like a creator key, not a password")
 }
 
 // TestLeftPlatform: a person their platform reports gone leaves their room at once; the others are
