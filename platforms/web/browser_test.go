@@ -168,13 +168,14 @@ type visitor struct {
 // newVisitor opens the page in a tab of its own; setup (a viewport, a colour scheme) runs first.
 func newVisitor(t *testing.T, url, name string, setup ...chromedp.Action[chromedp.Void]) *visitor {
 	t.Helper()
-	v := openPage(t, url, name)
+	v := openPage(t, url, name, setup...)
 	v.waitJS(`document.getElementById('status').dataset.state === 'connected'`, "connected")
 	return v
 }
 
-// openPage opens the page in a new browser context without waiting for it to connect.
-func openPage(t *testing.T, url, name string) *visitor {
+// openPage opens the page in a new browser context without waiting for it to connect; setup runs
+// before the page loads.
+func openPage(t *testing.T, url, name string, setup ...chromedp.Action[chromedp.Void]) *visitor {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser(t), chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)

@@ -202,7 +202,7 @@
       m.appendChild(img);
     }
     if (ev.code && ev.kind !== 'invoice') m.appendChild(codeBlock(ev.code));
-    m.prepend(stamp());
+    m.appendChild(stamp()); // last: a message opens with its sender
     append(m);
     // A new invoice is what the visitor must act on: its QR code comes into view at once.
     if (ev.kind === 'invoice') m.scrollIntoView({ block: 'start' });
