@@ -311,6 +311,14 @@ func (b *Bridge) HandleInbound(ctx context.Context, in Inbound) {
 		b.send(in.From, Message{Kind: KindReply, Text: "kumo is shutting down. Nothing was relayed."}, nil, "")
 		return
 	}
+	if in.Left {
+		// Nothing to refuse or slow down: it only ever takes someone out. A full inbox (a flood just
+		// before the page closed) must not keep a ghost in the room, so it waits its turn elsewhere.
+		if !b.inbox.push(in.From.Key(), in) {
+			go b.left(in.From)
+		}
+		return
+	}
 	if !b.allow(in.From) {
 		return
 	}
@@ -349,6 +357,10 @@ func memberOf(a Addr) rooms.Member {
 // handle runs in the sender's lane.
 func (b *Bridge) handle(_ string, in Inbound) {
 	ctx := b.sendCtx
+	if in.Left {
+		b.left(in.From)
+		return
+	}
 	// The person's own message belongs to their room (recorded before it is handled, so that a
 	// /leave or /destroy is itself erased, and a photo that is not relayed still leaves with the
 	// room), or to the room or purchase it starts.
@@ -378,7 +390,11 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		b.relay(room, me, text)
 		return
 	}
-	// Someone in no room: a message that could be a password is a join attempt.
+	// Someone in no room: a creator key is a reclaim, a message that could be a password a join.
+	if rooms.LooksLikeCreatorKey(text) {
+		b.reclaim(in.From, text)
+		return
+	}
 	if rooms.CheckPassword(text) == nil && !strings.Contains(strings.TrimSpace(text), "\n") {
 		b.join(in.From, text, true)
 		return
@@ -468,7 +484,7 @@ func (b *Bridge) replyRoom(to Addr, m Message, st *RoomState) {
 }
 
 func stateOf(r rooms.Room, me rooms.Member) *RoomState {
-	return &RoomState{EndsAt: r.ExpiresAt, Members: len(r.Members), Nick: me.Nick}
+	return &RoomState{EndsAt: r.ExpiresAt, Members: len(r.Members), Nick: me.Nick, Creator: r.Creator == me.Key()}
 }
 
 var closedState = &RoomState{Closed: true}
@@ -633,6 +649,18 @@ func (b *Bridge) gone(to Addr, err error) {
 	// Their chat cannot be reached, so it cannot be wiped either: forget what it shows.
 	b.store.TakeRefs(rooms.Trace{Room: room.ID, Member: m.Key()})
 	b.noticeAll(room, "", fmt.Sprintf("%s left (they can no longer be reached). %s.", m.Nick, members(len(room.Members))), false)
+}
+
+// left takes out someone their platform says is gone for good (Inbound.Left).
+func (b *Bridge) left(from Addr) {
+	room, m, err := b.store.Leave(from.Key())
+	if err != nil {
+		return // in no room (already removed, or their seat moved to another chat)
+	}
+	b.log.Info("member gone from their platform, removing", "platform", from.Platform)
+	// Their chat is gone with them: nothing there to wipe, so forget what it showed.
+	b.store.TakeRefs(rooms.Trace{Room: room.ID, Member: m.Key()})
+	b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))), false)
 }
 
 func members(n int) string {

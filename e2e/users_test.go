@@ -92,11 +92,17 @@ type dcPerson struct {
 	fake *discordtest.Server
 	u    discordtest.User
 	ch   string
+
+	// The fake forgets what the bot deleted (the wipe): seen keeps what it saw once. Messages are
+	// deleted seconds after they are sent, long after the 10 ms polls of waitSeen saw them.
+	mu    sync.Mutex
+	known map[string]bool
+	hist  []string
 }
 
 func newDC(fake *discordtest.Server, name string) *dcPerson {
 	u := fake.AddUser(name)
-	return &dcPerson{fake: fake, u: u, ch: fake.DMChannel(u.ID)}
+	return &dcPerson{fake: fake, u: u, ch: fake.DMChannel(u.ID), known: map[string]bool{}}
 }
 
 func (p *dcPerson) platform() string { return "discord" }
@@ -106,11 +112,15 @@ func (p *dcPerson) send(_ testing.TB, _ context.Context, text string) {
 }
 func (p *dcPerson) seen() []string {
 	msgs := p.fake.Messages(p.ch)
-	out := make([]string, len(msgs))
-	for i, m := range msgs {
-		out[i] = discordPlain(m.Content)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range msgs {
+		if !p.known[m.ID] {
+			p.known[m.ID] = true
+			p.hist = append(p.hist, discordPlain(m.Content))
+		}
 	}
-	return out
+	return append([]string(nil), p.hist...)
 }
 
 // discordPlain renders Discord markdown as the reader sees it: escapes resolved, emphasis markers
