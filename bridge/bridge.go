@@ -174,6 +174,9 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	if b.now == nil {
 		b.now = time.Now
 	}
+	if cfg.Rooms.Now == nil {
+		cfg.Rooms.Now = b.now // the guess limits run on the core's clock
+	}
 	for _, p := range platforms {
 		if _, dup := b.platforms[p.Name()]; dup {
 			return nil, fmt.Errorf("bridge: two platforms are named %q", p.Name())
@@ -337,7 +340,7 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		return
 	}
 	if name, args, ok := ParseCommand(text); ok {
-		b.command(ctx, in.From, name, args)
+		b.command(ctx, in, name, args)
 		return
 	}
 	room, me, err := b.store.RoomOf(in.From.Key())
@@ -347,7 +350,7 @@ func (b *Bridge) handle(_ string, in Inbound) {
 	}
 	// Someone in no room: a message that could be a password is a join attempt.
 	if rooms.CheckPassword(text) == nil && !strings.Contains(strings.TrimSpace(text), "\n") {
-		b.join(in.From, text, true)
+		b.join(in, text, true)
 		return
 	}
 	b.reply(in.From, "You are not in a room. Send /newroom to open one, or send a room's password to join it. /help lists everything.")
