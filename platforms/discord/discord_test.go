@@ -93,21 +93,22 @@ func TestInboundDMs(t *testing.T) {
 	from := bridge.Addr{Platform: "discord", User: alice.ID, Chat: dm}
 
 	e.fake.SendGuildMessage(alice.ID, guild, "/who in a server") // not even dispatched: no guild intent
-	e.fake.SendDM(alice.ID, "/join correct horse")
-	e.fake.SendDM(alice.ID, "", "cat.jpg")
-	e.fake.SendDM(alice.ID, "look", "cat.jpg")
+	join := bridge.MessageID(e.fake.SendDM(alice.ID, "/join correct horse"))
+	cat := bridge.MessageID(e.fake.SendDM(alice.ID, "", "cat.jpg"))
+	look := bridge.MessageID(e.fake.SendDM(alice.ID, "look", "cat.jpg"))
 	// The bot's own DM comes back as MESSAGE_CREATE too; it must not be taken as alice's.
 	if _, err := e.a.SendText(context.Background(), from, bridge.Message{Kind: bridge.KindReply, Text: "echo?"}); err != nil {
 		t.Fatal(err)
 	}
-	e.fake.SendDM(alice.ID, "last")
+	last := bridge.MessageID(e.fake.SendDM(alice.ID, "last"))
 
+	// Each carries the id of alice's own message (both halves of a text with a file: one message).
 	want := []bridge.Inbound{
-		{From: from, Text: "/join correct horse"},
-		{From: from, NonText: true},
-		{From: from, Text: "look"},
-		{From: from, NonText: true},
-		{From: from, Text: "last"},
+		{From: from, Text: "/join correct horse", ID: join},
+		{From: from, NonText: true, ID: cat},
+		{From: from, Text: "look", ID: look},
+		{From: from, NonText: true, ID: look},
+		{From: from, Text: "last", ID: last},
 	}
 	eventually(t, "five inbound messages", func() bool { return len(in.all()) >= len(want) })
 	if got := in.all(); !slices.Equal(got, want) {

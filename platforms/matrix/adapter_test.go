@@ -47,12 +47,15 @@ func TestDM(t *testing.T) {
 			me := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
 
 			// Commands arrive as text, in order; "/" commands too when the client sends them.
+			// Each carries the event id of alice's message.
 			for i, text := range []string{"!newroom", "/help", "hello <b>there</b>"} {
-				if err := alice.SendText(ctx, room, text); err != nil {
+				eid, err := alice.Send(ctx, room, text)
+				if err != nil {
 					t.Fatal(err)
 				}
-				if got := rec.wait(t, ctx, i); got != (bridge.Inbound{From: me, Text: text}) {
-					t.Fatalf("inbound #%d = %+v, want %+v", i, got, bridge.Inbound{From: me, Text: text})
+				want := bridge.Inbound{From: me, Text: text, ID: bridge.MessageID(eid)}
+				if got := rec.wait(t, ctx, i); got != want {
+					t.Fatalf("inbound #%d = %+v, want %+v", i, got, want)
 				}
 			}
 
@@ -111,12 +114,13 @@ func TestDM(t *testing.T) {
 			}
 
 			// Anything but text is NonText.
-			if _, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
+			file, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
 				MsgType: event.MsgFile, Body: "a.txt", URL: "mxc://localhost/none",
-			}); err != nil {
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
-			if got := rec.wait(t, ctx, 3); got != (bridge.Inbound{From: me, NonText: true}) {
+			if got := rec.wait(t, ctx, 3); got != (bridge.Inbound{From: me, NonText: true, ID: bridge.MessageID(file.EventID)}) {
 				t.Errorf("file inbound = %+v, want NonText", got)
 			}
 			if n := alice.DecryptFailures(); n != 0 {
