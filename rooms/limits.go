@@ -189,6 +189,9 @@ func (s *Store) count(key, origin string) {
 	s.global.AllowN(now, 1)
 }
 
+// TrackedOrigins is how many origins have a guess bucket held (metrics, tests).
+func (s *Store) TrackedOrigins() int { return s.origins.ItemCount() }
+
 // FailuresLeft is how many more wrong passwords the member may send before being made to wait.
 func (s *Store) FailuresLeft(key string) int {
 	v, ok := s.c.Get(failurePrefix + key)

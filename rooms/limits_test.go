@@ -234,3 +234,15 @@ func TestStrengthIsSizedToTheGlobalBudget(t *testing.T) {
 		t.Fatalf("a global budget no password can withstand was accepted: %v", err)
 	}
 }
+
+// A flood of guesses from ever new origins holds no more counters than the global budget lets
+// guesses through: a bucket is only made by a counted failure.
+func TestGuessCountersStayBounded(t *testing.T) {
+	s := newStore(t, rooms.Config{MaxFailuresGlobal: 50, Now: newClock().Now}, nil)
+	for i := range 5000 {
+		guess(t, s, fmt.Sprint("g", i), fmt.Sprintf("ip:10.0.%d.%d", i/256, i%256))
+	}
+	if n := s.TrackedOrigins(); n != 50 {
+		t.Fatalf("%d origins tracked after 5,000 guesses from new origins, want the 50 the global budget let through", n)
+	}
+}
