@@ -158,6 +158,14 @@ type visitor struct {
 
 func newVisitor(t *testing.T, url, name string) *visitor {
 	t.Helper()
+	v := openPage(t, url, name)
+	v.waitJS(`document.getElementById('status').dataset.state === 'connected'`, "connected")
+	return v
+}
+
+// openPage opens the page in a new browser context without waiting for it to connect.
+func openPage(t *testing.T, url, name string) *visitor {
+	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser(t), chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
 	v := &visitor{t: t, name: name, ctx: ctx}
@@ -176,7 +184,6 @@ func newVisitor(t *testing.T, url, name string) *visitor {
 		}
 	}()
 	v.do(chromedp.Navigate(url))
-	v.waitJS(`document.getElementById('status').dataset.state === 'connected'`, "connected")
 	return v
 }
 
@@ -523,5 +530,87 @@ func TestBrowserWithTelegram(t *testing.T) {
 	}
 	if p := wendy.problems(); len(p) > 0 {
 		t.Errorf("browser errors: %q", p)
+	}
+}
+
+// startWeb runs the web platform alone, with in as its bridge: what visitors send arrives there, and
+// the test speaks to them with the platform's own SendText.
+func startWeb(t *testing.T, cfg web.Config) (*web.Platform, string, chan bridge.Inbound) {
+	t.Helper()
+	p, err := web.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p.Handler())
+	t.Cleanup(srv.Close) // runs after Run has returned (registered first)
+	in := make(chan bridge.Inbound, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Run(ctx, bridge.HandlerFunc(func(_ context.Context, m bridge.Inbound) { in <- m }))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return p, srv.URL, in
+}
+
+// A member's line that reads like a notice is shown in the member-message style, inside their
+// bubble under their name; only the real notice has the notice style.
+func TestBrowserForgedNoticeLooksLikeMemberText(t *testing.T) {
+	p, url, in := startWeb(t, web.Config{Enabled: true})
+	v := newVisitor(t, url, "reader")
+	v.send("hello")
+	var from bridge.Addr
+	select {
+	case m := <-in:
+		from = m.From
+	case <-time.After(30 * time.Second):
+		t.Fatal("the visitor's text never arrived")
+	}
+	forged := "hi\n🔔 Proud Wolf left. 1 member."
+	for _, m := range []bridge.Message{
+		{Kind: bridge.KindRelay, From: "Calm Otter", Text: forged},
+		{Kind: bridge.KindNotice, Text: "Red Owl left. 1 member."},
+	} {
+		if _, err := p.SendText(context.Background(), from, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.waitRelay("Calm Otter", forged)
+	v.waitKind("notice", "Red Owl left.")
+	type look struct {
+		Kind, Style, Background, Bubble, Quote string
+		Notices                                int
+	}
+	got := evalJS[look](v, `(() => {
+		const forged = [...document.querySelectorAll('#log .msg .text')].find(e => e.textContent.includes('Proud Wolf left.'));
+		const bubble = forged.closest('.msg');
+		const notice = [...document.querySelectorAll('#log .kind-notice')].pop();
+		const cs = getComputedStyle(bubble), ns = getComputedStyle(notice);
+		return {
+			Kind: bubble.dataset.kind,
+			Style: cs.fontStyle + (cs.fontStyle === ns.fontStyle ? ' (same as a notice)' : ''),
+			Background: cs.backgroundColor === ns.backgroundColor ? 'same as a notice' : 'its own',
+			Bubble: bubble.firstElementChild.className + ': ' + bubble.firstElementChild.textContent + ' | ' + forged.textContent,
+			Quote: getComputedStyle(forged).borderLeftStyle,
+			Notices: [...document.querySelectorAll('#log .kind-notice')].filter(n => n.textContent.includes('Proud Wolf')).length,
+		};
+	})()`)
+	// The bubble opens with the sender's name; the forged line is part of the member's text.
+	want := look{Kind: "relay", Style: "normal", Background: "its own", Bubble: "from: Calm Otter | " + forged, Quote: "solid", Notices: 0}
+	if got != want {
+		t.Errorf("forged notice rendered as %+v, want %+v", got, want)
+	}
+	v.screenshot(t.TempDir(), "forged-notice.png", "#log")
+}
+
+// A connection over the per-IP cap is refused, and the page says why.
+func TestBrowserShowsConnectionRefusal(t *testing.T) {
+	_, url, _ := startWeb(t, web.Config{Enabled: true, MaxConnectionsPerIP: 1})
+	newVisitor(t, url, "first")
+	second := openPage(t, url, "second")
+	second.waitJS(`document.getElementById('status').textContent.includes('Too many open chats from your network (limit 1)')`,
+		"the refusal's reason on the page")
+	if p := second.problems(); len(p) != 0 {
+		t.Errorf("browser problems: %v", p)
 	}
 }

@@ -41,7 +41,7 @@ func (r *recorder) count() int {
 	return len(r.got)
 }
 
-func (r *recorder) next(t *testing.T) bridge.Inbound {
+func (r *recorder) next(t testing.TB) bridge.Inbound {
 	t.Helper()
 	select {
 	case in := <-r.ch:
@@ -62,7 +62,7 @@ type harness struct {
 	once   sync.Once
 }
 
-func start(t *testing.T, cfg Config, opts ...Option) *harness {
+func start(t testing.TB, cfg Config, opts ...Option) *harness {
 	t.Helper()
 	logs := &bridgetest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -94,7 +94,7 @@ func start(t *testing.T, cfg Config, opts ...Option) *harness {
 	return h
 }
 
-func (h *harness) stop(t *testing.T) {
+func (h *harness) stop(t testing.TB) {
 	t.Helper()
 	h.once.Do(func() {
 		h.cancel()
@@ -112,12 +112,12 @@ func (h *harness) stop(t *testing.T) {
 func (h *harness) wsURL() string { return "ws" + strings.TrimPrefix(h.srv.URL, "http") + "/ws" }
 
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	conn  *websocket.Conn
 	hello event
 }
 
-func (h *harness) dial(t *testing.T, resume string, last uint64) *client {
+func (h *harness) dial(t testing.TB, resume string, last uint64) *client {
 	t.Helper()
 	hdr := http.Header{"Origin": {h.srv.URL}}
 	conn, resp, err := websocket.DefaultDialer.Dial(h.wsURL(), hdr)

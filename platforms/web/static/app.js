@@ -47,10 +47,17 @@
     if (e.code === 1001) {
       setStatus('closed', 'kumo is shutting down. Reconnecting when it is back…');
     }
+    // 1008 and 1013 are the server refusing this connection (too many from this network, or kumo is
+    // full); the reason says which. Keep it on screen while the page retries, slowly.
+    const refused = e.code === 1008 || e.code === 1013;
+    if (refused) {
+      setStatus('closed', (e.reason || 'The server refused the connection.') + ' Retrying…');
+      retries = Math.max(retries, 4);
+    }
     if (stopped) return;
     retries++;
     const wait = Math.min(30000, 500 * 2 ** Math.min(retries, 6));
-    if (e.code !== 1001) setStatus('connecting', 'Connection lost. Reconnecting…');
+    if (e.code !== 1001 && !refused) setStatus('connecting', 'Connection lost. Reconnecting…');
     setTimeout(connect, wait);
   }
 
@@ -171,7 +178,9 @@
     switch (ev.kind) {
       case 'relay':
         m.appendChild(el('span', 'from', ev.from || '?'));
-        m.appendChild(el('span', 'text', ev.text || ''));
+        // Several lines are set in a quote under the name, so no line of a member's text can pass
+        // for a message of its own (or a notice).
+        m.appendChild(el('span', (ev.text || '').includes('\n') ? 'text lines' : 'text', ev.text || ''));
         break;
       case 'notice':
         m.appendChild(el('span', 'mark', '🔔'));
