@@ -148,7 +148,7 @@ func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 	for _, c := range cmds {
 		names = append(names, c.Command)
 	}
-	if got, want := strings.Join(names, " "), "newroom join leave who info nick destroy help"; got != want {
+	if got, want := strings.Join(names, " "), "newroom join leave who info nick destroy reclaim help"; got != want {
 		t.Fatalf("command menu %q, want %q", got, want)
 	}
 
