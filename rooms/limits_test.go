@@ -246,3 +246,19 @@ func TestGuessCountersStayBounded(t *testing.T) {
 		t.Fatalf("%d origins tracked after 5,000 guesses from new origins, want the 50 the global budget let through", n)
 	}
 }
+
+// Guessing creator keys with fresh identities meets the same origin budget as guessing passwords.
+func TestCreatorKeyGuessesShareTheLimits(t *testing.T) {
+	s := newStore(t, rooms.Config{MaxFailuresPerOrigin: 3, MaxFailuresGlobal: 100, Now: newClock().Now}, nil)
+	const origin = "ip:192.0.2.50"
+	for i := range 2 {
+		guess(t, s, fmt.Sprint("p", i), origin)
+	}
+	if _, err := s.Reclaim("kumo-aaaaaaaaaaaaaaaaaaaaaaaaaa", member("k1"), origin); !errors.Is(err, rooms.ErrWrongCreatorKey) {
+		t.Fatalf("first key guess: %v", err)
+	}
+	var th *rooms.ThrottledError
+	if _, err := s.Reclaim("kumo-bbbbbbbbbbbbbbbbbbbbbbbbbb", member("k2"), origin); !errors.As(err, &th) || th.Scope != rooms.ScopeOrigin {
+		t.Fatalf("a key guess past the origin's budget: %v", err)
+	}
+}
