@@ -187,11 +187,15 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 		pay:       pay,
 		platforms: make(map[string]Platform, len(platforms)),
 		now:       cfg.Now,
-		ephemeral: cache.New(10*time.Minute, time.Minute),
+		// The janitor sweeps often: flood limiters of one-message identities expire within seconds.
+		ephemeral: cache.New(10*time.Minute, 10*time.Second),
 		payEvents: make(chan PaymentEvent, 256),
 	}
 	if b.now == nil {
 		b.now = time.Now
+	}
+	if cfg.Rooms.Now == nil {
+		cfg.Rooms.Now = b.now // the guess limits run on the core's clock
 	}
 	for _, p := range platforms {
 		if _, dup := b.platforms[p.Name()]; dup {
@@ -287,6 +291,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	b.stopping.Store(true)
 	closed := b.store.CloseAll()
+	// Invoices nobody paid are traces too; they can no longer open a room.
+	for _, p := range b.store.Purchases() {
+		b.wipePending(addrOf(p.Creator))
+	}
 	b.log.Info("kumo stopping", "rooms_closed", closed)
 	grace := make(chan struct{})
 	timer := time.AfterFunc(b.cfg.ShutdownGrace, func() { close(grace) })
@@ -314,6 +322,14 @@ func (b *Bridge) HandleInbound(ctx context.Context, in Inbound) {
 		b.send(in.From, Message{Kind: KindReply, Text: "kumo is shutting down. Nothing was relayed."}, nil, "")
 		return
 	}
+	if in.Left {
+		// Nothing to refuse or slow down: it only ever takes someone out. A full inbox (a flood just
+		// before the page closed) must not keep a ghost in the room, so it waits its turn elsewhere.
+		if !b.inbox.push(in.From.Key(), in) {
+			go b.left(in.From)
+		}
+		return
+	}
 	if !b.allow(in.From) {
 		return
 	}
@@ -328,13 +344,20 @@ func (b *Bridge) allow(from Addr) bool {
 		return true
 	}
 	key := from.Key()
+	// A limiter left alone until its bucket is full again is no different from a new one, so it is
+	// kept only that long (refreshed at every message): identities that cost nothing (a new web
+	// socket, a new Matrix account per message) then hold seconds of memory each, not minutes.
+	burst := max(b.cfg.FloodBurst, 1)
+	idle := time.Duration(float64(burst)/b.cfg.FloodRate*float64(time.Second)) + time.Second
 	v, ok := b.ephemeral.Get("flood:" + key)
 	if !ok {
 		// Add, not Set: of two first messages arriving at once, both must use the same limiter.
-		_ = b.ephemeral.Add("flood:"+key, rate.NewLimiter(rate.Limit(b.cfg.FloodRate), max(b.cfg.FloodBurst, 1)), cache.DefaultExpiration)
+		_ = b.ephemeral.Add("flood:"+key, rate.NewLimiter(rate.Limit(b.cfg.FloodRate), burst), idle)
 		v, _ = b.ephemeral.Get("flood:" + key)
 	}
-	if v.(*rate.Limiter).Allow() {
+	lim := v.(*rate.Limiter)
+	b.ephemeral.Set("flood:"+key, lim, idle)
+	if lim.Allow() {
 		return true
 	}
 	if b.ephemeral.Add("floodwarned:"+key, true, 10*time.Second) == nil {
@@ -352,9 +375,22 @@ func memberOf(a Addr) rooms.Member {
 // handle runs in the sender's lane.
 func (b *Bridge) handle(_ string, in Inbound) {
 	ctx := b.sendCtx
+	if in.Left {
+		b.left(in.From)
+		return
+	}
 	if in.Action != ActionPost {
 		b.converse(in)
 		return
+	}
+	// The person's own message belongs to their room (recorded before it is handled, so that a
+	// /leave or /destroy is itself erased, and a photo that is not relayed still leaves with the
+	// room), or to the room or purchase it starts.
+	room, me, err := b.store.RoomOf(in.From.Key())
+	if err == nil {
+		b.keepOwn(ctx, in, rooms.Trace{Room: room.ID, Member: me.Key()})
+	} else {
+		defer b.keepOwnAfter(ctx, in)
 	}
 	if in.NonText {
 		b.reply(in.From, "Only text is relayed: photos, stickers, voice messages and files are not sent to the room.")
@@ -368,29 +404,25 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		b.reply(in.From, fmt.Sprintf("That message is too long (%d characters; the limit is %d). Nothing was relayed.", n, MaxInbound))
 		return
 	}
-	// The person's own message belongs to their room (recorded before it is handled, so that a
-	// /leave or /destroy is itself erased), or to the room or purchase it starts.
-	room, me, err := b.store.RoomOf(in.From.Key())
-	if err == nil {
-		b.keepOwn(ctx, in, rooms.Trace{Room: room.ID, Member: me.Key()})
-	} else {
-		defer b.keepOwnAfter(ctx, in)
-	}
 	if name, args, ok := ParseCommand(text); ok {
 		if name == "unsend" {
 			b.unsendCommand(in)
 			return
 		}
-		b.command(ctx, in.From, name, args)
+		b.command(ctx, in, name, args)
 		return
 	}
 	if err == nil {
 		b.relay(room, me, in, text)
 		return
 	}
-	// Someone in no room: a message that could be a password is a join attempt.
+	// Someone in no room: a creator key is a reclaim, a message that could be a password a join.
+	if rooms.LooksLikeCreatorKey(text) {
+		b.reclaim(in, text)
+		return
+	}
 	if rooms.CheckPassword(text) == nil && !strings.Contains(strings.TrimSpace(text), "\n") {
-		b.join(in.From, text, true)
+		b.join(in, text, true)
 		return
 	}
 	b.reply(in.From, "You are not in a room. Send /newroom to open one, or send a room's password to join it. /help lists everything.")
@@ -485,7 +517,7 @@ func (b *Bridge) replyRoom(to Addr, m Message, st *RoomState) {
 }
 
 func stateOf(r rooms.Room, me rooms.Member) *RoomState {
-	return &RoomState{EndsAt: r.ExpiresAt, Members: len(r.Members), Nick: me.Nick}
+	return &RoomState{EndsAt: r.ExpiresAt, Members: len(r.Members), Nick: me.Nick, Creator: r.Creator == me.Key()}
 }
 
 var closedState = &RoomState{Closed: true}
@@ -667,6 +699,18 @@ func (b *Bridge) gone(to Addr, err error) {
 	// Their chat cannot be reached, so it cannot be wiped either: forget what it shows.
 	b.store.TakeRefs(rooms.Trace{Room: room.ID, Member: m.Key()})
 	b.noticeAll(room, "", fmt.Sprintf("%s left (they can no longer be reached). %s.", m.Nick, members(len(room.Members))), false)
+}
+
+// left takes out someone their platform says is gone for good (Inbound.Left).
+func (b *Bridge) left(from Addr) {
+	room, m, err := b.store.Leave(from.Key())
+	if err != nil {
+		return // in no room (already removed, or their seat moved to another chat)
+	}
+	b.log.Info("member gone from their platform, removing", "platform", from.Platform)
+	// Their chat is gone with them: nothing there to wipe, so forget what it showed.
+	b.store.TakeRefs(rooms.Trace{Room: room.ID, Member: m.Key()})
+	b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))), false)
 }
 
 func members(n int) string {

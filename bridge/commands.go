@@ -43,6 +43,7 @@ var commandHelp = []struct{ name, args, what string }{
 	{"nick", "<name>", "choose your pseudonym"},
 	{"unsend", "", "reply it to a message of yours to take it back from everyone"},
 	{"destroy", "", "end your room now, for everyone (creator only)"},
+	{"reclaim", "<creator key>", "be your room's creator again, from this chat (the key comes with the password)"},
 	{"help", "", "this message"},
 }
 

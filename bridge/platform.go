@@ -48,6 +48,12 @@ type Inbound struct {
 	Action Action
 	Target MessageID
 	Emoji  string
+	// Left says the person is gone for good on their platform, with nothing else to say: the web
+	// visitor's page closed and its resume grace ended. The bridge takes them out of their room and
+	// tells the others, as it does when a send fails with ErrRecipientGone, but at once rather than
+	// at the next message to them. Text and NonText are ignored; it is handled in the person's
+	// order, after what they sent before, and never refused by the flood limit.
+	Left bool
 }
 
 // Action is what an Inbound does.
@@ -150,6 +156,8 @@ type RoomState struct {
 	EndsAt  time.Time
 	Members int
 	Nick    string // the recipient's own pseudonym
+	// Creator says the recipient created the room (or reclaimed it): they may destroy it.
+	Creator bool
 	// Closed says the recipient is in no room any more (they left, or it ended).
 	Closed bool
 }

@@ -21,7 +21,7 @@ func TestConvoMapsCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range []rooms.Member{b, c} {
-		if _, _, err := s.Join("twelve chars!", m); err != nil {
+		if _, _, err := s.Join("twelve chars!", m, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -163,7 +163,7 @@ func BenchmarkConvo(b *testing.B) {
 		var ms []rooms.Member
 		for i := range recipients {
 			m := member(fmt.Sprint(i))
-			if _, _, err := s.Join("twelve chars!", m); err != nil {
+			if _, _, err := s.Join("twelve chars!", m, ""); err != nil {
 				b.Fatal(err)
 			}
 			ms = append(ms, m)

@@ -220,10 +220,29 @@ func (p *Platform) Act(t testing.TB, from bridge.Addr, action bridge.Action, tar
 	h.HandleInbound(context.Background(), in)
 }
 
+// SayFrom hands the core a message from the user arriving from origin (Inbound.Origin: the web
+// visitor's network, the Matrix homeserver).
+func (p *Platform) SayFrom(t testing.TB, from bridge.Addr, origin, text string) {
+	t.Helper()
+	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, Text: text, Origin: origin})
+}
+
 // SayNonText hands the core a photo/sticker/file from the user.
 func (p *Platform) SayNonText(t testing.TB, from bridge.Addr) {
 	t.Helper()
-	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, NonText: true})
+	h := p.handler(t)
+	p.mu.Lock()
+	id := p.newID(from.Chat)
+	p.chats[from.Chat] = append(p.chats[from.Chat], Shown{ID: id, Own: true, Text: "(photo)"})
+	p.wake()
+	p.mu.Unlock()
+	h.HandleInbound(context.Background(), bridge.Inbound{From: from, NonText: true, ID: id})
+}
+
+// Gone tells the core the user is gone for good on this platform (bridge.Inbound.Left).
+func (p *Platform) Gone(t testing.TB, from bridge.Addr) {
+	t.Helper()
+	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, Left: true})
 }
 
 func (p *Platform) handler(t testing.TB) bridge.Handler {

@@ -219,6 +219,7 @@ func commands() []*discordgo.ApplicationCommand {
 		cmd("info", "About your room: members, time left"),
 		cmd("nick", "Change your name in the room", str("name", "Your new name", true)),
 		cmd("destroy", "End your room for everyone (its creator only)"),
+		cmd("reclaim", "Be your room's creator again, from here", str("key", "The creator key you got when your room opened", true)),
 		cmd("help", "How kumo works"),
 	}
 }
@@ -234,7 +235,7 @@ func (a *Adapter) registerCommands(ctx context.Context, appID string) error {
 // commandText turns a slash command into the text command the core parses.
 func commandText(d discordgo.ApplicationCommandInteractionData) string {
 	text := "/" + d.Name
-	for _, name := range []string{"password", "name"} {
+	for _, name := range []string{"password", "name", "key"} {
 		if o := d.GetOption(name); o != nil && o.Type == discordgo.ApplicationCommandOptionString {
 			if v := strings.TrimSpace(o.StringValue()); v != "" {
 				text += " " + v

@@ -45,6 +45,7 @@ func TestStartRegistersCommandsWithoutPrivilegedIntents(t *testing.T) {
 	want := map[string][]option{
 		"newroom": {{"password", false}}, "join": {{"password", true}}, "leave": nil, "who": nil,
 		"info": nil, "nick": {{"name", true}}, "destroy": nil, "help": nil,
+		"reclaim": {{"key", true}},
 	}
 	if len(got) != len(want) {
 		t.Errorf("registered %d commands, want %d", len(got), len(want))
@@ -189,6 +190,7 @@ func TestSlashCommands(t *testing.T) {
 			{"who", nil, "/who"},
 			{"info", nil, "/info"},
 			{"destroy", nil, "/destroy"},
+			{"reclaim", map[string]string{"key": "kumo-abc"}, "/reclaim kumo-abc"},
 			{"help", nil, "/help"},
 		} {
 			before := len(in.all())

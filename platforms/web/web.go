@@ -90,7 +90,8 @@ func WithInboundRate(perSecond float64, burst int) Option {
 }
 
 // WithResumeGrace sets how long a disconnected visitor's session is kept for the page to reconnect.
-// After it, messages to them fail with bridge.ErrRecipientGone and the bridge removes them.
+// After it the visitor is gone: the bridge is told (bridge.Inbound.Left) and takes them out of their
+// room, and messages still on their way fail with bridge.ErrRecipientGone.
 func WithResumeGrace(d time.Duration) Option {
 	return func(o *options) { o.grace = d }
 }
@@ -248,16 +249,23 @@ func (p *Platform) resume(token string) *session {
 	return p.byToken[token]
 }
 
-// detached starts the grace period of a session whose connection closed.
+// detached starts the grace period of a session whose connection closed. When it ends with no page
+// back, the visitor is gone for good (a reload is a new visitor): the bridge is told at once, so they
+// leave their room now rather than at the next message that fails to reach them.
 func (p *Platform) detached(s *session, conn uint64) {
 	time.AfterFunc(p.opts.grace, func() {
 		p.mu.Lock()
-		defer p.mu.Unlock()
 		if !s.expireIfIdleSince(conn) {
+			p.mu.Unlock()
 			return
 		}
 		delete(p.sessions, s.id)
 		delete(p.byToken, s.token)
+		h, ctx := p.h, p.runCtx
+		p.mu.Unlock()
+		if h != nil {
+			h.HandleInbound(ctx, bridge.Inbound{From: s.addr(), Left: true})
+		}
 	})
 }
 

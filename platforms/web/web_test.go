@@ -700,6 +700,33 @@ func TestSessionEndsAfterGrace(t *testing.T) {
 	if r := h.dial(t, c.hello.Token, 0); r.hello.Resumed {
 		t.Error("an expired session was resumed")
 	}
+	// The bridge was told the visitor is gone, once, so that they leave their room.
+	if in := h.rec.next(t); !in.Left || in.From != to || in.Text != "" {
+		t.Errorf("got %+v, want %v left", in, to)
+	}
+}
+
+// TestResumedSessionDoesNotLeave: a page back within the grace stays in its room; the grace that
+// started when it dropped ends without telling the bridge anything.
+func TestResumedSessionDoesNotLeave(t *testing.T) {
+	const grace = 50 * time.Millisecond
+	h := start(t, Config{}, WithResumeGrace(grace))
+	c := h.dial(t, "", 0)
+	to := c.addr(h.rec)
+	dropped := time.Now()
+	c.conn.Close()
+	back := h.dial(t, c.hello.Token, 0)
+	if !back.hello.Resumed {
+		t.Fatal("not resumed")
+	}
+	// Well past the end of the first grace, the session still answers as the same visitor.
+	time.Sleep(time.Until(dropped.Add(3 * grace)))
+	if got := back.addr(h.rec); got != to {
+		t.Fatalf("resumed as %v, want %v", got, to)
+	}
+	if n := h.rec.count(); n != 2 {
+		t.Errorf("the bridge got %d inbound messages, want the two /who: %+v", n, h.rec.got)
+	}
 }
 
 func TestBackpressure(t *testing.T) {
