@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/kumo-chat/kumo/bridge"
 )
 
-var _ bridge.Deleter = (*Platform)(nil)
+var (
+	_ bridge.Deleter = (*Platform)(nil)
+	_ bridge.Editor  = (*Platform)(nil)
+	_ bridge.Reacter = (*Platform)(nil)
+)
 
 // deleteBatch is how many ids one "delete" event carries: the page removes them at once.
 const deleteBatch = 1000
@@ -38,6 +43,68 @@ func (p *Platform) DeleteMessages(_ context.Context, to bridge.Addr, ids []bridg
 	}
 	_, err := s.remove(out)
 	return err
+}
+
+func (p *Platform) session(to bridge.Addr) (*session, error) {
+	if to.Platform != Name {
+		return nil, fmt.Errorf("web: address of platform %q: %w", to.Platform, bridge.ErrRejected)
+	}
+	p.mu.Lock()
+	s := p.sessions[to.User]
+	p.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("web: visitor's page is closed: %w", bridge.ErrRecipientGone)
+	}
+	return s, nil
+}
+
+// EditText implements bridge.Editor: the page replaces the message's text.
+func (p *Platform) EditText(_ context.Context, to bridge.Addr, id bridge.MessageID, m bridge.Message) error {
+	s, err := p.session(to)
+	if err != nil {
+		return err
+	}
+	return s.edit(string(id), m)
+}
+
+// maxReactions is how many different reactions the page shows on one message.
+const maxReactions = 12
+
+// MaxReactions implements bridge.Reacter.
+func (p *Platform) MaxReactions() int { return maxReactions }
+
+// CanReact implements bridge.Reacter: the page shows any emoji (as text).
+func (p *Platform) CanReact(string) bool { return true }
+
+// SetReactions implements bridge.Reacter: the page shows the others' reactions under the message
+// (kumo's or the visitor's own line).
+func (p *Platform) SetReactions(_ context.Context, to bridge.Addr, id bridge.MessageID, emojis []string) error {
+	s, err := p.session(to)
+	if err != nil {
+		return err
+	}
+	if pageID(string(id)) == "" {
+		return fmt.Errorf("web: %w: not a message of the page", bridge.ErrRejected)
+	}
+	_, err = s.enqueueForce(event{Type: "react", Target: string(id), Reactions: append([]string{}, emojis...)})
+	return err
+}
+
+// pageID is a message id the page sent back: kumo's message by seq ("12") or the visitor's own line
+// ("o3"); "" for anything else.
+func pageID(id string) bridge.MessageID {
+	own := strings.HasPrefix(id, "o")
+	n := strings.TrimPrefix(id, "o")
+	if n == "" || len(n) > 12 {
+		return ""
+	}
+	if _, err := strconv.ParseUint(n, 10, 64); err != nil {
+		return ""
+	}
+	if own {
+		return bridge.MessageID("o" + n)
+	}
+	return bridge.MessageID(n)
 }
 
 // ownID is the message id of a visitor's own line: "o" and the page's number for it, or "" when the

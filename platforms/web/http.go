@@ -70,6 +70,12 @@ type inbound struct {
 	ID     string `json:"id,omitempty"`
 	Resume string `json:"resume,omitempty"`
 	Last   uint64 `json:"last,omitempty"`
+	// ReplyTo ("text") and Target ("edit", "unsend", "react") are page ids of messages: a seq, or
+	// "o3" for the visitor's own line. Emoji and Remove are a reaction put on or taken off.
+	ReplyTo string `json:"replyTo,omitempty"`
+	Target  string `json:"target,omitempty"`
+	Emoji   string `json:"emoji,omitempty"`
+	Remove  bool   `json:"remove,omitempty"`
 }
 
 // Close codes the page understands (4000-4999 are the application's).
@@ -279,7 +285,30 @@ func (p *Platform) read(ctx context.Context, conn *websocket.Conn, s *session, o
 				refuse(fmt.Sprintf("Your message is %d characters long; the limit is %d. It was not sent.", n, MaxText))
 				continue
 			}
-			h.HandleInbound(ctx, bridge.Inbound{From: s.addr(), Text: text, ID: ownID(in.ID), Origin: origin})
+			h.HandleInbound(ctx, bridge.Inbound{From: s.addr(), Text: text, ID: ownID(in.ID), Origin: origin, ReplyTo: pageID(in.ReplyTo)})
+		case "edit", "unsend", "react":
+			target := pageID(in.Target)
+			if target == "" {
+				refuse("The page sent something this server does not understand; reload it.")
+				continue
+			}
+			act := bridge.Inbound{From: s.addr(), Target: target, ID: target, Origin: origin}
+			switch {
+			case in.Type == "edit":
+				text := strings.TrimSpace(in.Text)
+				if n := bridge.UTF16Len(text); n > MaxText {
+					refuse(fmt.Sprintf("Your message is %d characters long; the limit is %d. It was not changed.", n, MaxText))
+					continue
+				}
+				act.Action, act.Text = bridge.ActionEdit, text
+			case in.Type == "unsend":
+				act.Action = bridge.ActionUnsend
+			case in.Remove:
+				act.Action, act.Emoji, act.ID = bridge.ActionUnreact, in.Emoji, ""
+			default:
+				act.Action, act.Emoji, act.ID = bridge.ActionReact, in.Emoji, ""
+			}
+			h.HandleInbound(ctx, act)
 		case "pay":
 			if p.opts.pay == nil {
 				refuse("Simulated payments are only available with the development payment backend.")

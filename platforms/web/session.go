@@ -15,7 +15,7 @@ type event struct {
 	// Seq numbers the bridge's messages to one visitor (1, 2, ...), so a page that reconnects can skip
 	// what it already shows. Control events (hello, error) have none.
 	Seq  uint64 `json:"seq,omitempty"`
-	Type string `json:"type"` // "hello", "msg", "delete", "error"
+	Type string `json:"type"` // "hello", "msg", "delete", "edit", "react", "error"
 
 	// type "msg": a bridge.Message.
 	Kind    string       `json:"kind,omitempty"` // bridge.Kind's String(): relay, notice, reply, invoice
@@ -27,6 +27,14 @@ type event struct {
 	Invoice *invoiceJSON `json:"invoice,omitempty"`
 	Image   string       `json:"image,omitempty"` // data: URL of a PNG sent with the message
 	Room    *roomJSON    `json:"room,omitempty"`  // the visitor's room as of this message
+	// ReplyTo is the page's id of the message this one replies to (a seq, or "o3" for the
+	// visitor's own line); Quote the short quote that stands in when the page has none.
+	ReplyTo string `json:"replyTo,omitempty"`
+	Quote   string `json:"quote,omitempty"`
+
+	// type "edit" (From, Text, Part, Parts as for "msg") and "react": the message they act on.
+	Target    string   `json:"target,omitempty"`
+	Reactions []string `json:"reactions,omitempty"` // "react": the others' reactions on it now
 
 	// type "hello": the session as the page must remember it (in memory only).
 	Token    string `json:"token,omitempty"`
@@ -67,14 +75,16 @@ type invoiceJSON struct {
 
 func toEvent(m bridge.Message, png []byte, simulate bool) event {
 	ev := event{
-		Type:  "msg",
-		Kind:  m.Kind.String(),
-		From:  m.From,
-		Text:  m.Text,
-		Code:  m.Code,
-		Part:  m.Part,
-		Parts: m.Parts,
-		Now:   time.Now().UnixMilli(),
+		Type:    "msg",
+		Kind:    m.Kind.String(),
+		From:    m.From,
+		Text:    m.Text,
+		Code:    m.Code,
+		Part:    m.Part,
+		Parts:   m.Parts,
+		ReplyTo: string(m.ReplyTo),
+		Quote:   m.Quote,
+		Now:     time.Now().UnixMilli(),
 	}
 	if r := m.Room; r != nil {
 		ev.Room = &roomJSON{Members: r.Members, Nick: r.Nick, Closed: r.Closed, Creator: r.Creator}
@@ -288,4 +298,22 @@ func (s *session) enqueueForce(ev event) (uint64, error) {
 	s.buf = append(s.buf, ev)
 	s.signal()
 	return ev.Seq, nil
+}
+
+// edit changes the text of message seq where the session still keeps it (a page that reconnects
+// gets it edited) and queues an "edit" event for the page.
+func (s *session) edit(seq string, m bridge.Message) error {
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if err != nil {
+		return fmt.Errorf("web: %w: not a message of the page", bridge.ErrRejected)
+	}
+	s.mu.Lock()
+	for i := range s.buf {
+		if ev := &s.buf[i]; ev.Type == "msg" && ev.Seq == n {
+			ev.From, ev.Text, ev.Part, ev.Parts = m.From, m.Text, m.Part, m.Parts
+		}
+	}
+	s.mu.Unlock()
+	_, err = s.enqueueForce(event{Type: "edit", Target: seq, From: m.From, Text: m.Text, Part: m.Part, Parts: m.Parts, Now: time.Now().UnixMilli()})
+	return err
 }

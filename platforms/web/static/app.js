@@ -18,6 +18,8 @@
   let inRoom = false;
   let ownSeq = 0;        // numbers the visitor's own lines, so kumo can have them removed
   let creator = false;   // the core says this visitor created (or reclaimed) the room
+  let replyTo = null;    // the page id of the message the next line replies to ("12", "o3")
+  let editing = null;    // the number of the visitor's own line being edited
 
   const now = () => Date.now() + skew;
 
@@ -80,18 +82,114 @@
       return false;
     }
     hideError();
+    if (editing !== null) {
+      const own = editing;
+      if (!send({ type: 'edit', target: 'o' + own, text: t })) return false;
+      const line = log.querySelector('[data-own="' + own + '"] .text');
+      if (line) line.textContent = t;
+      markEdited(log.querySelector('[data-own="' + own + '"]'));
+      setCompose(null, null);
+      return true;
+    }
     const id = String(++ownSeq);
-    if (!send({ type: 'text', text: t, id: id })) return false;
+    const msg = { type: 'text', text: t, id: id };
+    if (replyTo) msg.replyTo = replyTo;
+    if (!send(msg)) return false;
     // The core relays a member's words to the others only: show them here ourselves.
     if (inRoom && !/^[/!]/.test(t)) {
       const m = el('div', 'msg kind-self');
       m.dataset.kind = 'self';
       m.dataset.own = id;
+      if (replyTo) m.appendChild(quoteOf(replyTo, ''));
       m.appendChild(el('span', 'from', 'You'));
       m.appendChild(el('span', 'text', t));
+      addActions(m, 'o' + id, true);
       append(m);
     }
+    setCompose(null, null);
     return true;
+  }
+
+  // ---- replies, edits, unsend, reactions ------------------------------------------------------
+
+  // byPageID is the message the page shows under that id: kumo's by seq, the visitor's own by "o3".
+  function byPageID(id) {
+    if (!/^o?[0-9]+$/.test(id)) return null;
+    return log.querySelector(id.startsWith('o') ? '[data-own="' + id.slice(1) + '"]' : '[data-seq="' + id + '"]');
+  }
+
+  // quoteOf is the line above a reply: the message it answers as shown here, else the core's quote.
+  function quoteOf(id, fallback) {
+    const target = id ? byPageID(id) : null;
+    let t = fallback || '';
+    if (target) {
+      const from = target.querySelector('.from');
+      const body = target.querySelector('.text');
+      const words = (body ? body.textContent : '').split('\n')[0];
+      t = '↩ ' + (from ? from.textContent : '') + ': ' + (words.length > 40 ? words.slice(0, 40) + '…' : words);
+    }
+    const q = el('span', 'quote', t);
+    if (target) q.dataset.replyTo = id;
+    return q;
+  }
+
+  function markEdited(m) {
+    if (m && !m.querySelector('.edited')) m.insertBefore(el('span', 'edited', '(edited)'), m.querySelector('time'));
+  }
+
+  // setCompose shows above the input what the next line will be: a reply, an edit, or neither.
+  function setCompose(reply, edit) {
+    replyTo = reply;
+    editing = edit;
+    const bar = $('compose-state');
+    if (!bar) return;
+    bar.textContent = '';
+    if (reply === null && edit === null) { bar.hidden = true; return; }
+    bar.hidden = false;
+    bar.appendChild(edit !== null ? el('span', 'what', '✏️ Editing your message') : quoteOf(reply, ''));
+    const cancel = el('button', 'cancel', '✕');
+    cancel.type = 'button';
+    cancel.title = 'Cancel';
+    cancel.addEventListener('click', () => { setCompose(null, null); text.value = ''; updateCount(); });
+    bar.appendChild(cancel);
+    text.focus();
+  }
+
+  const reactionChoices = ['👍', '❤️', '😂', '🔥'];
+
+  // addActions gives a member's message its buttons: reply and react, and for the visitor's own
+  // lines edit and unsend.
+  function addActions(m, id, own) {
+    const bar = el('span', 'msg-actions');
+    const button = (label, title, cls, fn) => {
+      const b = el('button', cls, label);
+      b.type = 'button';
+      b.title = title;
+      b.addEventListener('click', fn);
+      bar.appendChild(b);
+      return b;
+    };
+    button('↩', 'Reply', 'reply', () => setCompose(id, null));
+    reactionChoices.forEach((e) => {
+      const b = button(e, 'React ' + e, 'react', () => {
+        const on = b.classList.toggle('mine');
+        if (!send({ type: 'react', target: id, emoji: e, remove: !on })) b.classList.toggle('mine');
+      });
+      b.dataset.emoji = e;
+    });
+    if (own) {
+      button('✏️', 'Edit', 'edit', () => {
+        const body = m.querySelector('.text');
+        text.value = body ? body.textContent : '';
+        updateCount();
+        setCompose(null, id.slice(1));
+      });
+      button('🗑', 'Unsend: take it back from everyone', 'unsend', () => {
+        if (send({ type: 'unsend', target: id })) m.remove();
+      });
+    }
+    m.appendChild(el('span', 'reactions'));
+    m.appendChild(bar);
   }
 
   function handle(ev) {
@@ -125,6 +223,28 @@
           if (/^o?[0-9]+$/.test(id)) log.querySelectorAll(sel).forEach((n) => n.remove());
         });
         break;
+      case 'edit': {
+        // A member fixed their message: its text changes in place.
+        if (ev.seq && ev.seq <= lastSeq) return;
+        if (ev.seq) lastSeq = ev.seq;
+        const m = byPageID(ev.target || '');
+        const body = m && m.querySelector('.text');
+        if (body) {
+          body.textContent = ev.text || '';
+          body.className = (ev.text || '').includes('\n') ? 'text lines' : 'text';
+          markEdited(m);
+        }
+        break;
+      }
+      case 'react': {
+        // The others' reactions on a message (kumo's copy, or the visitor's own line).
+        if (ev.seq && ev.seq <= lastSeq) return;
+        if (ev.seq) lastSeq = ev.seq;
+        const m = byPageID(ev.target || '');
+        const r = m && m.querySelector('.reactions');
+        if (r) r.textContent = (ev.reactions || []).join(' ');
+        break;
+      }
       case 'error':
         showError(ev.error || 'Something went wrong.');
         break;
@@ -189,6 +309,7 @@
     const m = el('div', 'msg kind-' + ev.kind);
     m.dataset.kind = ev.kind;
     m.dataset.seq = String(ev.seq || 0);
+    if (ev.replyTo || ev.quote) m.appendChild(quoteOf(ev.replyTo || '', ev.quote));
     switch (ev.kind) {
       case 'relay':
         m.appendChild(el('span', 'from', ev.from || '?'));
@@ -214,6 +335,7 @@
       m.appendChild(img);
     }
     if (ev.code && ev.kind !== 'invoice') m.appendChild(codeBlock(ev.code));
+    if (ev.kind === 'relay' && ev.seq) addActions(m, String(ev.seq), false);
     m.appendChild(stamp()); // last: a message opens with its sender
     append(m);
     // A new invoice is what the visitor must act on: its QR code comes into view at once.
