@@ -153,21 +153,27 @@ func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 	}
 
 	// Interleaved senders; each one's order must hold.
+	// Each one's message_id (numbered per chat) is the Inbound's ID.
 	var want []bridge.Inbound
+	next := map[int64]int{}
+	id := func(u telegramtest.User) bridge.MessageID {
+		next[u.ID]++
+		return bridge.MessageID(strconv.Itoa(next[u.ID]))
+	}
 	for i := range 30 {
 		u := []telegramtest.User{alice, bob}[i%2]
 		text := "msg " + strconv.Itoa(i)
 		s.Inject(telegramtest.Incoming{From: u, Text: text})
-		want = append(want, bridge.Inbound{From: addr(u), Text: text})
+		want = append(want, bridge.Inbound{From: addr(u), Text: text, ID: id(u)})
 	}
 	s.Inject(telegramtest.Incoming{From: carol, Media: "sticker"})
 	s.Inject(telegramtest.Incoming{From: carol, Media: "photo", Caption: "look"})
 	s.Inject(telegramtest.Incoming{From: carol, Media: "voice"})
 	s.Inject(telegramtest.Incoming{From: carol, Text: "/join@kumo_test_bot secret"})
 	for range 3 {
-		want = append(want, bridge.Inbound{From: addr(carol), NonText: true})
+		want = append(want, bridge.Inbound{From: addr(carol), NonText: true, ID: id(carol)})
 	}
-	want = append(want, bridge.Inbound{From: addr(carol), Text: "/join@kumo_test_bot secret"})
+	want = append(want, bridge.Inbound{From: addr(carol), Text: "/join@kumo_test_bot secret", ID: id(carol)})
 
 	got := rec.wait(t, ctx, len(want))
 	for i := range want {
