@@ -129,7 +129,12 @@ func serve(ctx context.Context, cfg config, configPath string, log *slog.Logger,
 		if dev != nil {
 			opts = append(opts, web.WithSimulatedPayments(dev.Pay))
 		}
-		p, err := web.New(*cfg.Web, log.With("part", "web"), opts...)
+		wcfg := *cfg.Web
+		if wcfg.PublicURL == "" {
+			// Invite links then point where kumo listens: right for a local or LAN deployment.
+			wcfg.PublicURL = "http://" + cfg.HTTP.Listen
+		}
+		p, err := web.New(wcfg, log.With("part", "web"), opts...)
 		if err != nil {
 			return fmt.Errorf("web: %w", err)
 		}

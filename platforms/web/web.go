@@ -17,7 +17,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +38,9 @@ type Config struct {
 	// Origins lists extra origins (scheme://host[:port]) allowed to open the WebSocket, for a reverse
 	// proxy that rewrites the Host header. The page's own origin is always allowed.
 	Origins []string `yaml:"origins"`
+	// PublicURL is the page's address as people reach it (web.public_url, e.g.
+	// https://chat.example.org), for invite links. Empty: kumo's own http.listen address.
+	PublicURL string `yaml:"public_url"`
 }
 
 // Limits of the web platform.
@@ -96,7 +101,20 @@ type Platform struct {
 	closing  chan struct{}  // closed when Run ends: connections say goodbye and close
 }
 
-var _ bridge.Platform = (*Platform)(nil)
+var (
+	_ bridge.Platform = (*Platform)(nil)
+	_ bridge.Inviter  = (*Platform)(nil)
+)
+
+// InviteLink implements bridge.Inviter: the page with the token in its fragment, which browsers do
+// not send to the server (so it is in no request line or access log); the page hands it over the
+// WebSocket.
+func (p *Platform) InviteLink(token string) (string, bool) {
+	if p.cfg.PublicURL == "" {
+		return "", false
+	}
+	return strings.TrimRight(p.cfg.PublicURL, "/") + "/#join=" + token, true
+}
 
 // New makes the web platform. It serves nothing until Handler is mounted, and accepts no visitor
 // until Run is called.
@@ -116,6 +134,11 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Platform, error) {
 	}
 	if o.rate <= 0 || o.burst < 1 {
 		return nil, fmt.Errorf("web: inbound rate %v/s burst %d must be positive", o.rate, o.burst)
+	}
+	if cfg.PublicURL != "" {
+		if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("web: public_url must be an http(s) URL such as https://chat.example.org, got %q", cfg.PublicURL)
+		}
 	}
 	for _, origin := range cfg.Origins {
 		if _, err := parseOrigin(origin); err != nil {
