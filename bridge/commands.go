@@ -113,6 +113,13 @@ func human(d time.Duration) string {
 	}
 	d = d.Round(time.Second)
 	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
+	if h >= 48 {
+		// Extended rooms live for days: "7d", "2d 5h".
+		if h%24 == 0 {
+			return fmt.Sprintf("%dd", h/24)
+		}
+		return fmt.Sprintf("%dd %dh", h/24, h%24)
+	}
 	switch {
 	case h > 0 && m > 0:
 		return fmt.Sprintf("%dh %dm", h, m)

@@ -255,6 +255,15 @@ func (b *Bridge) extensionPayment(ev PaymentEvent, x extension) {
 // applyExtension pushes the room's end, then takes the money (invoice, when not ""); if the room
 // cannot be extended the payment is cancelled.
 func (b *Bridge) applyExtension(x extension, invoice string) {
+	if r, _, err := b.store.RoomOf(x.Payer.Key()); b.store.Live(x.Room) && (err != nil || r.ID != x.Room) {
+		// The payer left (or was removed from) the room meanwhile: they are not charged for a room
+		// they are no longer in.
+		if invoice != "" {
+			b.cancelInvoice(invoice)
+		}
+		b.reply(x.Payer, "The room was not extended: you are no longer in it. Any payment was cancelled and the funds return to your wallet.")
+		return
+	}
 	room, err := b.store.Extend(x.Room)
 	if err != nil {
 		why := "the room has ended"

@@ -283,6 +283,25 @@ func TestExtendCancelledWhenItCannotApply(t *testing.T) {
 			t.Fatalf("room lives %s, want 2h", got)
 		}
 	})
+	t.Run("payer left meanwhile", func(t *testing.T) {
+		h := start(t, nil)
+		alice, bob := h.tg.User("alice"), h.dc.User("bob")
+		password := h.openRoom(t, h.tg, alice, "")
+		h.dc.Say(t, bob, password)
+		h.dc.WaitText(t, bob.Chat, "You joined the room")
+		inv := extendInvoice(t, h.dc, bob)
+		before, _, _ := h.b.Store().RoomOf(alice.Key())
+		h.dc.Say(t, bob, "/leave")
+		h.tg.WaitText(t, alice.Chat, "left. 1 member")
+		if err := h.dev.Pay(context.Background(), inv.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, h.dev, inv.ID, "CANCELED")
+		h.dc.WaitText(t, bob.Chat, "you are no longer in it")
+		if after, _, _ := h.b.Store().RoomOf(alice.Key()); !after.ExpiresAt.Equal(before.ExpiresAt) {
+			t.Fatal("a payment that was cancelled extended the room")
+		}
+	})
 	t.Run("a second /extend replaces the first invoice", func(t *testing.T) {
 		h := start(t, nil)
 		alice := h.tg.User("alice")

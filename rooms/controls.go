@@ -208,3 +208,9 @@ func (s *Store) Locked(key string) bool {
 	r, _, ok := s.roomOf(key)
 	return ok && r.locked
 }
+
+// Live says whether the room with that id has not ended.
+func (s *Store) Live(roomID string) bool {
+	_, ok := s.getRoom(roomID)
+	return ok
+}
