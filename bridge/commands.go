@@ -51,6 +51,7 @@ var commandHelp = []struct{ name, args, what, arg string }{
 	{"lock", "", "let no one new join (creator only)", ""},
 	{"unlock", "", "let people join again (creator only)", ""},
 	{"destroy", "", "end your room now, for everyone (creator only)", ""},
+	{"reclaim", "<creator key>", "be your room's creator again, from this chat (the key comes with the password)", "the creator key you got when your room opened"},
 	{"help", "", "this message", ""},
 }
 

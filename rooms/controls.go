@@ -1,9 +1,7 @@
 package rooms
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"strings"
 	"time"
@@ -27,10 +25,7 @@ type joinToken struct {
 // tokenKey is a token's keyed hash. Unlike a password it is compared exactly: case and spaces inside
 // it are part of its 128 bits.
 func (s *Store) tokenKey(token string) string {
-	m := hmac.New(sha256.New, s.pwKey)
-	m.Write([]byte("join-token\x00"))
-	m.Write([]byte(strings.TrimSpace(token)))
-	return base64.RawStdEncoding.EncodeToString(m.Sum(nil))
+	return s.hmac("join-token\x00" + strings.TrimSpace(token))
 }
 
 // tokenRoom finds the live room a token opens. Callers hold mu.
@@ -121,14 +116,11 @@ func (s *Store) Kick(key, nick string) (Room, Member, error) {
 		return Room{}, Member{}, ErrKickSelf
 	}
 	m := r.members[i]
-	r.members = append(r.members[:i:i], r.members[i+1:]...)
+	s.removeMember(r, i)
 	if r.kicked == nil {
 		r.kicked = map[string]bool{}
 	}
 	r.kicked[m.Key()] = true
-	s.c.Delete(memberPrefix + m.Key())
-	s.bookLeave(r.id, m.Key())
-	s.members.Add(-1)
 	return r.snapshot(), m, nil
 }
 

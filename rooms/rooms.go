@@ -184,6 +184,7 @@ var (
 	ErrMaxLifetime     = errors.New("the room cannot live any longer")
 	ErrRoomGone        = errors.New("the room has ended")
 	ErrTooManyTokens   = errors.New("the room has too many invite links")
+	ErrWrongCreatorKey = errors.New("no live room has that creator key")
 )
 
 // ThrottledError means too many wrong passwords: try again after RetryIn.
@@ -217,6 +218,7 @@ const (
 	invoicePrefix  = "i:" // invoice id -> *Purchase
 	buyerPrefix    = "b:" // member key -> invoice id of their pending purchase
 	tokenPrefix    = "t:" // keyed hash of a join token -> room id
+	creatorPrefix  = "k:" // HMAC(creator key) -> room id
 )
 
 // room is the cached value; guarded by Store.mu except closed, which decides once who closes it.
@@ -224,6 +226,7 @@ type room struct {
 	id        string
 	pwKey     string
 	creator   string
+	ckKey     string // HMAC of the room's creator key ("" until one is issued)
 	members   []Member
 	openedAt  time.Time
 	expiresAt time.Time
@@ -298,8 +301,14 @@ func CheckPassword(p string) error {
 }
 
 func (s *Store) keyOf(password string) string {
+	return s.hmac("password\x00" + NormalizePassword(password))
+}
+
+// hmac is the store's keyed hash: what it keeps instead of a secret (a password, a creator key), so
+// that nothing in memory gives the secret back. Each kind of secret has its own prefix in msg.
+func (s *Store) hmac(msg string) string {
 	m := hmac.New(sha256.New, s.pwKey)
-	m.Write([]byte(NormalizePassword(password)))
+	m.Write([]byte(msg))
 	return base64.RawStdEncoding.EncodeToString(m.Sum(nil))
 }
 
@@ -460,6 +469,9 @@ func (s *Store) finishClose(r *room, why Reason) {
 	}
 	if v, ok := s.c.Get(passwordPrefix + r.pwKey); ok && v.(string) == r.id {
 		s.c.Delete(passwordPrefix + r.pwKey)
+	}
+	if r.ckKey != "" {
+		s.c.Delete(creatorPrefix + r.ckKey)
 	}
 	snap := r.snapshot()
 	s.mu.Unlock()

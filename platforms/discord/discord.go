@@ -225,6 +225,8 @@ func option(c bridge.CommandInfo) *discordgo.ApplicationCommandOption {
 	if arg == "" {
 		return nil
 	}
+	// Option names are one word: "<creator key>" is the option "key".
+	arg = arg[strings.LastIndexByte(arg, ' ')+1:]
 	o := &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString, Name: arg,
 		Description: describe(c.ArgDescription), Required: strings.HasPrefix(c.Args, "<")}
 	if words := strings.Split(arg, "|"); len(words) > 1 {

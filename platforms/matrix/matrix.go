@@ -430,7 +430,8 @@ func (a *Adapter) handle(ctx context.Context, roomID id.RoomID, evt *event.Event
 	if !a.checkDM(ctx, roomID, evt.Sender) {
 		return
 	}
-	in := bridge.Inbound{From: bridge.Addr{Platform: Name, User: evt.Sender.String(), Chat: roomID.String()}, ID: bridge.MessageID(evt.ID)}
+	in := bridge.Inbound{From: bridge.Addr{Platform: Name, User: evt.Sender.String(), Chat: roomID.String()},
+		ID: bridge.MessageID(evt.ID), Origin: origin(evt.Sender)}
 	switch evt.Type {
 	case event.EventSticker:
 		in.NonText = true
@@ -511,8 +512,9 @@ func (a *Adapter) leaveBridgeRoom(ctx context.Context, user id.UserID, roomID id
 	h := a.handler
 	a.mu.Unlock()
 	h.HandleInbound(ctx, bridge.Inbound{
-		From: bridge.Addr{Platform: Name, User: user.String(), Chat: roomID.String()},
-		Text: "/leave",
+		From:   bridge.Addr{Platform: Name, User: user.String(), Chat: roomID.String()},
+		Text:   "/leave",
+		Origin: origin(user),
 	})
 }
 
@@ -751,4 +753,14 @@ func retryAfter(herr mautrix.HTTPError) time.Duration {
 		}
 	}
 	return time.Second
+}
+
+// origin groups senders by homeserver (bridge.Inbound.Origin): anyone may register accounts on a
+// homeserver of their own, so what one person can do with many accounts is counted per server too.
+func origin(user id.UserID) string {
+	hs := user.Homeserver()
+	if hs == "" {
+		return ""
+	}
+	return "hs:" + strings.ToLower(hs)
 }
