@@ -280,6 +280,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	b.stopping.Store(true)
 	closed := b.store.CloseAll()
+	// Invoices nobody paid are traces too; they can no longer open a room.
+	for _, p := range b.store.Purchases() {
+		b.wipePending(addrOf(p.Creator))
+	}
 	b.log.Info("kumo stopping", "rooms_closed", closed)
 	grace := make(chan struct{})
 	timer := time.AfterFunc(b.cfg.ShutdownGrace, func() { close(grace) })
@@ -357,6 +361,15 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		b.left(in.From)
 		return
 	}
+	// The person's own message belongs to their room (recorded before it is handled, so that a
+	// /leave or /destroy is itself erased, and a photo that is not relayed still leaves with the
+	// room), or to the room or purchase it starts.
+	room, me, err := b.store.RoomOf(in.From.Key())
+	if err == nil {
+		b.keepOwn(ctx, in, rooms.Trace{Room: room.ID, Member: me.Key()})
+	} else {
+		defer b.keepOwnAfter(ctx, in)
+	}
 	if in.NonText {
 		b.reply(in.From, "Only text is relayed: photos, stickers, voice messages and files are not sent to the room.")
 		return
@@ -368,14 +381,6 @@ func (b *Bridge) handle(_ string, in Inbound) {
 	if n := utf8.RuneCountInString(text); n > MaxInbound {
 		b.reply(in.From, fmt.Sprintf("That message is too long (%d characters; the limit is %d). Nothing was relayed.", n, MaxInbound))
 		return
-	}
-	// The person's own message belongs to their room (recorded before it is handled, so that a
-	// /leave or /destroy is itself erased), or to the room or purchase it starts.
-	room, me, err := b.store.RoomOf(in.From.Key())
-	if err == nil {
-		b.keepOwn(ctx, in, rooms.Trace{Room: room.ID, Member: me.Key()})
-	} else {
-		defer b.keepOwnAfter(ctx, in)
 	}
 	if name, args, ok := ParseCommand(text); ok {
 		b.command(ctx, in.From, name, args)
@@ -653,6 +658,8 @@ func (b *Bridge) left(from Addr) {
 		return // in no room (already removed, or their seat moved to another chat)
 	}
 	b.log.Info("member gone from their platform, removing", "platform", from.Platform)
+	// Their chat is gone with them: nothing there to wipe, so forget what it showed.
+	b.store.TakeRefs(rooms.Trace{Room: room.ID, Member: m.Key()})
 	b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))), false)
 }
 

@@ -382,7 +382,13 @@ func (b *Bridge) reclaim(from Addr, key string) {
 	b.replyRoom(from, Message{Text: fmt.Sprintf("🔑 You are the room's creator again, as %s. %s; it self-destructs in %s. Your creator key stays the same.",
 		me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())))}, stateOf(room, me))
 	if got.Moved && got.Replaced.Key() != from.Key() {
-		b.replyRoom(addrOf(got.Replaced), Message{Text: "Your room's creator key was used in another chat: the room goes on there. Nothing more from it will reach you here."}, closedState)
+		const text = "Your room's creator key was used in another chat: the room goes on there. Nothing more from it will reach you here."
+		if b.cfg.Wipe {
+			// The old chat is out of the room: like a member who left, it keeps nothing of it.
+			b.wipeChat(addrOf(got.Replaced), rooms.Trace{Room: room.ID, Member: got.Replaced.Key()}, "🔑 "+text)
+		} else {
+			b.replyRoom(addrOf(got.Replaced), Message{Text: text}, closedState)
+		}
 	}
 	switch {
 	case got.Joined:

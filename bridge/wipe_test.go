@@ -183,6 +183,21 @@ func (h *wipeHarness) fillRoom(t *testing.T) []wipedMember {
 	h.mx.WaitText(t, carol.Chat, "You joined")
 	h.pl.Say(t, dave, pw)
 	h.pl.WaitText(t, dave.Chat, "You joined")
+	for _, c := range []struct {
+		p    *bridgetest.Platform
+		who  bridge.Addr
+		note string
+	}{
+		{h.dc, bob, "this messenger does not let it erase yours"},
+		{h.pl, dave, "This messenger does not let kumo erase messages"},
+	} {
+		if j := c.p.WaitText(t, c.who.Chat, "You joined"); !strings.Contains(j.Text, c.note) {
+			t.Fatalf("%s is not told on joining what the wipe cannot erase: %q", c.who.User, j.Text)
+		}
+	}
+	if j := h.mx.WaitText(t, carol.Chat, "You joined"); strings.Contains(j.Text, "erase") {
+		t.Fatalf("carol, whose messages are all erased, is told otherwise: %q", j.Text)
+	}
 	ms := []wipedMember{
 		{p: h.tg, who: alice, theirs: true, delete: true},
 		{p: h.dc, who: bob, delete: true},
@@ -194,6 +209,11 @@ func (h *wipeHarness) fillRoom(t *testing.T) []wipedMember {
 			h.say(t, m.p, m.who, fmt.Sprintf("%s says %d", m.who.User, i))
 		}
 	}
+	h.mu.Lock()
+	h.said[carol]++ // a photo: not relayed, but erased with the room
+	h.mu.Unlock()
+	h.mx.SayNonText(t, carol)
+	h.mx.WaitText(t, carol.Chat, "Only text is relayed")
 	h.say(t, h.tg, alice, "/who")
 	for _, m := range ms {
 		m.p.WaitFor(t, m.who.Chat, wait, "everyone's messages", func(got []bridge.Message) bool { return len(relays(got)) == 9 })
@@ -298,5 +318,82 @@ func TestWipeBigRoom(t *testing.T) {
 	h.say(t, h.tg, users[0], "/destroy")
 	for _, u := range users {
 		h.checkWiped(t, wipedMember{p: h.tg, who: u, theirs: true, delete: true, notice: "The creator destroyed this room"})
+	}
+}
+
+// BenchmarkWipe measures the core's own cost of wiping the room of TestWipeBigRoom (5 members ×
+// 1,000 messages: 5,000 ids in each chat) on a platform that deletes instantly in batches of 100.
+// Run: go test -tags goolm -run '^$' -bench 'Wipe$' -benchtime 3x ./bridge/
+func BenchmarkWipe(b *testing.B) {
+	var elapsed time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		h := startWipeB(b)
+		const n, each = 5, 1000
+		users := make([]bridge.Addr, n)
+		for i := range users {
+			users[i] = h.tg.User(fmt.Sprint("u", i))
+		}
+		h.tg.Say(b, users[0], "/newroom")
+		pw := h.tg.WaitText(b, users[0].Chat, "Your room is open").Code
+		for _, u := range users[1:] {
+			h.tg.Say(b, u, pw)
+			h.tg.WaitText(b, u.Chat, "You joined")
+		}
+		for i := range each {
+			for _, u := range users {
+				h.tg.Say(b, u, fmt.Sprint("m", i))
+			}
+			if i%50 == 49 {
+				for _, u := range users {
+					h.tg.WaitFor(b, u.Chat, time.Minute, "the relays so far", func(ms []bridge.Message) bool { return len(relays(ms)) == (n-1)*(i+1) })
+				}
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		h.tg.Say(b, users[0], "/destroy")
+		for _, u := range users {
+			h.tg.WaitChat(b, u.Chat, time.Minute, "the final notice alone", func(ss []bridgetest.Shown) bool {
+				return len(ss) == 1 && strings.Contains(ss[0].Msg.Text, "destroyed")
+			})
+		}
+		elapsed += time.Since(start)
+		b.StopTimer()
+		h.stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(elapsed.Seconds()*1000/float64(b.N), "ms/wipe")
+	b.ReportMetric(float64(b.N*5*5000)/elapsed.Seconds(), "ids/s")
+}
+
+// startWipeB is a core on one fake that deletes in batches of 100, for benchmarks.
+func startWipeB(b *testing.B) *wipeHarness {
+	cfg := bridge.DefaultConfig()
+	cfg.PriceSat, cfg.FloodRate = 0, 0
+	h := &wipeHarness{tgd: bridgetest.NewDeleting("tg", bridge.Limits{MaxText: 4096}, 100, true)}
+	h.tg = h.tgd.Platform
+	br, err := bridge.New(cfg, nil, nil, h.tgd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.b = br
+	h.stop = bridgetest.Run(b, br)
+	return h
+}
+
+// A stopping kumo erases the invoices nobody paid, with the /newroom that asked for them.
+func TestShutdownWipesUnpaidInvoice(t *testing.T) {
+	h := startWipe(t, nil)
+	alice := h.tg.User("alice")
+	h.say(t, h.tg, alice, "/newroom a fine long password")
+	waitInvoice(t, h.tg, alice.Chat)
+	h.stop()
+	if ss := h.tg.Chat(alice.Chat); len(ss) != 0 {
+		var q []string
+		for _, s := range ss {
+			q = append(q, s.String())
+		}
+		t.Fatalf("after shutdown the chat still shows %q", q)
 	}
 }

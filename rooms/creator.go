@@ -127,7 +127,6 @@ func (s *Store) Reclaim(key string, m Member) (Reclaimed, error) {
 		r.creator = mk
 		s.c.Delete(memberPrefix + old.Key())
 		s.c.Set(memberPrefix+mk, r.id, cache.NoExpiration)
-		// The wipe's record follows the seat: the new chat's messages are recorded from now on.
 		s.bookLeave(r.id, old.Key())
 		s.bookJoin(r.id, mk)
 		return Reclaimed{Room: r.snapshot(), Me: m, Moved: true, Replaced: old}, nil

@@ -155,7 +155,28 @@ func (s *Store) Keep(t Trace, ids ...string) (dropped int) {
 	if b == nil {
 		return len(ids)
 	}
+	s.adopt(b, t)
 	return b.add(t.Member, ids)
+}
+
+// adopt starts tracing a member of the room whom no path into the room announced (bookJoin): a
+// member is always traced, whichever way they came in.
+func (s *Store) adopt(b *refBook, t Trace) {
+	if t.Room == "" {
+		return
+	}
+	b.mu.Lock()
+	known := b.tracing[t.Member]
+	b.mu.Unlock()
+	if known {
+		return
+	}
+	s.mu.RLock()
+	r, _, in := s.roomOf(t.Member)
+	s.mu.RUnlock()
+	if in && r.id == t.Room {
+		b.join(t.Member)
+	}
 }
 
 // Tracing says whether messages for the trace are still recorded: false once the member's wipe
@@ -168,6 +189,7 @@ func (s *Store) Tracing(t Trace) bool {
 	if b == nil {
 		return false
 	}
+	s.adopt(b, t)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.tracing[t.Member]

@@ -184,7 +184,13 @@ func (p *Platform) Say(t testing.TB, from bridge.Addr, text string) {
 // SayNonText hands the core a photo/sticker/file from the user.
 func (p *Platform) SayNonText(t testing.TB, from bridge.Addr) {
 	t.Helper()
-	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, NonText: true})
+	h := p.handler(t)
+	p.mu.Lock()
+	id := p.newID(from.Chat)
+	p.chats[from.Chat] = append(p.chats[from.Chat], Shown{ID: id, Own: true, Text: "(photo)"})
+	p.wake()
+	p.mu.Unlock()
+	h.HandleInbound(context.Background(), bridge.Inbound{From: from, NonText: true, ID: id})
 }
 
 // Gone tells the core the user is gone for good on this platform (bridge.Inbound.Left).

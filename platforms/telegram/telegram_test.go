@@ -84,7 +84,7 @@ func pollOpt() telegram.Option {
 
 // pacingFor makes the adapter pace itself exactly at the fake's limits, evenly spaced.
 func pacingFor(l telegramtest.Limits) telegram.Pacing {
-	return telegram.Pacing{Global: l.Global, GlobalBurst: 1, PerChat: l.PerChat, PerChatBurst: 1}
+	return telegram.Pacing{Global: l.Global, GlobalBurst: 1, PerChat: l.PerChat, PerChatBurst: 1, Delete: l.Delete, DeleteBurst: l.DeleteBurst}
 }
 
 // noPacing is for fakes without limits: tests need not wait.
