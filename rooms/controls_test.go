@@ -37,12 +37,12 @@ func TestJoinTokens(t *testing.T) {
 		{"f", " " + many + " ", nil},        // pasted with spaces
 	}
 	for _, st := range steps {
-		if _, _, err := s.Join(st.secret, member(st.who)); !errors.Is(err, st.want) {
+		if _, _, err := s.Join(st.secret, member(st.who), ""); !errors.Is(err, st.want) {
 			t.Errorf("%s joins with a token: %v, want %v", st.who, err, st.want)
 		}
 	}
 	// A token is compared exactly: its case is part of its bits.
-	if _, _, err := s.Join(flipCase(many), member("g")); !errors.Is(err, rooms.ErrWrongPassword) {
+	if _, _, err := s.Join(flipCase(many), member("g"), ""); !errors.Is(err, rooms.ErrWrongPassword) {
 		t.Errorf("token with its case changed: %v, want ErrWrongPassword", err)
 	}
 	if _, err := s.RevokeTokens(member("b").Key()); !errors.Is(err, rooms.ErrNotCreator) {
@@ -53,15 +53,15 @@ func TestJoinTokens(t *testing.T) {
 	}
 	// Wrong tokens are wrong passwords: they use up the same budget.
 	for range 2 {
-		if _, _, err := s.Join(many, member("h")); !errors.Is(err, rooms.ErrWrongPassword) {
+		if _, _, err := s.Join(many, member("h"), ""); !errors.Is(err, rooms.ErrWrongPassword) {
 			t.Fatalf("revoked token: %v, want ErrWrongPassword", err)
 		}
 	}
-	if _, _, err := s.Join("wrong password!", member("h")); !errors.Is(err, rooms.ErrWrongPassword) {
+	if _, _, err := s.Join("wrong password!", member("h"), ""); !errors.Is(err, rooms.ErrWrongPassword) {
 		t.Fatal(err)
 	}
 	var th *rooms.ThrottledError
-	if _, _, err := s.Join(pw, member("h")); !errors.As(err, &th) {
+	if _, _, err := s.Join(pw, member("h"), ""); !errors.As(err, &th) {
 		t.Errorf("after 2 bad tokens and 1 bad password the right password is %v, want throttled", err)
 	}
 }
@@ -85,7 +85,7 @@ func TestKickAndLock(t *testing.T) {
 	if _, _, err := s.Open(member("a"), pw); err != nil {
 		t.Fatal(err)
 	}
-	_, b, err := s.Join(pw, member("b"))
+	_, b, err := s.Join(pw, member("b"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,14 +109,14 @@ func TestKickAndLock(t *testing.T) {
 		t.Errorf("kicked member still in the room: %v", err)
 	}
 	for _, secret := range []string{pw, tok} {
-		if _, _, err := s.Join(secret, member("b")); !errors.Is(err, rooms.ErrKicked) {
+		if _, _, err := s.Join(secret, member("b"), ""); !errors.Is(err, rooms.ErrKicked) {
 			t.Errorf("kicked member rejoins: %v, want ErrKicked", err)
 		}
 	}
 	// The same person through another chat is the same identity.
 	other := member("b")
 	other.Chat = "elsewhere"
-	if _, _, err := s.Join(pw, other); !errors.Is(err, rooms.ErrKicked) {
+	if _, _, err := s.Join(pw, other, ""); !errors.Is(err, rooms.ErrKicked) {
 		t.Errorf("kicked member from another chat: %v", err)
 	}
 
@@ -130,14 +130,14 @@ func TestKickAndLock(t *testing.T) {
 		t.Error("locking a locked room reports a change")
 	}
 	for _, secret := range []string{pw, tok} {
-		if _, _, err := s.Join(secret, member("c")); !errors.Is(err, rooms.ErrLocked) {
+		if _, _, err := s.Join(secret, member("c"), ""); !errors.Is(err, rooms.ErrLocked) {
 			t.Errorf("join while locked: %v, want ErrLocked", err)
 		}
 	}
 	if _, changed, err := s.SetLocked(a, false); err != nil || !changed {
 		t.Fatalf("unlock: %v %v", changed, err)
 	}
-	if _, _, err := s.Join(tok, member("c")); err != nil {
+	if _, _, err := s.Join(tok, member("c"), ""); err != nil {
 		t.Errorf("join after unlock: %v", err)
 	}
 }
