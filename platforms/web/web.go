@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -125,8 +126,13 @@ var (
 func (p *Platform) InviteLink(token string) (string, bool) {
 	base := strings.TrimRight(p.cfg.PublicURL, "/")
 	if base == "" && p.opts.listen != "" {
-		// No public address configured: the page is reached where kumo listens.
-		base = "http://" + p.opts.listen
+		// No public address configured: the page is reached where kumo listens (on this machine,
+		// for a listener on every address).
+		host, port, err := net.SplitHostPort(p.opts.listen)
+		if ip, perr := netip.ParseAddr(host); err == nil && (host == "" || (perr == nil && ip.IsUnspecified())) {
+			host = "localhost"
+		}
+		base = "http://" + net.JoinHostPort(host, port)
 	}
 	if base == "" {
 		return "", false
