@@ -72,7 +72,8 @@ func (b *btcd) start(ctx context.Context, miningAddr string) error {
 		return b.call(ctx, "getblockcount", nil, &h)
 	})
 	if err != nil {
-		return fmt.Errorf("lndtest: btcd did not start: %w", err)
+		// btcd may go on running after failing to listen: its output says so.
+		return fmt.Errorf("lndtest: btcd did not start: %w (output: %s)", err, p.tail())
 	}
 	return nil
 }
