@@ -77,7 +77,7 @@ func loadConfig(r io.Reader, getenv func(string) string) (config, error) {
 		return config{}, explainYAML(err)
 	}
 	c.env(getenv)
-	c.defaultLNDInstance()
+	c.defaultLNDInstance(getenv)
 	if err := c.validate(); err != nil {
 		return config{}, err
 	}
@@ -123,7 +123,7 @@ func (c *config) env(getenv func(string) string) {
 // and differs between deployments (two cannot share a bot), so every kumo on a shared lnd node
 // cancels only its own leftovers. Only public parts go in: a Telegram token's bot id (before ':')
 // and a Discord token's first part (the bot's id, base64), never the secret rest.
-func (c *config) defaultLNDInstance() {
+func (c *config) defaultLNDInstance(getenv func(string) string) {
 	if c.Lightning.LND == nil || c.Lightning.LND.Instance != "" {
 		return
 	}
@@ -142,7 +142,11 @@ func (c *config) defaultLNDInstance() {
 		ids = append(ids, "matrix:"+c.Matrix.UserID)
 	}
 	if c.webEnabled() {
-		ids = append(ids, "web:"+c.HTTP.Listen)
+		listen := c.HTTP.Listen
+		if v := getenv("KUMO_HTTP_LISTEN"); v != "" {
+			listen = v // main applies it after loading: the tag must follow the address really served
+		}
+		ids = append(ids, "web:"+listen)
 	}
 	c.Lightning.LND.Instance = lnd.DefaultInstance(ids...)
 }

@@ -110,6 +110,7 @@ func TestLNDInstance(t *testing.T) {
 		{"another Telegram bot", "", "telegram: {token: '222:secret-one'}\n" + mx, nil, false, ""},
 		{"another Matrix account", "", tg + "matrix: {homeserver: 'http://h', user_id: '@k2:h', password: secret-pw}\n", nil, false, ""},
 		{"one more platform", "", tg + mx + "discord: {token: 'ODk.secret.x'}\n", nil, false, ""},
+		{"the web chat served elsewhere", "", tg + mx, map[string]string{"KUMO_HTTP_LISTEN": "127.0.0.1:8081"}, false, ""},
 		{"set in the file", "shop-eu", tg + mx, nil, false, "shop-eu"},
 		{"set in the environment", "shop-eu", tg + mx, map[string]string{"KUMO_LND_INSTANCE": "shop-us"}, false, "shop-us"},
 	}
