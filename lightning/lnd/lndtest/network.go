@@ -40,6 +40,11 @@ type Network struct {
 // Start builds (if needed) and starts the network in dir (a directory the caller removes), and
 // returns once the payer can pay kumo. On error, whatever was started is stopped again.
 func Start(ctx context.Context, dir string) (*Network, error) {
+	return startPicking(ctx, dir, freePort)
+}
+
+// startPicking is Start with the ports from pick.
+func startPicking(ctx context.Context, dir string, pick func() (int, error)) (*Network, error) {
 	bins, err := FindBinaries(ctx)
 	if err != nil {
 		return nil, err
@@ -51,14 +56,14 @@ func Start(ctx context.Context, dir string) (*Network, error) {
 		if attempt > 0 {
 			d = filepath.Join(dir, fmt.Sprintf("retry%d", attempt))
 		}
-		n, err := start(ctx, bins, d)
+		n, err := start(ctx, bins, d, pick)
 		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
 			return n, err
 		}
 	}
 }
 
-func start(ctx context.Context, bins Binaries, dir string) (_ *Network, err error) {
+func start(ctx context.Context, bins Binaries, dir string, pick func() (int, error)) (_ *Network, err error) {
 	n := &Network{Bins: bins, dir: dir}
 	defer func() {
 		if err != nil {
@@ -67,7 +72,7 @@ func start(ctx context.Context, bins Binaries, dir string) (_ *Network, err erro
 	}()
 	ports := make([]int, 6)
 	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = pick(); err != nil {
 			return nil, fmt.Errorf("lndtest: free port: %w", err)
 		}
 	}
