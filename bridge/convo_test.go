@@ -81,6 +81,24 @@ func copyOf(t *testing.T, p *bridgetest.Platform, chat, from, prefix string) bri
 	return got
 }
 
+// mapped waits until the core knows id in who's chat: a chat shows a copy a moment before the core
+// learns its id (a person cannot reply faster than that, a test can).
+func (h *convoHarness) mapped(t *testing.T, who bridge.Addr, id bridge.MessageID) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		if room, _, err := h.b.Store().RoomOf(who.Key()); err == nil {
+			if _, ok := h.b.Store().Find(room.ID, who.Key(), string(id)); ok {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the core never mapped %s in %s's chat", id, who.User)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func ownID(t *testing.T, p *bridgetest.Platform, chat, text string) bridge.MessageID {
 	t.Helper()
 	for _, s := range p.Chat(chat) {
@@ -109,6 +127,7 @@ func TestReplyReachesEachOwnCopy(t *testing.T) {
 	orig := ownID(t, h.cv.Platform, h.a.Chat, "hello everyone, how are you all doing today?")
 	cCopy := copyOf(t, h.sp.Platform, h.c.Chat, na, "hello")
 	bCopy := copyOf(t, h.pl, h.bb.Chat, na, "hello")
+	h.mapped(t, h.c, cCopy.ID)
 
 	h.sp.Reply(t, h.c, cCopy.ID, "fine thanks")
 	quote := "↩ " + na + ": " + rooms.Snippet("hello everyone, how are you all doing today?")
@@ -231,6 +250,7 @@ func TestUnsendDeletesEveryCopy(t *testing.T) {
 	// Someone else's message cannot be taken back.
 	h.cv.Say(t, h.a, "mine")
 	c2 := copyOf(t, h.sp.Platform, h.c.Chat, na, "mine")
+	h.mapped(t, h.c, c2.ID)
 	h.sp.Reply(t, h.c, c2.ID, "/unsend")
 	h.sp.WaitText(t, h.c.Chat, "not yours")
 	if !slices.ContainsFunc(h.sp.Chat(h.c.Chat), func(s bridgetest.Shown) bool { return s.ID == c2.ID }) {
@@ -246,6 +266,8 @@ func TestReactionsReachEveryCopy(t *testing.T) {
 	na := h.nick(t, h.a)
 	cCopy := copyOf(t, h.sp.Platform, h.c.Chat, na, "react")
 	bCopy := copyOf(t, h.pl, h.bb.Chat, na, "react")
+	h.mapped(t, h.c, cCopy.ID)
+	h.mapped(t, h.bb, bCopy.ID)
 
 	reactionsOn := func(p *bridgetest.Platform, chat string, id bridge.MessageID, want ...string) {
 		t.Helper()
