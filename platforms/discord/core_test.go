@@ -51,6 +51,13 @@ type core struct {
 
 func startCore(t *testing.T, opts discordtest.Options, aopts ...Option) *core {
 	t.Helper()
+	other := bridgetest.New("other", bridge.Limits{MaxText: 4096})
+	return startCoreOn(t, opts, other, other, aopts...)
+}
+
+// startCoreOn is startCore with the other platform given: p, whose fake is other.
+func startCoreOn(t *testing.T, opts discordtest.Options, p bridge.Platform, other *bridgetest.Platform, aopts ...Option) *core {
+	t.Helper()
 	if opts.RouteLimit.N == 0 {
 		// Discord's 5 messages per 5 s per DM, shrunk so the tests do not crawl.
 		opts.RouteLimit = discordtest.Window{N: 5, Per: 250 * time.Millisecond}
@@ -62,8 +69,8 @@ func startCore(t *testing.T, opts discordtest.Options, aopts ...Option) *core {
 	// Stopping wipes every room; at Discord's 5 deletions a second a big room's wipe outlasts the
 	// test's wait for Run, so the grace is bounded below it (what is left is counted, not waited for).
 	cfg.ShutdownGrace = wait / 2
-	c := &core{env: e, pay: &payments{Dev: lightning.NewDev(e.log)}, other: bridgetest.New("other", bridge.Limits{MaxText: 4096})}
-	b, err := bridge.New(cfg, c.pay, e.log, e.a, c.other)
+	c := &core{env: e, pay: &payments{Dev: lightning.NewDev(e.log)}, other: other}
+	b, err := bridge.New(cfg, c.pay, e.log, e.a, p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,10 +54,13 @@ type Adapter struct {
 
 	rateLimited atomic.Int64
 
-	mu         sync.Mutex
-	botID      string
-	appID      string
-	dms        map[string]string   // user id -> DM channel id
+	mu    sync.Mutex
+	botID string
+	appID string
+	dms   map[string]string // user id -> DM channel id
+	// ownDeletes are the bot's messages it deleted whose MESSAGE_DELETE has not come back yet: they
+	// are no person's unsend (bounded: cleared past maxOwnDeletes).
+	ownDeletes map[string]bool
 	pending    map[string]*pending // DM channel id -> deferred slash command awaiting its answer
 	pauseUntil time.Time           // a global 429 stops every request until then
 }
@@ -89,6 +92,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		// The core answers in well under a second; a minute covers retries after a 429.
 		pendingTimeout: time.Minute,
 		dms:            map[string]string{},
+		ownDeletes:     map[string]bool{},
 		pending:        map[string]*pending{},
 	}
 	for _, o := range opts {
@@ -107,7 +111,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		tr.api = u
 	}
 	// DMs always carry their content; no privileged intent. Interactions arrive whatever the intents.
-	s.Identify.Intents = discordgo.IntentsDirectMessages
+	// Reactions in DMs come only with their own intent.
+	s.Identify.Intents = discordgo.IntentsDirectMessages | discordgo.IntentsDirectMessageReactions
 	// discordgo retries 429s without limit by default; the bridge owns retries so that each
 	// recipient's order is kept in one place, so return them instead.
 	s.ShouldRetryOnRateLimit = false
@@ -164,6 +169,10 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 		a.s.AddHandler(func(_ *discordgo.Session, _ *discordgo.Disconnect) { a.log.Info("discord gateway disconnected") }),
 		a.s.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) { queue(m) }),
 		a.s.AddHandler(func(_ *discordgo.Session, i *discordgo.InteractionCreate) { queue(i) }),
+		a.s.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageUpdate) { queue(m) }),
+		a.s.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageDelete) { queue(m) }),
+		a.s.AddHandler(func(_ *discordgo.Session, r *discordgo.MessageReactionAdd) { queue(r) }),
+		a.s.AddHandler(func(_ *discordgo.Session, r *discordgo.MessageReactionRemove) { queue(r) }),
 	}
 	defer func() {
 		for _, r := range removers {
@@ -196,6 +205,14 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 				a.onMessage(ctx, h, ev.Message)
 			case *discordgo.InteractionCreate:
 				a.onInteraction(ctx, h, ev.Interaction)
+			case *discordgo.MessageUpdate:
+				a.onEdit(ctx, h, ev.Message)
+			case *discordgo.MessageDelete:
+				a.onDelete(ctx, h, ev.Message)
+			case *discordgo.MessageReactionAdd:
+				a.onReaction(ctx, h, ev.MessageReaction, bridge.ActionReact)
+			case *discordgo.MessageReactionRemove:
+				a.onReaction(ctx, h, ev.MessageReaction, bridge.ActionUnreact)
 			}
 		}
 	}
@@ -294,7 +311,11 @@ func (a *Adapter) onMessage(ctx context.Context, h bridge.Handler, m *discordgo.
 	a.rememberDM(m.Author.ID, m.ChannelID)
 	from := bridge.Addr{Platform: "discord", User: m.Author.ID, Chat: m.ChannelID}
 	if m.Content != "" {
-		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: m.Content, ID: bridge.MessageID(m.ID)})
+		in := bridge.Inbound{From: from, Text: m.Content, ID: bridge.MessageID(m.ID)}
+		if m.Type == discordgo.MessageTypeReply && m.MessageReference != nil {
+			in.ReplyTo = bridge.MessageID(m.MessageReference.MessageID)
+		}
+		h.HandleInbound(ctx, in)
 	}
 	// Files, stickers and voice notes are not relayed; the core tells the sender so.
 	if len(m.Attachments) > 0 || len(m.StickerItems) > 0 || (m.Content == "" && len(m.Embeds) == 0) {
@@ -380,7 +401,7 @@ func (a *Adapter) dmChannel(ctx context.Context, user string) (string, error) {
 // SendText shows m in the DM at to.
 // Its id is Discord's message id (the DM channel is the bridge.Addr's Chat).
 func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
-	return a.send(ctx, to, render(m), nil)
+	return a.sendRef(ctx, to, render(m), nil, string(m.ReplyTo))
 }
 
 // SendImage shows img with m as its caption (the invoice: QR code attached, BOLT11 in a code block).
@@ -397,6 +418,11 @@ func (a *Adapter) SendImage(ctx context.Context, to bridge.Addr, img bridge.Imag
 }
 
 func (a *Adapter) send(ctx context.Context, to bridge.Addr, content string, files []*discordgo.File) (bridge.MessageID, error) {
+	return a.sendRef(ctx, to, content, files, "")
+}
+
+// sendRef is send, as a native reply to message replyTo of the DM when it is set.
+func (a *Adapter) sendRef(ctx context.Context, to bridge.Addr, content string, files []*discordgo.File, replyTo string) (bridge.MessageID, error) {
 	if n := utf8.RuneCountInString(content); n > maxContent {
 		return "", fmt.Errorf("discord: a message of %d characters is over Discord's limit: %w", n, bridge.ErrRejected)
 	}
@@ -436,11 +462,16 @@ func (a *Adapter) send(ctx context.Context, to bridge.Addr, content string, file
 			return "", err
 		}
 	}
-	msg, err := a.s.ChannelMessageSendComplex(ch, &discordgo.MessageSend{
+	send := &discordgo.MessageSend{
 		Content: content, Files: files, AllowedMentions: none,
 		// Relayed links must not unfurl: a preview fetches the page and shows it to everyone.
 		Flags: discordgo.MessageFlagsSuppressEmbeds,
-	}, discordgo.WithContext(ctx))
+	}
+	if replyTo != "" {
+		// A copy deleted meanwhile makes a plain message rather than a refused one.
+		send.Reference = &discordgo.MessageReference{MessageID: replyTo, ChannelID: ch, FailIfNotExists: new(bool)}
+	}
+	msg, err := a.s.ChannelMessageSendComplex(ch, send, discordgo.WithContext(ctx))
 	if err != nil {
 		return "", a.classify(err)
 	}
@@ -471,6 +502,7 @@ func (a *Adapter) DeleteMessages(ctx context.Context, to bridge.Addr, ids []brid
 		if err := a.wait(ctx); err != nil {
 			return err
 		}
+		a.markOwnDelete(string(id))
 		err := a.s.ChannelMessageDelete(ch, string(id), discordgo.WithContext(ctx))
 		if err != nil && !isCode(err, codeUnknownMessage) {
 			return a.classify(err)

@@ -22,8 +22,8 @@ func TestStartRegistersCommandsWithoutPrivilegedIntents(t *testing.T) {
 	e := newEnv(t, discordtest.Options{})
 	e.run(t, &inbox{})
 
-	if got := e.fake.Intents(); got != discordtest.IntentDirectMessages {
-		t.Errorf("intents = %#x, want only DIRECT_MESSAGES (%#x)", got, discordtest.IntentDirectMessages)
+	if got, want := e.fake.Intents(), discordtest.IntentDirectMessages|discordtest.IntentDirectMessageReactions; got != want {
+		t.Errorf("intents = %#x, want only DIRECT_MESSAGES and DIRECT_MESSAGE_REACTIONS (%#x)", got, want)
 	}
 	type option struct {
 		Name     string `json:"name"`

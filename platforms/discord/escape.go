@@ -53,6 +53,10 @@ const overhead = 4 + 8
 // render turns a message into Discord markdown in which nothing from the text is markup.
 func render(m bridge.Message) string {
 	var b strings.Builder
+	if m.Quote != "" && m.ReplyTo == "" {
+		// No copy to reply to: a short quote of the original, in italics, stands in.
+		b.WriteString("*" + escape(m.Quote) + "*\n")
+	}
 	switch m.Kind {
 	case bridge.KindRelay:
 		// A text of several lines goes in a quote (">>> " quotes to the end of the message) under its

@@ -168,6 +168,8 @@ func (s *Server) serveREST(rw http.ResponseWriter, r *http.Request) {
 		s.createMessage(w, r, seg[1])
 	case deleting:
 		s.deleteMessage(w, seg[1], seg[3])
+	case r.Method == http.MethodPatch && len(seg) == 4 && seg[0] == "channels" && seg[2] == "messages":
+		s.editMessage(w, r, seg[1], seg[3])
 	case len(seg) == 3 && seg[0] == "applications" && seg[2] == "commands":
 		s.commandsRoute(w, r, seg[1])
 	default:
@@ -200,6 +202,12 @@ func (s *Server) createDM(w http.ResponseWriter, r *http.Request) {
 
 // messageBody is what message creation and interaction responses carry.
 type messageBody struct {
+	// MessageReference makes the message a reply (type 19). Discord refuses one to a message that is
+	// not there unless fail_if_not_exists is false.
+	MessageReference *struct {
+		MessageID       string `json:"message_id"`
+		FailIfNotExists *bool  `json:"fail_if_not_exists"`
+	} `json:"message_reference"`
 	Content         string           `json:"content"`
 	Flags           int              `json:"flags"`
 	AllowedMentions *AllowedMentions `json:"allowed_mentions"`
@@ -285,11 +293,19 @@ func (s *Server) messageJSON(m *Message) map[string]any {
 		atts = append(atts, messageAttachmentJSON{ID: id, Filename: a.Filename, ContentType: a.ContentType, Size: len(a.Data),
 			URL: s.URL + "/attachments/" + id + "/" + a.Filename, ProxyURL: s.URL + "/attachments/" + id + "/" + a.Filename})
 	}
-	return map[string]any{
+	out := map[string]any{
 		"id": m.ID, "channel_id": m.ChannelID, "author": s.Bot, "content": m.Content, "flags": m.Flags, "type": 0,
 		"timestamp": time.Now().UTC().Format(time.RFC3339Nano), "tts": false, "mention_everyone": false,
 		"mentions": []any{}, "mention_roles": []any{}, "attachments": atts, "embeds": []any{}, "pinned": false,
 	}
+	if m.ReplyTo != "" {
+		out["type"] = 19
+		out["message_reference"] = map[string]any{"type": 0, "message_id": m.ReplyTo, "channel_id": m.ChannelID}
+	}
+	if m.Edits > 0 {
+		out["edited_timestamp"] = time.Now().UTC().Format(time.RFC3339Nano)
+	}
+	return out
 }
 
 func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, channelID string) {
@@ -317,6 +333,17 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, channelID
 	}
 	m := &Message{ID: s.newID(), ChannelID: channelID, AuthorID: s.Bot.ID, Content: b.Content,
 		Flags: b.Flags &^ FlagEphemeral, AllowedMentions: b.AllowedMentions, Attachments: files}
+	if ref := b.MessageReference; ref != nil {
+		if slices.ContainsFunc(c.messages, func(o *Message) bool { return o.ID == ref.MessageID }) {
+			m.ReplyTo = ref.MessageID
+		} else if ref.FailIfNotExists == nil || *ref.FailIfNotExists {
+			s.mu.Unlock()
+			writeJSON(w, http.StatusBadRequest, map[string]any{"message": "Invalid Form Body", "code": CodeInvalidFormBody,
+				"errors": map[string]any{"message_reference": map[string]any{"_errors": []any{map[string]any{
+					"code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "message": "Unknown message"}}}}})
+			return
+		}
+	}
 	c.messages = append(c.messages, m)
 	d := s.messageJSON(m)
 	guildID := c.guildID

@@ -49,13 +49,15 @@ type Options struct {
 
 // Gateway intents the fake understands.
 const (
-	IntentGuilds          = 1 << 0
-	IntentGuildMembers    = 1 << 1 // privileged
-	IntentGuildPresences  = 1 << 8 // privileged
-	IntentGuildMessages   = 1 << 9
-	IntentDirectMessages  = 1 << 12
-	IntentMessageContent  = 1 << 15 // privileged
-	privilegedIntentsMask = IntentGuildMembers | IntentGuildPresences | IntentMessageContent
+	IntentGuilds         = 1 << 0
+	IntentGuildMembers   = 1 << 1 // privileged
+	IntentGuildPresences = 1 << 8 // privileged
+	IntentGuildMessages  = 1 << 9
+	IntentDirectMessages = 1 << 12
+	// IntentDirectMessageReactions delivers MESSAGE_REACTION_ADD and _REMOVE in DMs.
+	IntentDirectMessageReactions = 1 << 13
+	IntentMessageContent         = 1 << 15 // privileged
+	privilegedIntentsMask        = IntentGuildMembers | IntentGuildPresences | IntentMessageContent
 )
 
 // Message flags.
@@ -100,6 +102,9 @@ type Message struct {
 	Interaction string
 	// Deferred is set while the message is an interaction's "thinking..." placeholder.
 	Deferred bool
+	// ReplyTo is the message it replies to (message_reference); Edits counts its edits.
+	ReplyTo string
+	Edits   int
 }
 
 // Ephemeral reports whether only the interaction's user can see the message.

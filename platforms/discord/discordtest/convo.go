@@ -1,0 +1,122 @@
+package discordtest
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// Replies, edits, deletions and reactions in DMs, as Discord has them: message_reference on a send
+// (rest.go), PATCH of the bot's own messages, and what a person does in their DM arriving as
+// MESSAGE_CREATE (type 19, a reply), MESSAGE_UPDATE, MESSAGE_DELETE (only id and channel_id), and
+// MESSAGE_REACTION_ADD/REMOVE, each only to a bot whose intents ask for it.
+
+// editMessage is PATCH /channels/{channel.id}/messages/{message.id}: the bot edits its own message
+// (a person's is 403 50005), a missing one is 10008, content follows the send's rules.
+func (s *Server) editMessage(w http.ResponseWriter, r *http.Request, channelID, messageID string) {
+	var b messageBody
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		writeError(w, http.StatusBadRequest, CodeInvalidFormBody, "Invalid Form Body")
+		return
+	}
+	s.mu.Lock()
+	c := s.channels[channelID]
+	if c == nil {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, CodeUnknownChannel, "Unknown Channel")
+		return
+	}
+	i := slices.IndexFunc(c.messages, func(m *Message) bool { return m.ID == messageID })
+	switch {
+	case i < 0:
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, CodeUnknownMessage, "Unknown Message")
+		return
+	case c.messages[i].AuthorID != s.Bot.ID:
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, CodeCannotEditOthers, "Cannot edit a message authored by another user")
+		return
+	}
+	m := c.messages[i]
+	if !validate(w, messageBody{Content: b.Content}, m.Attachments) {
+		s.mu.Unlock()
+		return
+	}
+	m.Content = b.Content
+	m.Edits++
+	if b.AllowedMentions != nil {
+		m.AllowedMentions = b.AllowedMentions
+	}
+	d := s.messageJSON(m)
+	s.notifyLocked()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, d)
+	s.dispatch("MESSAGE_UPDATE", IntentDirectMessages, d)
+}
+
+// CodeCannotEditOthers is Discord's 50005.
+const CodeCannotEditOthers = 50005
+
+// ReplyDM makes the user reply to message replyTo of their DM with content (MESSAGE_CREATE, type 19,
+// with message_reference). It returns the new message's id.
+func (s *Server) ReplyDM(userID, replyTo, content string) string {
+	s.mu.Lock()
+	ch := s.dmChannelLocked(userID)
+	id := s.newID()
+	author := s.userJSON(userID)
+	m := &Message{ID: id, ChannelID: ch, AuthorID: userID, Content: content, ReplyTo: replyTo}
+	s.channels[ch].messages = append(s.channels[ch].messages, m)
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.dispatch("MESSAGE_CREATE", IntentDirectMessages, map[string]any{
+		"id": id, "channel_id": ch, "author": author, "content": content, "type": 19,
+		"message_reference": map[string]any{"type": 0, "message_id": replyTo, "channel_id": ch},
+		"timestamp":         time.Now().UTC().Format(time.RFC3339Nano), "mentions": []any{}, "attachments": []any{}, "embeds": []any{},
+	})
+	return id
+}
+
+// EditDM makes the user edit their message id to content (MESSAGE_UPDATE).
+func (s *Server) EditDM(userID, id, content string) {
+	s.mu.Lock()
+	ch := s.dmChannelLocked(userID)
+	author := s.userJSON(userID)
+	for _, m := range s.channels[ch].messages {
+		if m.ID == id && m.AuthorID == userID {
+			m.Content = content
+			m.Edits++
+		}
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.dispatch("MESSAGE_UPDATE", IntentDirectMessages, map[string]any{
+		"id": id, "channel_id": ch, "author": author, "content": content, "type": 0,
+		"edited_timestamp": time.Now().UTC().Format(time.RFC3339Nano), "mentions": []any{}, "attachments": []any{}, "embeds": []any{},
+	})
+}
+
+// DeleteDM makes the user delete their message id: MESSAGE_DELETE carries only its id and channel.
+func (s *Server) DeleteDM(userID, id string) {
+	s.mu.Lock()
+	ch := s.dmChannelLocked(userID)
+	c := s.channels[ch]
+	c.messages = slices.DeleteFunc(c.messages, func(m *Message) bool { return m.ID == id && m.AuthorID == userID })
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.dispatch("MESSAGE_DELETE", IntentDirectMessages, map[string]any{"id": id, "channel_id": ch})
+}
+
+// ReactDM makes the user add (or remove) a unicode emoji reaction on message id of their DM.
+func (s *Server) ReactDM(userID, id, emoji string, add bool) {
+	s.mu.Lock()
+	ch := s.dmChannelLocked(userID)
+	s.mu.Unlock()
+	t := "MESSAGE_REACTION_ADD"
+	if !add {
+		t = "MESSAGE_REACTION_REMOVE"
+	}
+	s.dispatch(t, IntentDirectMessageReactions, map[string]any{
+		"user_id": userID, "channel_id": ch, "message_id": id, "emoji": map[string]any{"id": nil, "name": emoji},
+	})
+}
