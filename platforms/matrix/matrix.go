@@ -81,9 +81,12 @@ type Adapter struct {
 	rooms    map[id.RoomID]*room
 	latest   map[id.UserID]id.RoomID // the DM each user last wrote from
 	imageful map[string]time.Time    // SendImage calls whose image went out but whose text did not
-	handler  bridge.Handler
-	runCtx   context.Context
-	workers  sync.WaitGroup
+	// reactions are the people's m.reaction events seen, so that redacting one reads as taking the
+	// reaction back (convo.go).
+	reactions map[id.EventID]reactionRef
+	handler   bridge.Handler
+	runCtx    context.Context
+	workers   sync.WaitGroup
 }
 
 // room is what the adapter knows about one room it is in.
@@ -118,14 +121,15 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Adapter{
-		cfg:      cfg,
-		log:      log.With("platform", Name),
-		limiter:  rate.NewLimiter(5, 10),
-		ready:    make(chan struct{}),
-		joining:  map[id.RoomID]bool{},
-		rooms:    map[id.RoomID]*room{},
-		latest:   map[id.UserID]id.RoomID{},
-		imageful: map[string]time.Time{},
+		cfg:       cfg,
+		log:       log.With("platform", Name),
+		limiter:   rate.NewLimiter(5, 10),
+		ready:     make(chan struct{}),
+		joining:   map[id.RoomID]bool{},
+		rooms:     map[id.RoomID]*room{},
+		latest:    map[id.UserID]id.RoomID{},
+		imageful:  map[string]time.Time{},
+		reactions: map[id.EventID]reactionRef{},
 	}
 	for _, o := range opts {
 		o(a)
@@ -279,7 +283,7 @@ func (a *Adapter) onEvent(ctx context.Context, evt *event.Event) {
 		}
 	case src&event.SourceJoin != 0 && src&event.SourceTimeline != 0:
 		switch evt.Type {
-		case event.StateMember, event.EventMessage, event.EventSticker, event.EventEncrypted:
+		case event.StateMember, event.EventMessage, event.EventSticker, event.EventEncrypted, event.EventReaction, event.EventRedaction:
 			if evt.Type != event.StateMember && evt.Sender == me {
 				return
 			}
@@ -438,7 +442,15 @@ func (a *Adapter) handle(ctx context.Context, roomID id.RoomID, evt *event.Event
 	case event.EventMessage:
 		msg := evt.Content.AsMessage()
 		if rel := msg.GetRelatesTo(); rel != nil && rel.Type == event.RelReplace {
-			return // an edit: the original went out already, and kumo cannot take words back
+			// An edit (m.replace): the new text is in m.new_content.
+			if msg.NewContent == nil || msg.NewContent.Body == "" {
+				return
+			}
+			in.Action, in.Target, in.Text = bridge.ActionEdit, bridge.MessageID(rel.EventID), msg.NewContent.Body
+			break
+		}
+		if r := msg.RelatesTo.GetReplyTo(); r != "" {
+			in.ReplyTo = bridge.MessageID(r)
 		}
 		switch msg.MsgType {
 		case event.MsgText, event.MsgNotice, event.MsgEmote:
@@ -446,6 +458,24 @@ func (a *Adapter) handle(ctx context.Context, roomID id.RoomID, evt *event.Event
 			in.Text = msg.Body
 		default:
 			in.NonText = true
+		}
+	case event.EventReaction:
+		rel := evt.Content.AsReaction().RelatesTo
+		if rel.Type != event.RelAnnotation || rel.Key == "" {
+			return
+		}
+		a.rememberReaction(evt.ID, rel.EventID, rel.Key)
+		in.Action, in.Target, in.Emoji, in.ID = bridge.ActionReact, bridge.MessageID(rel.EventID), rel.Key, ""
+	case event.EventRedaction:
+		// A redaction of the person's reaction takes it back; of their message, unsends it.
+		target := evt.Redacts
+		if target == "" {
+			target = evt.Content.AsRedaction().Redacts
+		}
+		if on, key, ok := a.takeReaction(target); ok {
+			in.Action, in.Target, in.Emoji, in.ID = bridge.ActionUnreact, bridge.MessageID(on), key, ""
+		} else {
+			in.Action, in.Target, in.ID = bridge.ActionUnsend, bridge.MessageID(target), ""
 		}
 	default:
 		return
@@ -566,7 +596,11 @@ func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message
 	if err != nil {
 		return "", err
 	}
-	return a.send(ctx, roomID, render(m))
+	content := render(m)
+	if m.ReplyTo != "" {
+		content.RelatesTo = &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: id.EventID(m.ReplyTo)}}
+	}
+	return a.send(ctx, roomID, content)
 }
 
 // SendImage implements bridge.Platform: the picture as an m.image (encrypted like the room), then

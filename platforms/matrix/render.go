@@ -75,6 +75,11 @@ func escapeText(s string) string {
 // Members' words go out as m.text; everything the bot says itself as m.notice, as bots should.
 func render(m bridge.Message) *event.MessageEventContent {
 	var b strings.Builder
+	if m.Quote != "" && m.ReplyTo == "" {
+		// No copy to reply to: a short quote of the original, in italics, stands in (the plain body
+		// has it from m.String()).
+		b.WriteString("<i>" + escapeText(m.Quote) + "</i><br>")
+	}
 	msgType := event.MsgNotice
 	switch m.Kind {
 	case bridge.KindRelay:

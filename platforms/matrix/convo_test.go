@@ -1,0 +1,86 @@
+package matrix
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/kumo-chat/kumo/bridge"
+)
+
+// TestConversationInEncryptedDM: on a real Dendrite, in an encrypted DM, a person's m.replace,
+// m.in_reply_to, m.reaction and redactions (of the reaction, then of the message) reach the bridge
+// as an edit, a reply, a reaction, its removal and an unsend; the bot's replies carry m.in_reply_to
+// and its edits are m.replace events with m.new_content, encrypted like the room.
+func TestConversationInEncryptedDM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	rec := newRecorder()
+	b := startBot(t, ctx, rec)
+	alice := login(t, ctx, "alice")
+	room := openDM(t, ctx, alice, b, true)
+	me := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+	origin := "hs:" + alice.ID.Homeserver()
+
+	orig, err := alice.Send(ctx, room, "hello matrix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, ctx, 0)
+	edit := &event.MessageEventContent{MsgType: event.MsgText, Body: "hello matrix, edited"}
+	edit.SetEdit(orig)
+	editResp, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, edit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := &event.MessageEventContent{MsgType: event.MsgText, Body: "a reply",
+		RelatesTo: &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: orig}}}
+	replyResp, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	react, err := alice.Client.SendMessageEvent(ctx, room, event.EventReaction, &event.ReactionEventContent{
+		RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: orig, Key: "👍"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, eid := range []id.EventID{react.EventID, orig} {
+		if _, err := alice.Client.RedactEvent(ctx, room, eid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wants := []bridge.Inbound{
+		{From: me, Action: bridge.ActionEdit, Target: bridge.MessageID(orig), Text: "hello matrix, edited", ID: bridge.MessageID(editResp.EventID), Origin: origin},
+		{From: me, Text: "a reply", ReplyTo: bridge.MessageID(orig), ID: bridge.MessageID(replyResp.EventID), Origin: origin},
+		{From: me, Action: bridge.ActionReact, Target: bridge.MessageID(orig), Emoji: "👍", Origin: origin},
+		{From: me, Action: bridge.ActionUnreact, Target: bridge.MessageID(orig), Emoji: "👍", Origin: origin},
+		{From: me, Action: bridge.ActionUnsend, Target: bridge.MessageID(orig), Origin: origin},
+	}
+	for i, want := range wants {
+		if got := rec.wait(t, ctx, i+1); got != want {
+			t.Fatalf("inbound #%d = %+v, want %+v", i+1, got, want)
+		}
+	}
+
+	sent, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: "re: hello", ReplyTo: bridge.MessageID(replyResp.EventID), Quote: "↩ x: y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return c.Body == "Blue Fox: re: hello" })
+	if got.RelatesTo.GetReplyTo() != replyResp.EventID {
+		t.Fatalf("the bot's reply relates to %+v, want a reply to %s", got.RelatesTo, replyResp.EventID)
+	}
+	if err := b.a.EditText(ctx, me, sent, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: "re: hello, fixed"}); err != nil {
+		t.Fatal(err)
+	}
+	ed := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return c.NewContent != nil })
+	if ed.RelatesTo == nil || ed.RelatesTo.Type != event.RelReplace || ed.RelatesTo.EventID != id.EventID(sent) || ed.NewContent.Body != "Blue Fox: re: hello, fixed" {
+		t.Fatalf("the bot's edit is %+v", ed)
+	}
+	if n := alice.DecryptFailures(); n != 0 {
+		t.Errorf("alice could not decrypt %d events", n)
+	}
+}
