@@ -80,6 +80,32 @@ func TestConversationInEncryptedDM(t *testing.T) {
 	if ed.RelatesTo == nil || ed.RelatesTo.Type != event.RelReplace || ed.RelatesTo.EventID != id.EventID(sent) || ed.NewContent.Body != "Blue Fox: re: hello, fixed" {
 		t.Fatalf("the bot's edit is %+v", ed)
 	}
+	// Reactions on alice's reply: an m.reaction each, and a redaction of the one taken back.
+	if err := b.a.SetReactions(ctx, me, bridge.MessageID(replyResp.EventID), []string{"👍", "🔥"}); err != nil {
+		t.Fatal(err)
+	}
+	var thumbs id.EventID
+	for _, key := range []string{"👍", "🔥"} {
+		e, err := alice.WaitEvent(ctx, func(e *event.Event) bool {
+			if e.RoomID != room || e.Sender != b.id || e.Type != event.EventReaction {
+				return false
+			}
+			rel := e.Content.AsReaction().RelatesTo
+			return rel.EventID == replyResp.EventID && rel.Key == key
+		})
+		if err != nil {
+			t.Fatalf("no %s reaction from the bot: %v", key, err)
+		}
+		if key == "👍" {
+			thumbs = e.ID
+		}
+	}
+	if err := b.a.SetReactions(ctx, me, bridge.MessageID(replyResp.EventID), []string{"🔥"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.WaitRedacted(ctx, room, []id.EventID{thumbs}); err != nil {
+		t.Fatal(err)
+	}
 	if n := alice.DecryptFailures(); n != 0 {
 		t.Errorf("alice could not decrypt %d events", n)
 	}

@@ -84,9 +84,11 @@ type Adapter struct {
 	// reactions are the people's m.reaction events seen, so that redacting one reads as taking the
 	// reaction back (convo.go).
 	reactions map[id.EventID]reactionRef
-	handler   bridge.Handler
-	runCtx    context.Context
-	workers   sync.WaitGroup
+	// botReactions are kumo's own m.reaction events, by room|event and emoji, to redact when taken back.
+	botReactions map[string]map[string]id.EventID
+	handler      bridge.Handler
+	runCtx       context.Context
+	workers      sync.WaitGroup
 }
 
 // room is what the adapter knows about one room it is in.
@@ -121,15 +123,16 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Adapter{
-		cfg:       cfg,
-		log:       log.With("platform", Name),
-		limiter:   rate.NewLimiter(5, 10),
-		ready:     make(chan struct{}),
-		joining:   map[id.RoomID]bool{},
-		rooms:     map[id.RoomID]*room{},
-		latest:    map[id.UserID]id.RoomID{},
-		imageful:  map[string]time.Time{},
-		reactions: map[id.EventID]reactionRef{},
+		cfg:          cfg,
+		log:          log.With("platform", Name),
+		limiter:      rate.NewLimiter(5, 10),
+		ready:        make(chan struct{}),
+		joining:      map[id.RoomID]bool{},
+		rooms:        map[id.RoomID]*room{},
+		latest:       map[id.UserID]id.RoomID{},
+		imageful:     map[string]time.Time{},
+		reactions:    map[id.EventID]reactionRef{},
+		botReactions: map[string]map[string]id.EventID{},
 	}
 	for _, o := range opts {
 		o(a)
