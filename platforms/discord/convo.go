@@ -2,6 +2,7 @@ package discord
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/bwmarrin/discordgo"
@@ -9,7 +10,79 @@ import (
 	"github.com/kumo-chat/kumo/bridge"
 )
 
-var _ bridge.Editor = (*Adapter)(nil)
+var (
+	_ bridge.Editor  = (*Adapter)(nil)
+	_ bridge.Reacter = (*Adapter)(nil)
+)
+
+// maxReactions is Discord's cap on different reactions on one message.
+const maxReactions = 20
+
+// MaxReactions implements bridge.Reacter.
+func (a *Adapter) MaxReactions() int { return maxReactions }
+
+// CanReact implements bridge.Reacter: a unicode emoji (custom ones belong to a server).
+func (a *Adapter) CanReact(emoji string) bool { return emoji != "" && !strings.Contains(emoji, ":") }
+
+// SetReactions implements bridge.Reacter: a PUT for each emoji the bot does not show yet and a
+// DELETE of each it shows no more. What the bot shows is remembered in memory (bounded); one the
+// adapter forgot stays.
+func (a *Adapter) SetReactions(ctx context.Context, to bridge.Addr, eid bridge.MessageID, emojis []string) error {
+	ch := to.Chat
+	if ch == "" {
+		var err error
+		if ch, err = a.dmChannel(ctx, to.User); err != nil {
+			return err
+		}
+	}
+	key := ch + "/" + string(eid)
+	a.mu.Lock()
+	shown := slices.Clone(a.botReactions[key])
+	a.mu.Unlock()
+	for _, e := range shown {
+		if slices.Contains(emojis, e) {
+			continue
+		}
+		if err := a.wait(ctx); err != nil {
+			return err
+		}
+		if err := a.s.MessageReactionRemove(ch, string(eid), e, "@me", discordgo.WithContext(ctx)); err != nil && !isCode(err, codeUnknownMessage) {
+			return a.classify(err)
+		}
+		shown = slices.DeleteFunc(shown, func(s string) bool { return s == e })
+		a.setBotReactions(key, shown)
+	}
+	for _, e := range emojis {
+		if slices.Contains(shown, e) {
+			continue
+		}
+		if err := a.wait(ctx); err != nil {
+			return err
+		}
+		if err := a.s.MessageReactionAdd(ch, string(eid), e, discordgo.WithContext(ctx)); err != nil {
+			return a.classify(err)
+		}
+		shown = append(shown, e)
+		a.setBotReactions(key, shown)
+	}
+	return nil
+}
+
+// maxReactionsKept bounds the messages whose bot reactions the adapter remembers.
+const maxReactionsKept = 10_000
+
+func (a *Adapter) setBotReactions(key string, emojis []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(emojis) == 0 {
+		delete(a.botReactions, key)
+		return
+	}
+	if len(a.botReactions) >= maxReactionsKept {
+		clear(a.botReactions)
+	}
+	a.botReactions[key] = slices.Clone(emojis)
+}
 
 // EditText implements bridge.Editor: PATCH of the bot's own message, with no mentions parsed.
 func (a *Adapter) EditText(ctx context.Context, to bridge.Addr, id bridge.MessageID, m bridge.Message) error {

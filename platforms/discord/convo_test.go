@@ -93,10 +93,23 @@ func TestConversationWithDiscord(t *testing.T) {
 		i := slices.IndexFunc(ss, func(s bridgetest.Shown) bool { return s.ID == carolOwn })
 		return i >= 0 && len(ss[i].Reactions) == 0
 	})
-	cv.Act(t, carol, bridge.ActionReact, carolCopy, "🔥")
-	if got := botMsg("reacted 🔥 to: hello discord, edited"); got.ReplyTo != orig {
-		t.Fatalf("the reaction notice replies to %q, want alice's message %s", got.ReplyTo, orig)
+	botReactions := func(what, id string, want ...string) {
+		t.Helper()
+		c.waitFake(t, what, func() bool {
+			for _, m := range c.fake.Shown(ch) {
+				if m.ID == id {
+					return slices.Equal(m.BotReactions, want)
+				}
+			}
+			return false
+		})
 	}
+	cv.Act(t, carol, bridge.ActionReact, carolCopy, "🔥")
+	botReactions("🔥 on alice's message", orig, "🔥")
+	cv.Act(t, carol, bridge.ActionReact, carolCopy, "👀")
+	botReactions("👀 too", orig, "🔥", "👀")
+	cv.Act(t, carol, bridge.ActionUnreact, carolCopy, "🔥")
+	botReactions("🔥 taken off", orig, "👀")
 
 	c.fake.DeleteDM(alice.ID, orig)
 	waitCV("alice's message deleted", func(ss []bridgetest.Shown) bool {

@@ -61,8 +61,10 @@ type Adapter struct {
 	// ownDeletes are the bot's messages it deleted whose MESSAGE_DELETE has not come back yet: they
 	// are no person's unsend (bounded: cleared past maxOwnDeletes).
 	ownDeletes map[string]bool
-	pending    map[string]*pending // DM channel id -> deferred slash command awaiting its answer
-	pauseUntil time.Time           // a global 429 stops every request until then
+	// botReactions are the bot's own reactions per channel/message, to take back (convo.go).
+	botReactions map[string][]string
+	pending      map[string]*pending // DM channel id -> deferred slash command awaiting its answer
+	pauseUntil   time.Time           // a global 429 stops every request until then
 }
 
 // pending is a slash command used in a DM whose answer is still "thinking": the core's next message
@@ -93,6 +95,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		pendingTimeout: time.Minute,
 		dms:            map[string]string{},
 		ownDeletes:     map[string]bool{},
+		botReactions:   map[string][]string{},
 		pending:        map[string]*pending{},
 	}
 	for _, o := range opts {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -119,4 +120,52 @@ func (s *Server) ReactDM(userID, id, emoji string, add bool) {
 	s.dispatch(t, IntentDirectMessageReactions, map[string]any{
 		"user_id": userID, "channel_id": ch, "message_id": id, "emoji": map[string]any{"id": nil, "name": emoji},
 	})
+}
+
+// maxReactions is Discord's cap on different reactions on one message (30010).
+const maxReactions = 20
+
+// CodeUnknownEmoji and CodeMaxReactions are Discord's answers to a reaction it cannot take.
+const (
+	CodeUnknownEmoji = 10014
+	CodeMaxReactions = 30010
+)
+
+// botReaction is PUT (add) or DELETE (remove) /channels/{c}/messages/{m}/reactions/{emoji}/@me, on
+// any message of the channel (the person's too). A custom emoji ("name:id") the fake has none of is
+// 10014; a 21st different reaction is 30010. Both answer 204 when nothing changes.
+func (s *Server) botReaction(w http.ResponseWriter, channelID, messageID, emoji string, add bool) {
+	s.mu.Lock()
+	c := s.channels[channelID]
+	if c == nil {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, CodeUnknownChannel, "Unknown Channel")
+		return
+	}
+	i := slices.IndexFunc(c.messages, func(m *Message) bool { return m.ID == messageID })
+	if i < 0 {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, CodeUnknownMessage, "Unknown Message")
+		return
+	}
+	if emoji == "" || strings.Contains(emoji, ":") {
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, CodeUnknownEmoji, "Unknown Emoji")
+		return
+	}
+	m := c.messages[i]
+	j := slices.Index(m.BotReactions, emoji)
+	switch {
+	case add && j < 0 && len(m.BotReactions) >= maxReactions:
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, CodeMaxReactions, "Maximum number of reactions reached (20)")
+		return
+	case add && j < 0:
+		m.BotReactions = append(m.BotReactions, emoji)
+	case !add && j >= 0:
+		m.BotReactions = slices.Delete(m.BotReactions, j, j+1)
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
 }

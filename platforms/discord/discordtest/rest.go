@@ -143,6 +143,12 @@ func (s *Server) serveREST(rw http.ResponseWriter, r *http.Request) {
 	if deleting {
 		key, route = "DELETE channels/"+seg[1]+"/messages/{message.id}", s.opts.DeleteLimit
 	}
+	reacting := (r.Method == http.MethodPut || r.Method == http.MethodDelete) && len(seg) == 7 &&
+		seg[0] == "channels" && seg[2] == "messages" && seg[4] == "reactions" && seg[6] == "@me"
+	if reacting {
+		// One bucket for a channel's reactions, whatever the message or emoji.
+		key = "REACTIONS channels/" + seg[1]
+	}
 	s.mu.Lock()
 	s.requests++
 	if deleting {
@@ -168,6 +174,8 @@ func (s *Server) serveREST(rw http.ResponseWriter, r *http.Request) {
 		s.createMessage(w, r, seg[1])
 	case deleting:
 		s.deleteMessage(w, seg[1], seg[3])
+	case reacting:
+		s.botReaction(w, seg[1], seg[3], seg[5], r.Method == http.MethodPut)
 	case r.Method == http.MethodPatch && len(seg) == 4 && seg[0] == "channels" && seg[2] == "messages":
 		s.editMessage(w, r, seg[1], seg[3])
 	case len(seg) == 3 && seg[0] == "applications" && seg[2] == "commands":

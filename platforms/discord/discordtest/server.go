@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +106,8 @@ type Message struct {
 	// ReplyTo is the message it replies to (message_reference); Edits counts its edits.
 	ReplyTo string
 	Edits   int
+	// BotReactions are the bot's own reactions on it, in the order put.
+	BotReactions []string
 }
 
 // Ephemeral reports whether only the interaction's user can see the message.
@@ -321,6 +324,7 @@ func (s *Server) Messages(channelID string) []Message {
 		}
 		cp := *m
 		cp.Attachments = append([]Attachment(nil), m.Attachments...)
+		cp.BotReactions = slices.Clone(m.BotReactions)
 		out = append(out, cp)
 	}
 	return out
@@ -339,6 +343,7 @@ func (s *Server) Shown(channelID string) []Message {
 	for _, m := range c.messages {
 		cp := *m
 		cp.Attachments = append([]Attachment(nil), m.Attachments...)
+		cp.BotReactions = slices.Clone(m.BotReactions)
 		out = append(out, cp)
 	}
 	return out
