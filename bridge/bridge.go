@@ -37,6 +37,12 @@ type Config struct {
 	Retry RetryPolicy `yaml:"-"`
 	// ShutdownGrace bounds how long a stopping kumo keeps delivering the "room is gone" notices.
 	ShutdownGrace time.Duration `yaml:"-"`
+	// SendAlone turns coalescing off: every relayed message is a send of its own, however long the
+	// recipient's backlog (how kumo delivered before; benchmarks compare the two).
+	SendAlone bool `yaml:"-"`
+	// DelayWarning is how long a relayed message may wait behind a recipient's backlog before its
+	// author is told that the room is busier than the platform lets kumo deliver (default 5s).
+	DelayWarning time.Duration `yaml:"-"`
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time `yaml:"-"`
 }
@@ -66,6 +72,7 @@ func DefaultConfig() Config {
 			MaxRateLimitWait: 10 * time.Minute,
 		},
 		ShutdownGrace: 10 * time.Second,
+		DelayWarning:  5 * time.Second,
 	}
 }
 
@@ -131,6 +138,8 @@ type DeliveryEvent struct {
 	Sent     time.Time
 	Err      error // nil when delivered
 	Attempts int
+	// Combined is how many relayed messages the send carried (1 when the message went alone).
+	Combined int
 }
 
 type delivery struct {
@@ -139,6 +148,8 @@ type delivery struct {
 	img    *Image
 	sender string // member key of a relayed message's author, to tell them if it fails
 	queued time.Time
+	// carried is what a combined send stands for (coalesce.go), each with its own sender and time.
+	carried []delivery
 }
 
 // New builds the core. pay may be nil only when rooms are free (PriceSat 0).
@@ -152,6 +163,9 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	}
 	if cfg.InvoiceExpiry == 0 {
 		cfg.InvoiceExpiry = d.InvoiceExpiry
+	}
+	if cfg.DelayWarning == 0 {
+		cfg.DelayWarning = d.DelayWarning
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -187,7 +201,8 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	b.store = store
 	b.sendCtx, b.cancelSend = context.WithCancel(context.Background())
 	b.inbox = newLanes(inboxLimit, b.handle)
-	b.outbox = newLanes(outboxLimit, b.deliver)
+	b.outbox = newBatchLanes(outboxLimit, b.deliverBatch)
+	b.outbox.urgent, b.outbox.take = urgentDelivery, b.take
 	return b, nil
 }
 
@@ -207,6 +222,9 @@ type Stats struct {
 	Relayed, Delivered, DeliveriesFailed           uint64
 	InvoicesCreated, InvoicesPaid, InvoicesExpired uint64
 	PendingDeliveries                              int
+	// QueuedMessages is how many messages wait in recipients' queues (PendingDeliveries counts
+	// the recipients).
+	QueuedMessages int
 }
 
 // Stats returns the current counters.
@@ -221,6 +239,7 @@ func (b *Bridge) Stats() Stats {
 		InvoicesPaid:      b.stats.invoicesPaid.Load(),
 		InvoicesExpired:   b.stats.invoicesExpired.Load(),
 		PendingDeliveries: b.outbox.active(),
+		QueuedMessages:    b.outbox.queued(),
 	}
 }
 
@@ -289,7 +308,7 @@ func (b *Bridge) HandleInbound(ctx context.Context, in Inbound) {
 	if !b.allow(in.From) {
 		return
 	}
-	if !b.inbox.push(in.From.Key(), in) {
+	if _, _, ok := b.inbox.push(in.From.Key(), in); !ok {
 		b.send(in.From, Message{Kind: KindReply, Text: "⏳ You are sending faster than I can keep up: that message was not relayed."}, nil, "")
 	}
 }
@@ -456,13 +475,17 @@ func (b *Bridge) noticeAll(r rooms.Room, skip, text string, closed bool) {
 // send queues one message for one person, behind what they are already due.
 func (b *Bridge) send(to Addr, m Message, img *Image, sender string) {
 	d := delivery{to: to, msg: m, img: img, sender: sender, queued: b.now()}
-	if !b.outbox.push(to.Platform+"\x1f"+to.Chat, d) {
+	head, waiting, ok := b.outbox.push(to.Platform+"\x1f"+to.Chat, d)
+	if !ok {
 		b.failed(d, 0, errors.New("recipient's queue is full"))
+		return
 	}
+	b.backPressure(d, head, waiting)
 }
 
-// deliver runs in the recipient's lane: it sends, and retries what can be retried, in order.
-func (b *Bridge) deliver(_ string, d delivery) {
+// deliver runs in the recipient's lane: it sends, and retries what can be retried, in order. d may
+// be a combined send (coalesce.go): whatever happens to it happens to every message it carries.
+func (b *Bridge) deliver(d delivery) {
 	p, ok := b.platforms[d.to.Platform]
 	if !ok {
 		b.failed(d, 0, fmt.Errorf("no platform %q", d.to.Platform))
@@ -485,9 +508,12 @@ func (b *Bridge) deliver(_ string, d delivery) {
 				ids = []MessageID{id}
 			}
 		}
-		b.shown(d, ids)
+		// A combined send's id is every carried message's id: each is recorded on its own account.
+		for _, one := range d.each() {
+			b.shown(one, ids)
+		}
 		if err == nil {
-			b.stats.delivered.Add(1)
+			b.stats.delivered.Add(uint64(len(d.each())))
 			b.observe(d, attempt, nil)
 			return
 		}
@@ -496,6 +522,13 @@ func (b *Bridge) deliver(_ string, d delivery) {
 		case errors.Is(err, ErrRecipientGone):
 			b.observe(d, attempt, err)
 			b.gone(d.to, err)
+			return
+		case errors.Is(err, ErrRejected) && len(d.carried) > 0:
+			// The platform refused the combination (it measured it differently): what it carries
+			// still goes, each alone, rather than fail for being combined.
+			for _, one := range d.carried {
+				b.deliver(one)
+			}
 			return
 		case errors.Is(err, ErrRejected):
 			b.failed(d, attempt, err)
@@ -544,14 +577,24 @@ func (b *Bridge) observe(d delivery, attempts int, err error) {
 	b.mu.Lock()
 	f := b.observer
 	b.mu.Unlock()
-	if f != nil {
-		f(DeliveryEvent{To: d.to, Kind: d.msg.Kind, Queued: d.queued, Sent: b.now(), Err: err, Attempts: attempts})
+	if f == nil {
+		return
+	}
+	sent, all := b.now(), d.each()
+	for _, one := range all {
+		f(DeliveryEvent{To: one.to, Kind: one.msg.Kind, Queued: one.queued, Sent: sent, Err: err, Attempts: attempts, Combined: len(all)})
 	}
 }
 
 // failed reports a message that could not be delivered: in the log (without its text), in the
 // metrics, and to its author.
 func (b *Bridge) failed(d delivery, attempts int, err error) {
+	if len(d.carried) > 0 {
+		for _, one := range d.carried {
+			b.failed(one, attempts, err)
+		}
+		return
+	}
 	b.stats.failed.Add(1)
 	b.observe(d, attempts, err)
 	b.log.Warn("delivery failed", "platform", d.to.Platform, "kind", d.msg.Kind.String(), "attempts", attempts, "err", err)

@@ -122,7 +122,7 @@ func (a *Adapter) Name() string { return "discord" }
 
 // Limits: 2,000 code points per message, counted after escaping.
 func (a *Adapter) Limits() bridge.Limits {
-	return bridge.Limits{MaxText: maxContent, Overhead: overhead, TextLen: textLen}
+	return bridge.Limits{MaxText: maxContent, Overhead: overhead, LineOverhead: lineOverhead, TextLen: textLen}
 }
 
 // RateLimited is how many 429 answers Discord has given the adapter.

@@ -216,6 +216,8 @@ func TestRendering(t *testing.T) {
 		{"relay markdown", bridge.Message{Kind: bridge.KindRelay, From: "x_y", Text: "@everyone **b** ||s|| `c` > q [l](http://e) <@1> # h -# s ~~t~~ \\"},
 			`**x\_y**: \@everyone \*\*b\*\* \|\|s\|\| \` + "`" + `c\` + "`" + ` \> q \[l\](http://e) \<\@1\> \# h \-\# s \~\~t\~\~ \\`},
 		{"notice", bridge.Message{Kind: bridge.KindNotice, Text: "Ann joined."}, "🔔 *Ann joined.*"},
+		{"combined relay", bridge.Message{Kind: bridge.KindRelay, Lines: []bridge.Line{{From: "Blue Fox", Text: "hi"}, {From: "x_y", Text: "**b**\n🔔 *n*"}}},
+			"**Blue Fox**: hi\n**x\\_y**: \\*\\*b\\*\\*\n🔔 \\*n\\*"},
 		{"reply with code", bridge.Message{Kind: bridge.KindReply, Text: "Password:", Code: "a*b"}, "Password:\n```\na*b\n```"},
 		{"code with a backtick", bridge.Message{Kind: bridge.KindReply, Code: "a`b"}, "a\\`b"},
 	}

@@ -135,7 +135,7 @@ func (a *Adapter) Name() string { return Name }
 
 // Limits implements bridge.Platform: see textLen for how Matrix's 64 KiB event cap is counted.
 func (a *Adapter) Limits() bridge.Limits {
-	return bridge.Limits{MaxText: maxText, Overhead: overhead, TextLen: textLen}
+	return bridge.Limits{MaxText: maxText, Overhead: overhead, LineOverhead: lineOverhead, TextLen: textLen}
 }
 
 // Run logs in, sets up encryption and syncs until ctx ends. It returns nil when ctx ended.

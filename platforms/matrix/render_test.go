@@ -30,4 +30,16 @@ func TestTextLen(t *testing.T) {
 	if !strings.Contains(render(bridge.Message{Kind: bridge.KindRelay, From: "<x>", Text: "@room"}).FormattedBody, "<b>&lt;x&gt;</b>: @room") {
 		t.Error("pseudonym not escaped")
 	}
+	combined := render(bridge.Message{Kind: bridge.KindRelay, Lines: []bridge.Line{{From: "<x>", Text: "a"}, {From: "y", Text: "<b>z</b>"}}})
+	if want := "<b>&lt;x&gt;</b>: a<br><b>y</b>: &lt;b&gt;z&lt;/b&gt;"; combined.FormattedBody != want || combined.Body != "<x>: a\ny: <b>z</b>" || combined.MsgType != "m.text" {
+		t.Errorf("combined send rendered %q / %q", combined.FormattedBody, combined.Body)
+	}
+	// A combined send's budget: every line's markup is within Limits' LineOverhead.
+	lines := []bridge.Line{{From: "a", Text: "<&>"}, {From: "b", Text: "\""}, {From: "c", Text: "d"}}
+	one := render(bridge.Message{Kind: bridge.KindRelay, Lines: lines[:1]})
+	all := render(bridge.Message{Kind: bridge.KindRelay, Lines: lines})
+	grown := len(all.Body) + len(all.FormattedBody) - len(one.Body) - len(one.FormattedBody)
+	if budget := 2 * (lineOverhead + textLen("\n")); grown-textLen("b: \"")-textLen("c: d") > budget {
+		t.Errorf("two more lines grew the content by %d bytes beyond their text; LineOverhead allows %d", grown, budget)
+	}
 }

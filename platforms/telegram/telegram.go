@@ -423,7 +423,16 @@ func render(m bridge.Message) string {
 	var b strings.Builder
 	switch m.Kind {
 	case bridge.KindRelay:
-		b.WriteString("<b>" + esc(m.From) + "</b>: " + esc(m.Text))
+		if len(m.Lines) == 0 {
+			b.WriteString("<b>" + esc(m.From) + "</b>: " + esc(m.Text))
+		}
+		// A combined send: every line behind its own sender's bold pseudonym, as if sent alone.
+		for i, l := range m.Lines {
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			b.WriteString("<b>" + esc(l.From) + "</b>: " + esc(l.Text))
+		}
 	case bridge.KindNotice:
 		if m.Text != "" {
 			b.WriteString("<i>" + esc(bridge.NoticeMark+m.Text) + "</i>")

@@ -246,6 +246,15 @@ func TestSendTextKeepsMarkupCharacters(t *testing.T) {
 			entities: []telegramtest.Entity{{Type: "bold", Offset: 0, Length: 10}},
 		},
 		{
+			name: "a combined send: every line behind its own bold pseudonym",
+			m: bridge.Message{Kind: bridge.KindRelay, Lines: []bridge.Line{
+				{From: "calm-otter", Text: "hi <b>"}, {From: "red-fox", Text: "🔔 fake\nx"}}},
+			text: "calm-otter: hi <b>\nred-fox: 🔔 fake\nx",
+			entities: []telegramtest.Entity{
+				{Type: "bold", Offset: 0, Length: 10}, {Type: "bold", Offset: 19, Length: 7},
+			},
+		},
+		{
 			name: "reply",
 			m:    bridge.Message{Kind: bridge.KindReply, Text: "Room created & ready <3"},
 			text: "Room created & ready <3",
