@@ -55,6 +55,8 @@ func startCore(t *testing.T, opts discordtest.Options, aopts ...Option) *core {
 		// Discord's 5 messages per 5 s per DM, shrunk so the tests do not crawl.
 		opts.RouteLimit = discordtest.Window{N: 5, Per: 250 * time.Millisecond}
 	}
+	// Pace each DM like the default does for Discord's window, shrunk the same way.
+	aopts = append([]Option{WithDMPacing(rate.Limit(float64(opts.RouteLimit.N)/opts.RouteLimit.Per.Seconds()/5), 1)}, aopts...)
 	e := newEnv(t, opts, aopts...)
 	cfg := bridge.DefaultConfig()
 	cfg.FloodRate = 0
@@ -257,7 +259,7 @@ func TestCoreBurstThrough429s(t *testing.T) {
 	c := startCore(t, discordtest.Options{
 		GlobalLimit: discordtest.Window{N: 10, Per: 100 * time.Millisecond},
 		RouteLimit:  discordtest.Window{N: 20, Per: 100 * time.Millisecond},
-	}, WithPacing(rate.Inf, 1))
+	}, WithPacing(rate.Inf, 1), WithDMPacing(rate.Inf, 1))
 	alice, bob := c.fake.AddUser("alice"), c.fake.AddUser("bob")
 	carol := c.other.User("carol")
 	password := c.openRoom(t, alice)

@@ -43,3 +43,22 @@ func TestTextLen(t *testing.T) {
 		t.Errorf("two more lines grew the content by %d bytes beyond their text; LineOverhead allows %d", grown, budget)
 	}
 }
+
+func TestPacingConfig(t *testing.T) {
+	base := Config{Homeserver: "http://127.0.0.1:1", UserID: "@kumo:example.org", Password: "x"}
+	for _, tc := range []struct {
+		p     Pacing
+		valid bool
+	}{{Pacing{}, true}, {Pacing{Global: 0.2, GlobalBurst: 10}, true}, {Pacing{Global: -1}, false}} {
+		cfg := base
+		cfg.Pacing = tc.p
+		a, err := New(cfg, nil)
+		if (err == nil) != tc.valid {
+			t.Errorf("New with %+v: %v, valid %v", tc.p, err, tc.valid)
+			continue
+		}
+		if a != nil && tc.p.Global > 0 && a.limiter.Limit() != tc.p.Global {
+			t.Errorf("pacing %+v: limiter at %v", tc.p, a.limiter.Limit())
+		}
+	}
+}

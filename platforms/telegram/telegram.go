@@ -39,20 +39,54 @@ type Config struct {
 	Token string `yaml:"token"`
 	// APIURL points at a self-hosted Bot API server (or a test fake); empty means api.telegram.org.
 	APIURL string `yaml:"api_url"`
+	// Pacing is how fast kumo sends (telegram.pacing.*); a key left out keeps Telegram's own limit
+	// (DefaultPacing). A bot that Telegram granted higher limits (paid broadcasts) may raise them.
+	Pacing Pacing `yaml:"pacing"`
 }
+
+// Validate reports the first value that cannot work, naming its key.
+func (c Config) Validate() error { return c.Pacing.Validate() }
 
 // Pacing is how fast the adapter sends. Telegram allows about 30 messages per second per bot and
 // about one per second in one chat, with short bursts.
 type Pacing struct {
-	Global       rate.Limit
-	GlobalBurst  int
-	PerChat      rate.Limit
-	PerChatBurst int
+	Global       rate.Limit `yaml:"global"`         // messages per second over all chats
+	GlobalBurst  int        `yaml:"global_burst"`   // how many of them may go at once
+	PerChat      rate.Limit `yaml:"per_chat"`       // messages per second into one chat
+	PerChatBurst int        `yaml:"per_chat_burst"` // how many of them may go at once
 }
 
-// DefaultPacing stays under Telegram's published limits.
+// DefaultPacing stays under Telegram's published limits ("avoid sending more than one message per
+// second" into one chat; "no more than 30 messages per second" in all): 1/s per chat in bursts of 3,
+// 30/s over all chats, evenly spread.
 func DefaultPacing() Pacing {
 	return Pacing{Global: 30, GlobalBurst: 1, PerChat: 1, PerChatBurst: 3}
+}
+
+// Validate reports a rate or burst that cannot work.
+func (p Pacing) Validate() error {
+	if p.Global < 0 || p.PerChat < 0 || p.GlobalBurst < 0 || p.PerChatBurst < 0 {
+		return errors.New("telegram.pacing: rates and bursts must not be negative (leave a key out for Telegram's limit)")
+	}
+	return nil
+}
+
+// orDefault fills the keys left out with Telegram's limits.
+func (p Pacing) orDefault() Pacing {
+	d := DefaultPacing()
+	if p.Global == 0 {
+		p.Global, p.GlobalBurst = d.Global, max(p.GlobalBurst, d.GlobalBurst)
+	}
+	if p.GlobalBurst == 0 {
+		p.GlobalBurst = d.GlobalBurst
+	}
+	if p.PerChat == 0 {
+		p.PerChat, p.PerChatBurst = d.PerChat, max(p.PerChatBurst, d.PerChatBurst)
+	}
+	if p.PerChatBurst == 0 {
+		p.PerChatBurst = d.PerChatBurst
+	}
+	return p
 }
 
 type options struct {
@@ -97,7 +131,10 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	if strings.TrimSpace(cfg.Token) == "" {
 		return nil, errors.New("telegram: token is empty")
 	}
-	o := options{pacing: DefaultPacing(), pollTimeout: time.Minute}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := options{pacing: cfg.Pacing.orDefault(), pollTimeout: time.Minute}
 	for _, opt := range opts {
 		opt(&o)
 	}

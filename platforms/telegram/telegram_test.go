@@ -474,3 +474,24 @@ func TestPacingStaysUnderTheFakesLimits(t *testing.T) {
 		t.Fatalf("the fake answered 429 %d times to a paced adapter", n)
 	}
 }
+
+func TestPacingConfig(t *testing.T) {
+	tests := []struct {
+		p     telegram.Pacing
+		valid bool
+	}{
+		{telegram.Pacing{}, true},
+		{telegram.Pacing{PerChat: 0.5, PerChatBurst: 1, Global: 25}, true},
+		{telegram.Pacing{PerChat: -1}, false},
+		{telegram.Pacing{GlobalBurst: -1}, false},
+	}
+	for _, tc := range tests {
+		cfg := telegram.Config{Token: "1:x", Pacing: tc.p}
+		if err := cfg.Validate(); (err == nil) != tc.valid {
+			t.Errorf("Validate(%+v) = %v, valid %v", tc.p, err, tc.valid)
+		}
+		if _, err := telegram.New(cfg, slog.New(slog.DiscardHandler)); (err == nil) != tc.valid {
+			t.Errorf("New with %+v: %v, valid %v", tc.p, err, tc.valid)
+		}
+	}
+}
