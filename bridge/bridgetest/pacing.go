@@ -21,11 +21,14 @@ type Pacing struct {
 }
 
 // pacer plays both sides of a real messenger's limits. Like an adapter, it waits before each send
-// until the limits allow it (golang.org/x/time/rate, as the adapters do); like the platform's
-// server, it checks every send that goes through against its own token buckets and counts what
-// exceeds them: a violation is what a real platform would have answered with a 429.
+// until its pacing allows it (golang.org/x/time/rate, as the adapters do); like the platform's
+// server, it checks every send as it arrives against the platform's limits, with token buckets of
+// its own, and counts what exceeds them: a violation is what a real platform answers with a 429.
+// Sends to different chats may arrive in another order than they were paced (as over a network),
+// which is why a platform's limit has bursts the adapter's pacing does not use.
 type pacer struct {
-	cfg    Pacing
+	cfg    Pacing // the adapter's pacing
+	limit  Pacing // the server's limits
 	global *rate.Limiter
 
 	mu         sync.Mutex
@@ -54,10 +57,11 @@ func (b *bucket) take(now time.Time, r rate.Limit, burst int) bool {
 	return true
 }
 
-// SetPacing makes the platform pace its sends under p, and count the sends that would break it
-// (Violations). Call it before the core starts.
-func (p *Platform) SetPacing(c Pacing) {
-	pc := &pacer{cfg: c, chats: map[string]*rate.Limiter{}, server: map[string]*bucket{}}
+// SetPacing makes the platform pace its sends like an adapter paced at pace, and count the sends that
+// break limit, the platform's own limits (Violations). It may be called while the core runs.
+func (p *Platform) SetPacing(pace, limit Pacing) {
+	pc := &pacer{cfg: pace, limit: limit, chats: map[string]*rate.Limiter{}, server: map[string]*bucket{}}
+	c := pace
 	if c.Global > 0 {
 		pc.global = rate.NewLimiter(c.Global, max(1, c.GlobalBurst))
 	}
@@ -106,21 +110,21 @@ func (pc *pacer) check(chat string, now time.Time) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	ok := true
-	if pc.cfg.PerChat > 0 {
+	if pc.limit.PerChat > 0 {
 		b := pc.server[chat]
 		if b == nil {
 			b = &bucket{}
 			pc.server[chat] = b
 		}
-		ok = b.take(now, pc.cfg.PerChat, max(1, pc.cfg.PerChatBurst))
+		ok = b.take(now, pc.limit.PerChat, max(1, pc.limit.PerChatBurst))
 	}
-	if pc.cfg.Global > 0 {
+	if pc.limit.Global > 0 {
 		b := pc.server["\x00global"]
 		if b == nil {
 			b = &bucket{}
 			pc.server["\x00global"] = b
 		}
-		ok = b.take(now, pc.cfg.Global, max(1, pc.cfg.GlobalBurst)) && ok
+		ok = b.take(now, pc.limit.Global, max(1, pc.limit.GlobalBurst)) && ok
 	}
 	if !ok {
 		pc.violations++

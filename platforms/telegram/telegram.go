@@ -57,10 +57,12 @@ type Pacing struct {
 }
 
 // DefaultPacing stays under Telegram's published limits ("avoid sending more than one message per
-// second" into one chat; "no more than 30 messages per second" in all): 1/s per chat in bursts of 3,
-// 30/s over all chats, evenly spread.
+// second" into one chat; "no more than 30 messages per second" in all): 1/s per chat, 30/s over all
+// chats, evenly spread. Telegram tolerates bursts of about 3 into a chat; kumo's bursts stay at 2
+// so that a chat kept busy at exactly 1/s (a coalesced backlog) keeps one message of slack for
+// timing jitter (the wait on the bot-wide budget, the network) instead of meeting a 429.
 func DefaultPacing() Pacing {
-	return Pacing{Global: 30, GlobalBurst: 1, PerChat: 1, PerChatBurst: 3}
+	return Pacing{Global: 30, GlobalBurst: 1, PerChat: 1, PerChatBurst: 2}
 }
 
 // Validate reports a rate or burst that cannot work.
