@@ -190,6 +190,16 @@ func (r *loadRun) send(t testing.TB, ctx context.Context) {
 	wg.Wait()
 }
 
+// lines splits what a member saw into lines: under backlog kumo combines relayed messages into one
+// send, one line each (load texts are single lines).
+func lines(seen []string) []string {
+	var out []string
+	for _, s := range seen {
+		out = append(out, strings.Split(s, "\n")...)
+	}
+	return out
+}
+
 // relayRE parses a relayed load text as a recipient sees it.
 var relayRE = regexp.MustCompile(`^(.+): (LD[0-9a-f]+) (\d+)\.(\d+)\.(\d+) 🚀 <b>x</b>$`)
 
@@ -202,7 +212,7 @@ func (r *loadRun) waitDelivered(t testing.TB, ctx context.Context) {
 		short := 0
 		for _, m := range r.all {
 			n := 0
-			for _, s := range m.p.seen() {
+			for _, s := range lines(m.p.seen()) {
 				if strings.Contains(s, r.tag) && !strings.Contains(s, "pw-"+r.tag) {
 					n++
 				}
@@ -222,7 +232,7 @@ func (r *loadRun) waitDelivered(t testing.TB, ctx context.Context) {
 	}
 	for _, m := range r.all {
 		next := make(map[int]int) // sender idx -> next seq expected
-		for _, s := range m.p.seen() {
+		for _, s := range lines(m.p.seen()) {
 			if !strings.Contains(s, r.tag) || strings.Contains(s, "pw-"+r.tag) {
 				continue
 			}
