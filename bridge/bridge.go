@@ -150,6 +150,8 @@ type delivery struct {
 	queued time.Time
 	// carried is what a combined send stands for (coalesce.go), each with its own sender and time.
 	carried []delivery
+	// class ranks the send for the platform's bot-wide budget (fairshare.go).
+	class SendClass
 }
 
 // New builds the core. pay may be nil only when rooms are free (PriceSat 0).
@@ -493,6 +495,7 @@ func (b *Bridge) deliver(d delivery) {
 	}
 	pol := b.cfg.Retry
 	backoff := pol.Backoff
+	ctx := WithSendClass(b.sendCtx, d.class)
 	var waited time.Duration
 	for attempt := 1; ; attempt++ {
 		var (
@@ -500,10 +503,10 @@ func (b *Bridge) deliver(d delivery) {
 			err error
 		)
 		if d.img != nil {
-			ids, err = p.SendImage(b.sendCtx, d.to, *d.img, d.msg)
+			ids, err = p.SendImage(ctx, d.to, *d.img, d.msg)
 		} else {
 			var id MessageID
-			id, err = p.SendText(b.sendCtx, d.to, d.msg)
+			id, err = p.SendText(ctx, d.to, d.msg)
 			if id != "" {
 				ids = []MessageID{id}
 			}

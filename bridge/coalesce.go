@@ -91,9 +91,19 @@ func (d delivery) each() []delivery {
 	return []delivery{d}
 }
 
-// deliverBatch is the outbox's work: one send for whatever the take hook gave it.
-func (b *Bridge) deliverBatch(_ string, batch []delivery) {
-	b.deliver(combine(batch))
+// deliverBatch is the outbox's work: one send for whatever the take hook gave it, ranked for the
+// platform's bot-wide budget (fairshare.go) by whether the recipient has a backlog.
+func (b *Bridge) deliverBatch(_ string, batch []delivery, behind int) {
+	d := combine(batch)
+	switch {
+	case urgentDelivery(d):
+		d.class = SendUrgent
+	case behind > 0 || len(batch) > 1:
+		d.class = SendBacklog
+	default:
+		d.class = SendFresh
+	}
+	b.deliver(d)
 }
 
 // Honest back-pressure: when even combined sends cannot keep up (a room busier than the platform

@@ -15,8 +15,8 @@ import (
 //   - take lets one work call carry several ordinary items (coalescing a recipient's backlog into
 //     one send); with nothing waiting behind an item it goes alone, at once.
 type lanes[T any] struct {
-	work  func(key string, batch []T)
-	limit int // items one key may have waiting; past it push refuses
+	work  func(key string, batch []T, behind int) // behind: how many of the key's items wait after batch
+	limit int                                     // items one key may have waiting; past it push refuses
 	// urgent, when set, says which items go before the key's ordinary items.
 	urgent func(T) bool
 	// take, when set, says how many of the ordinary items waiting (in order, at least one) the next
@@ -37,7 +37,7 @@ func (q *lane[T]) len() int { return len(q.urgent) + len(q.items) }
 
 // newLanes runs work on one item at a time per key.
 func newLanes[T any](limit int, work func(key string, item T)) *lanes[T] {
-	return newBatchLanes(limit, func(key string, batch []T) {
+	return newBatchLanes(limit, func(key string, batch []T, _ int) {
 		for _, it := range batch {
 			work(key, it)
 		}
@@ -45,7 +45,7 @@ func newLanes[T any](limit int, work func(key string, item T)) *lanes[T] {
 }
 
 // newBatchLanes runs work on batches chosen by the take hook (set it before the first push).
-func newBatchLanes[T any](limit int, work func(key string, batch []T)) *lanes[T] {
+func newBatchLanes[T any](limit int, work func(key string, batch []T, behind int)) *lanes[T] {
 	l := &lanes[T]{work: work, limit: limit, queues: make(map[string]*lane[T])}
 	l.idle = sync.NewCond(&l.mu)
 	return l
@@ -108,8 +108,9 @@ func (l *lanes[T]) drain(key string, q *lane[T]) {
 			return
 		}
 		l.waiting -= len(batch)
+		behind := q.len()
 		l.mu.Unlock()
-		l.work(key, batch)
+		l.work(key, batch, behind)
 	}
 }
 

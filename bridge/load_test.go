@@ -33,7 +33,8 @@ type messenger struct {
 
 // The platforms at their real limits: Telegram about 1 message a second per chat (bursts of 3) and
 // 30 a second in all (telegramtest.TelegramLimits); Discord 5 per 5 s per DM and 50 a second in all
-// (as token buckets); a homeserver that lets the bot send 5 events a second in bursts of 10.
+// (as token buckets); a homeserver that lets the bot send 5 events a second in bursts of 20 (like
+// Dendrite's default threshold of 20), which kumo's default pacing (5/s in bursts of 10) stays under.
 var (
 	telegramLike = messenger{"telegram", bridge.Limits{MaxText: 4096, Overhead: 12},
 		bridgetest.Pacing{PerChat: 1, PerChatBurst: 2, Global: 30, GlobalBurst: 1},
@@ -42,7 +43,7 @@ var (
 		bridgetest.Pacing{PerChat: 1, PerChatBurst: 1, Global: 40, GlobalBurst: 10},
 		bridgetest.Pacing{PerChat: 1, PerChatBurst: 5, Global: 50, GlobalBurst: 50}}
 	matrixLike = messenger{"matrix", bridge.Limits{MaxText: 44000, Overhead: 256, LineOverhead: 16},
-		bridgetest.Pacing{Global: 5, GlobalBurst: 10}, bridgetest.Pacing{Global: 5, GlobalBurst: 10}}
+		bridgetest.Pacing{Global: 5, GlobalBurst: 10}, bridgetest.Pacing{Global: 5, GlobalBurst: 20}}
 	webLike = messenger{"web", bridge.Limits{MaxText: 4096}, bridgetest.Pacing{}, bridgetest.Pacing{}}
 )
 

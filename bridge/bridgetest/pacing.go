@@ -29,7 +29,7 @@ type Pacing struct {
 type pacer struct {
 	cfg    Pacing // the adapter's pacing
 	limit  Pacing // the server's limits
-	global *rate.Limiter
+	global *bridge.Gate
 
 	mu         sync.Mutex
 	chats      map[string]*rate.Limiter
@@ -63,7 +63,7 @@ func (p *Platform) SetPacing(pace, limit Pacing) {
 	pc := &pacer{cfg: pace, limit: limit, chats: map[string]*rate.Limiter{}, server: map[string]*bucket{}}
 	c := pace
 	if c.Global > 0 {
-		pc.global = rate.NewLimiter(c.Global, max(1, c.GlobalBurst))
+		pc.global = bridge.NewGate(c.Global, c.GlobalBurst)
 	}
 	p.mu.Lock()
 	p.pacer = pc

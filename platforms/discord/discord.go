@@ -86,7 +86,7 @@ type Option func(*Adapter)
 // WithPacing sets how fast the adapter sends REST requests, all routes together (tests; operators
 // use Config.Pacing). The default stays under Discord's global limit of 50 requests per second.
 func WithPacing(r rate.Limit, burst int) Option {
-	return func(a *Adapter) { a.pace = rate.NewLimiter(r, burst) }
+	return func(a *Adapter) { a.pace = bridge.NewGate(r, burst) }
 }
 
 // WithDMPacing sets how fast the adapter sends into one DM channel; rate.Inf turns it off (tests).
@@ -98,7 +98,7 @@ func WithDMPacing(r rate.Limit, burst int) Option {
 type Adapter struct {
 	log  *slog.Logger
 	s    *discordgo.Session
-	pace *rate.Limiter
+	pace *bridge.Gate // the bot-wide budget, shared by the core's send classes
 	// perDM paces messages into one DM channel (Discord's route limit, known before its headers say).
 	perDM      rate.Limit
 	perDMBurst int
@@ -139,7 +139,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	pacing := cfg.Pacing.orDefault()
 	a := &Adapter{
 		log:        log,
-		pace:       rate.NewLimiter(pacing.Global, pacing.GlobalBurst),
+		pace:       bridge.NewGate(pacing.Global, pacing.GlobalBurst),
 		perDM:      pacing.PerDM,
 		perDMBurst: pacing.PerDMBurst,
 		dmPace:     map[string]*rate.Limiter{},

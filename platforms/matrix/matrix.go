@@ -81,14 +81,14 @@ type Option func(*Adapter)
 // default, 5/s with a burst of 10, stays under common homeserver settings for bots; the bridge
 // retries after M_LIMIT_EXCEEDED anyway.
 func WithRate(r rate.Limit, burst int) Option {
-	return func(a *Adapter) { a.limiter = rate.NewLimiter(r, burst) }
+	return func(a *Adapter) { a.limiter = bridge.NewGate(r, burst) }
 }
 
 // Adapter is the Matrix platform. It implements bridge.Platform.
 type Adapter struct {
 	cfg     Config
 	log     *slog.Logger
-	limiter *rate.Limiter
+	limiter *bridge.Gate // the bot-wide budget, shared by the core's send classes
 	// observe, when set, sees every event the sync delivered after the adapter handled it (tests).
 	observe func(*event.Event)
 
@@ -148,7 +148,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	a := &Adapter{
 		cfg:      cfg,
 		log:      log.With("platform", Name),
-		limiter:  rate.NewLimiter(pacing.Global, pacing.GlobalBurst),
+		limiter:  bridge.NewGate(pacing.Global, pacing.GlobalBurst),
 		ready:    make(chan struct{}),
 		joining:  map[id.RoomID]bool{},
 		rooms:    map[id.RoomID]*room{},

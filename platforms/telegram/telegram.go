@@ -114,7 +114,7 @@ type Adapter struct {
 	log    *slog.Logger
 	bot    *bot.Bot
 	pacing Pacing
-	global *rate.Limiter
+	global *bridge.Gate // the bot-wide budget, shared by the core's send classes
 
 	running atomic.Bool
 	handler bridge.Handler // set by Run before polling starts
@@ -147,7 +147,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		groups: map[int64]bool{},
 	}
 	if o.pacing.Global > 0 {
-		a.global = rate.NewLimiter(o.pacing.Global, max(1, o.pacing.GlobalBurst))
+		a.global = bridge.NewGate(o.pacing.Global, o.pacing.GlobalBurst)
 	}
 	bopts := []bot.Option{
 		bot.WithSkipGetMe(), // Run does it, with its context
