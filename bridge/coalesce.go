@@ -18,11 +18,13 @@ import (
 // that one send stays readable and one failure concerns a bounded number of messages.
 const maxLines = 50
 
-// coalescable says whether d may share a send with other relayed messages: plain relayed text that
-// was not split (a split piece already fills a message), with no picture and no code block.
+// coalescable says whether d may share a send with other relayed messages: plain relayed text of one
+// line that was not split (a split piece already fills a message), with no picture and no code
+// block. A text of several lines goes alone, in the quote adapters set it in under its sender's name:
+// inside a combined send, a quote could run on over the lines of the members after it.
 func coalescable(d delivery) bool {
 	return d.msg.Kind == KindRelay && d.img == nil && d.msg.Code == "" && d.msg.Parts <= 1 &&
-		len(d.msg.Lines) == 0 && len(d.carried) == 0
+		len(d.msg.Lines) == 0 && len(d.carried) == 0 && !strings.ContainsAny(d.msg.Text, "\n\r")
 }
 
 // urgentDelivery is what overtakes a recipient's relayed backlog: the bot answering the person

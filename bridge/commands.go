@@ -42,6 +42,7 @@ var commandHelp = []struct{ name, args, what string }{
 	{"info", "", "time left and number of members"},
 	{"nick", "<name>", "choose your pseudonym"},
 	{"destroy", "", "end your room now, for everyone (creator only)"},
+	{"reclaim", "<creator key>", "be your room's creator again, from this chat (the key comes with the password)"},
 	{"help", "", "this message"},
 }
 

@@ -39,6 +39,12 @@ type Inbound struct {
 	// reset (failed password guesses, unpaid invoices) count per Origin as well as per person. Empty
 	// where an identity is the only source there is (Telegram, Discord accounts).
 	Origin string
+	// Left says the person is gone for good on their platform, with nothing else to say: the web
+	// visitor's page closed and its resume grace ended. The bridge takes them out of their room and
+	// tells the others, as it does when a send fails with ErrRecipientGone, but at once rather than
+	// at the next message to them. Text and NonText are ignored; it is handled in the person's
+	// order, after what they sent before, and never refused by the flood limit.
+	Left bool
 }
 
 // Kind says who speaks in a Message, so each adapter can render it unmistakably: a member can never
@@ -89,7 +95,7 @@ type Message struct {
 	// Lines, when set, makes a KindRelay message a combined send: several members' messages that were
 	// waiting for this recipient, oldest first, each to be shown behind its own sender's pseudonym
 	// exactly as a relay of its own would be (From and Text are then empty). The bridge combines only
-	// relayed words, never a notice, a reply or an invoice, and only when a backlog makes one send
+	// relayed texts of one line, never a notice, a reply or an invoice, and only when a backlog makes one send
 	// per message too slow; the whole fits Limits (MaxText, Overhead, LineOverhead per line).
 	// The one id a combined send returns stands for every message it carries: deleting one of them
 	// deletes the combined send, and an edit of one of them re-renders the whole send.
@@ -134,6 +140,8 @@ type RoomState struct {
 	EndsAt  time.Time
 	Members int
 	Nick    string // the recipient's own pseudonym
+	// Creator says the recipient created the room (or reclaimed it): they may destroy it.
+	Creator bool
 	// Closed says the recipient is in no room any more (they left, or it ended).
 	Closed bool
 }

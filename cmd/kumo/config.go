@@ -42,6 +42,11 @@ type lightningConfig struct {
 type httpConfig struct {
 	// Listen is where /healthz, /metrics and the web chat (if enabled) are served.
 	Listen string `yaml:"listen"`
+	// TrustedProxies lists the reverse proxies (IPs or CIDR prefixes) whose X-Forwarded-For is
+	// believed; from anyone else it is ignored. Default none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MetricsListen, when set, serves /metrics there instead of on Listen (e.g. 127.0.0.1:9090).
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 type logConfig struct {
@@ -154,6 +159,21 @@ func (c *config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen must be host:port, got %q", c.HTTP.Listen)
+	}
+	if _, err := web.ParseTrustedProxies(c.HTTP.TrustedProxies); err != nil {
+		bad("http.trusted_proxies: %v", err)
+	}
+	if m := c.HTTP.MetricsListen; m != "" {
+		if _, _, err := net.SplitHostPort(m); err != nil {
+			bad("http.metrics_listen must be host:port, got %q", m)
+		} else if _, port, _ := net.SplitHostPort(m); m == c.HTTP.Listen && port != "0" {
+			bad("http.metrics_listen is http.listen (%s): leave it empty to serve /metrics there", m)
+		}
+	}
+	if c.webEnabled() {
+		if err := c.Web.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

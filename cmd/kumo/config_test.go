@@ -48,6 +48,12 @@ func TestConfigErrors(t *testing.T) {
 		{"no platform", "rooms: {price_sat: 0}\n", nil, []string{"no platform is configured"}},
 		{"negative price", "rooms: {price_sat: -1}\nweb: {enabled: true}\n", nil, []string{"rooms.price_sat"}},
 		{"empty file is no platform", "", nil, []string{"no platform is configured"}},
+		{"edge keys", "web: {enabled: true, public_url: 'https://chat.example.org', max_connections_per_ip: 5, max_connections: 500}\n" +
+			"http: {trusted_proxies: [10.0.0.1, 'fd00::/8'], metrics_listen: '127.0.0.1:9090'}\n", nil, nil},
+		{"bad edge keys", "web: {enabled: true, public_url: chat.example.org, max_connections_per_ip: -1, max_connections: -5}\n" +
+			"http: {listen: '127.0.0.1:8080', trusted_proxies: [proxy.lan], metrics_listen: '127.0.0.1:8080'}\n", nil,
+			[]string{"web.public_url", "web.max_connections_per_ip", "web.max_connections must", `http.trusted_proxies: "proxy.lan"`, "http.metrics_listen is http.listen"}},
+		{"metrics_listen not an address", "web: {enabled: true}\nhttp: {metrics_listen: nowhere}\n", nil, []string{"http.metrics_listen must be host:port"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

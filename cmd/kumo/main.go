@@ -129,6 +129,8 @@ func serve(ctx context.Context, cfg config, configPath string, log *slog.Logger,
 		if dev != nil {
 			opts = append(opts, web.WithSimulatedPayments(dev.Pay))
 		}
+		proxies, _ := web.ParseTrustedProxies(cfg.HTTP.TrustedProxies) // validated already
+		opts = append(opts, web.WithTrustedProxies(proxies), web.WithListenAddr(cfg.HTTP.Listen))
 		p, err := web.New(*cfg.Web, log.With("part", "web"), opts...)
 		if err != nil {
 			return fmt.Errorf("web: %w", err)
@@ -146,36 +148,50 @@ func serve(ctx context.Context, cfg config, configPath string, log *slog.Logger,
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           httpHandler(b, webPlatform),
-		ReadHeaderTimeout: 10 * time.Second,
-		// No ReadTimeout/WriteTimeout: the web chat's WebSockets set their own deadlines per frame.
-		ErrorLog: slog.NewLogLogger(log.With("part", "http").Handler(), slog.LevelWarn),
+	metrics := metricsHandler(b)
+	servers := []*server{{ln: ln}}
+	if cfg.HTTP.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.HTTP.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("http.metrics_listen: %w", err)
+		}
+		servers = append(servers, &server{ln: mln, srv: newHTTPServer(metricsOnly(metrics), log, defaultTimeouts())})
+		metrics = nil // not on the main listener
 	}
+	servers[0].srv = newHTTPServer(httpHandler(metrics, webPlatform), log, defaultTimeouts())
 	url := "http://" + ln.Addr().String()
 	if configPath == "" {
 		fmt.Fprintf(stdout, "kumo is running on its built-in defaults: open %s to create a room (development payments, no real money).\n", url)
 		fmt.Fprintln(stdout, "To connect Telegram, Discord, Matrix and a real lnd node, copy config.example.yaml to config.yaml and fill it in (see README.md).")
 	} else {
-		fmt.Fprintf(stdout, "kumo is running with %s; health and metrics on %s/healthz and %s/metrics.\n", configPath, url, url)
+		murl := url
+		if len(servers) > 1 {
+			murl = "http://" + servers[1].ln.Addr().String()
+		}
+		fmt.Fprintf(stdout, "kumo is running with %s; health and metrics on %s/healthz and %s/metrics.\n", configPath, url, murl)
 		if webPlatform != nil {
 			fmt.Fprintf(stdout, "Web chat: %s\n", url)
 		}
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
-		}
-		return nil
-	})
+	for _, s := range servers {
+		g.Go(func() error {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		// The bridge outlives ctx long enough to tell members their rooms are gone.
 		err := b.Run(gctx)
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		for _, s := range servers {
+			_ = s.srv.Shutdown(sctx)
+		}
 		return err
 	})
 	err = g.Wait()
@@ -183,8 +199,8 @@ func serve(ctx context.Context, cfg config, configPath string, log *slog.Logger,
 	return err
 }
 
-// httpHandler serves /healthz, /metrics and, when enabled, the web chat.
-func httpHandler(b *bridge.Bridge, w *web.Platform) http.Handler {
+// metricsHandler serves the bridge's counters in the Prometheus format.
+func metricsHandler(b *bridge.Bridge) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func(bridge.Stats) float64) {
@@ -203,12 +219,20 @@ func httpHandler(b *bridge.Bridge, w *web.Platform) http.Handler {
 	counter("kumo_invoices_paid_total", "Invoices paid.", func(s bridge.Stats) float64 { return float64(s.InvoicesPaid) })
 	counter("kumo_invoices_expired_total", "Invoices that expired unpaid.", func(s bridge.Stats) float64 { return float64(s.InvoicesExpired) })
 
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// httpHandler serves /healthz, /metrics (unless nil: it is served on its own address) and, when
+// enabled, the web chat.
+func httpHandler(metrics http.Handler, w *web.Platform) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(rw, "ok\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	if w != nil {
 		mux.Handle("/", w.Handler())
 	}

@@ -46,8 +46,8 @@ func textLen(s string) int {
 const maxContent = 2000
 
 // overhead is the most markup render adds around the texts the core measures: "**" twice around a
-// pseudonym, or the notice's "🔔 *" and "*" (4); plus a code block's "```\n" and "\n```" instead of
-// the plain form's newline (8).
+// pseudonym and a multi-line relay's ">>> " (8; relays carry no code), or the notice's "🔔 *" and
+// "*" (4) plus a code block's "```\n" and "\n```" instead of the plain form's newline (8).
 const overhead = 4 + 8
 
 // lineOverhead is the markup render adds to each line of a combined send: "**" twice.
@@ -58,10 +58,16 @@ func render(m bridge.Message) string {
 	var b strings.Builder
 	switch m.Kind {
 	case bridge.KindRelay:
-		if len(m.Lines) == 0 {
+		// A text of several lines goes in a quote (">>> " quotes to the end of the message) under its
+		// sender's bold name, so none of its lines can pass for a line of the bot's own; escaped text
+		// cannot end the quote or start one of its own.
+		if strings.Contains(m.Text, "\n") {
+			b.WriteString("**" + escape(m.From) + "**:\n>>> " + escape(m.Text))
+		} else if len(m.Lines) == 0 {
 			b.WriteString("**" + escape(m.From) + "**: " + escape(m.Text))
 		}
-		// A combined send: every line behind its own sender's bold pseudonym, as if sent alone.
+		// A combined send (the core combines only texts of one line): every line behind its own
+		// sender's bold pseudonym, as if sent alone.
 		for i, l := range m.Lines {
 			if i > 0 {
 				b.WriteString("\n")

@@ -462,10 +462,16 @@ func render(m bridge.Message) string {
 	var b strings.Builder
 	switch m.Kind {
 	case bridge.KindRelay:
-		if len(m.Lines) == 0 {
+		// A text of several lines goes in a quote under its sender's bold name, so none of its lines
+		// can pass for a line of the bot's own ("🔔 Proud Wolf left." on a line by itself). ":\n"
+		// is as long as the ": " the bridge budgets, and tags do not count.
+		if strings.Contains(m.Text, "\n") {
+			b.WriteString("<b>" + esc(m.From) + "</b>:\n<blockquote>" + esc(m.Text) + "</blockquote>")
+		} else if len(m.Lines) == 0 {
 			b.WriteString("<b>" + esc(m.From) + "</b>: " + esc(m.Text))
 		}
-		// A combined send: every line behind its own sender's bold pseudonym, as if sent alone.
+		// A combined send (the core combines only texts of one line): every line behind its own
+		// sender's bold pseudonym, as if sent alone.
 		for i, l := range m.Lines {
 			if i > 0 {
 				b.WriteString("\n")
