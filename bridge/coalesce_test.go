@@ -261,3 +261,35 @@ func TestCombinedSendsFitTheLimits(t *testing.T) {
 		})
 	}
 }
+
+// A text of several lines goes alone (adapters quote it under its sender's name; a quote inside a
+// combined send could run on over other members' lines).
+func TestTextsOfSeveralLinesGoAlone(t *testing.T) {
+	h := start(t, func(c *bridge.Config) { c.PriceSat = 0 })
+	alice, bob, _, _ := room3(t, h)
+	release := h.dc.Hold()
+	h.tg.Say(t, alice, "a0")
+	h.dc.WaitHeld(t, 1)
+	for _, text := range []string{"a1", "a2", "two\nlines", "a3", "a4"} {
+		h.tg.Say(t, alice, text)
+	}
+	queuedUntil(t, h, 5)
+	release()
+	got := h.dc.WaitFor(t, bob.Chat, wait, "six relays", func(ms []bridge.Message) bool { return len(relays(ms)) == 6 })
+	var shape []string
+	for _, m := range got {
+		switch {
+		case m.Kind == bridge.KindRelay && len(m.Lines) > 0:
+			var ts []string
+			for _, l := range m.Lines {
+				ts = append(ts, l.Text)
+			}
+			shape = append(shape, "["+strings.Join(ts, ",")+"]")
+		case m.Kind == bridge.KindRelay:
+			shape = append(shape, strings.ReplaceAll(m.Text, "\n", "/"))
+		}
+	}
+	if got, want := strings.Join(shape, " "), "a0 [a1,a2] two/lines [a3,a4]"; got != want {
+		t.Fatalf("bob's chat: %s, want %s", got, want)
+	}
+}
