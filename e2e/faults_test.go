@@ -54,7 +54,7 @@ func (b burst) check(t testing.TB, ctx context.Context, to person, fromNick stri
 	last := fmt.Sprintf("%s #%d 🧪", b.label, b.n-1)
 	waitSeen(t, ctx, to, 0, "the last of a burst", contains(last))
 	next := 0
-	for _, m := range to.seen() {
+	for _, m := range lines(to.seen()) { // a backlog arrives combined, one relayed message a line
 		if !strings.Contains(m, b.label) {
 			continue
 		}
@@ -207,7 +207,7 @@ func TestHomeserverRestart(t *testing.T) {
 func checkBurstOrder(t testing.TB, to person, what string, bursts ...burst) {
 	t.Helper()
 	latest := 0
-	for _, m := range to.seen() {
+	for _, m := range lines(to.seen()) {
 		for i, b := range bursts {
 			if !strings.Contains(m, b.label) {
 				continue

@@ -247,6 +247,11 @@ type webEvent struct {
 	Text  string `json:"text"`
 	Code  string `json:"code"`
 	Error string `json:"error"`
+	// Lines is a combined send: the page shows one message per line.
+	Lines []struct {
+		From string `json:"from"`
+		Text string `json:"text"`
+	} `json:"lines"`
 }
 
 func newWeb(t testing.TB, ctx context.Context, k *kumo) *webPerson {
@@ -286,10 +291,19 @@ func (p *webPerson) read() {
 		case "notice":
 			m.Kind = bridge.KindNotice
 		}
+		shown := []string{m.String()}
+		if len(ev.Lines) > 0 {
+			shown = shown[:0]
+			for _, l := range ev.Lines {
+				shown = append(shown, bridge.Message{Kind: bridge.KindRelay, From: l.From, Text: l.Text}.String())
+			}
+		}
 		now := time.Now()
 		p.mu.Lock()
-		p.got = append(p.got, m.String())
-		p.recv = append(p.recv, now)
+		for _, s := range shown {
+			p.got = append(p.got, s)
+			p.recv = append(p.recv, now)
+		}
 		p.mu.Unlock()
 	}
 }
