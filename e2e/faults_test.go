@@ -89,7 +89,9 @@ func TestTelegramFailing(t *testing.T) {
 	fromTele := sendBurst(t, ctx, tele, 8)
 	toTele.check(t, ctx, tele, nicks[web])
 	fromTele.check(t, ctx, web, nicks[tele])
-	if got := tg.Stats().Calls["sendMessage"] - calls; got < 8+12 {
+	// The 12 refusals, then at least one send that went through (kumo may combine the burst's
+	// backlog into fewer sends than messages).
+	if got := tg.Stats().Calls["sendMessage"] - calls; got < 12+1 {
 		t.Errorf("only %d sendMessage calls: the failures were not all met", got)
 	}
 	if m := k.metrics(t); m["kumo_deliveries_failed_total"] != 0 {
