@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,8 +36,12 @@ type Config struct {
 	FloodBurst int     `yaml:"flood_burst"`
 	// Retry is how undeliverable messages are retried.
 	Retry RetryPolicy `yaml:"-"`
-	// ShutdownGrace bounds how long a stopping kumo keeps delivering the "room is gone" notices.
-	ShutdownGrace time.Duration `yaml:"-"`
+	// Wipe erases a room's conversation from every member's chat when the room ends or they leave
+	// it, where the platform allows (rooms.wipe, default true).
+	Wipe bool `yaml:"wipe"`
+	// ShutdownGrace bounds how long a stopping kumo keeps wiping rooms and delivering the "room is
+	// gone" notices (rooms.shutdown_grace, default 30s); what is left then is logged as counts.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// SendAlone turns coalescing off: every relayed message is a send of its own, however long the
 	// recipient's backlog (how kumo delivered before; benchmarks compare the two).
 	SendAlone bool `yaml:"-"`
@@ -71,7 +76,8 @@ func DefaultConfig() Config {
 			MaxBackoff:       30 * time.Second,
 			MaxRateLimitWait: 10 * time.Minute,
 		},
-		ShutdownGrace: 10 * time.Second,
+		Wipe:          true,
+		ShutdownGrace: 30 * time.Second,
 		DelayWarning:  5 * time.Second,
 	}
 }
@@ -125,9 +131,13 @@ type Bridge struct {
 
 	stats struct {
 		relayed, delivered, failed, invoicesCreated, invoicesPaid, invoicesExpired atomic.Uint64
+		erased, eraseFailed, refsDropped                                           atomic.Uint64
+		throttled                                                                  atomic.Uint64
 	}
-	mu       sync.Mutex
-	observer func(DeliveryEvent) // tests and benchmarks only
+	// wipeInFlight counts ids a running wipe has taken and not yet erased or given up.
+	wipeInFlight atomic.Int64
+	mu           sync.Mutex
+	observer     func(DeliveryEvent) // tests and benchmarks only
 }
 
 // DeliveryEvent describes one finished delivery, for instrumentation.
@@ -152,6 +162,10 @@ type delivery struct {
 	carried []delivery
 	// class ranks the send for the platform's bot-wide budget (fairshare.go).
 	class SendClass
+	// trace is where the ids of what this delivery shows are recorded for the wipe (zero: nowhere).
+	trace rooms.Trace
+	// wipe, when set, makes this a wipe of the recipient's chat instead of a send.
+	wipe *wipeJob
 }
 
 // New builds the core. pay may be nil only when rooms are free (PriceSat 0).
@@ -184,11 +198,15 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 		pay:       pay,
 		platforms: make(map[string]Platform, len(platforms)),
 		now:       cfg.Now,
-		ephemeral: cache.New(10*time.Minute, time.Minute),
+		// The janitor sweeps often: flood limiters of one-message identities expire within seconds.
+		ephemeral: cache.New(10*time.Minute, 10*time.Second),
 		payEvents: make(chan PaymentEvent, 256),
 	}
 	if b.now == nil {
 		b.now = time.Now
+	}
+	if cfg.Rooms.Now == nil {
+		cfg.Rooms.Now = b.now // the guess limits run on the core's clock
 	}
 	for _, p := range platforms {
 		if _, dup := b.platforms[p.Name()]; dup {
@@ -227,6 +245,12 @@ type Stats struct {
 	// QueuedMessages is how many messages wait in recipients' queues (PendingDeliveries counts
 	// the recipients).
 	QueuedMessages int
+	// Erased and EraseFailed count messages the wipe deleted and could not delete; RefsDropped those
+	// it never knew of because their room's record was full (rooms.max_refs).
+	Erased, EraseFailed, RefsDropped uint64
+	// JoinAttemptsThrottled counts passwords, invites, creator keys and /newroom passwords that a
+	// guess limit (person, origin or global) answered "wait" without looking at them.
+	JoinAttemptsThrottled uint64
 }
 
 // Stats returns the current counters.
@@ -242,6 +266,11 @@ func (b *Bridge) Stats() Stats {
 		InvoicesExpired:   b.stats.invoicesExpired.Load(),
 		PendingDeliveries: b.outbox.active(),
 		QueuedMessages:    b.outbox.queued(),
+		Erased:            b.stats.erased.Load(),
+		EraseFailed:       b.stats.eraseFailed.Load(),
+		RefsDropped:       b.stats.refsDropped.Load(),
+
+		JoinAttemptsThrottled: b.stats.throttled.Load(),
 	}
 }
 
@@ -283,11 +312,18 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	b.stopping.Store(true)
 	closed := b.store.CloseAll()
+	// Invoices nobody paid are traces too; they can no longer open a room.
+	for _, p := range b.store.Purchases() {
+		b.wipePending(addrOf(p.Creator))
+	}
 	b.log.Info("kumo stopping", "rooms_closed", closed)
 	grace := make(chan struct{})
 	timer := time.AfterFunc(b.cfg.ShutdownGrace, func() { close(grace) })
 	if !b.outbox.wait(grace) {
-		b.log.Warn("shutdown grace ran out with deliveries pending", "recipients", b.outbox.active())
+		refs, chats := b.store.RefsLeft()
+		// Counts only: which rooms or people these were must not outlive them.
+		b.log.Warn("shutdown grace ran out with deliveries pending", "recipients", b.outbox.active(),
+			"messages_not_erased", refs+int(b.wipeInFlight.Load()), "chats_not_wiped", chats)
 	}
 	timer.Stop()
 	b.cancelSend()
@@ -329,13 +365,20 @@ func (b *Bridge) allow(from Addr) bool {
 		return true
 	}
 	key := from.Key()
+	// A limiter left alone until its bucket is full again is no different from a new one, so it is
+	// kept only that long (refreshed at every message): identities that cost nothing (a new web
+	// socket, a new Matrix account per message) then hold seconds of memory each, not minutes.
+	burst := max(b.cfg.FloodBurst, 1)
+	idle := time.Duration(float64(burst)/b.cfg.FloodRate*float64(time.Second)) + time.Second
 	v, ok := b.ephemeral.Get("flood:" + key)
 	if !ok {
 		// Add, not Set: of two first messages arriving at once, both must use the same limiter.
-		_ = b.ephemeral.Add("flood:"+key, rate.NewLimiter(rate.Limit(b.cfg.FloodRate), max(b.cfg.FloodBurst, 1)), cache.DefaultExpiration)
+		_ = b.ephemeral.Add("flood:"+key, rate.NewLimiter(rate.Limit(b.cfg.FloodRate), burst), idle)
 		v, _ = b.ephemeral.Get("flood:" + key)
 	}
-	if v.(*rate.Limiter).Allow() {
+	lim := v.(*rate.Limiter)
+	b.ephemeral.Set("flood:"+key, lim, idle)
+	if lim.Allow() {
 		return true
 	}
 	if b.ephemeral.Add("floodwarned:"+key, true, 10*time.Second) == nil {
@@ -357,6 +400,15 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		b.left(in.From)
 		return
 	}
+	// The person's own message belongs to their room (recorded before it is handled, so that a
+	// /leave or /destroy is itself erased, and a photo that is not relayed still leaves with the
+	// room), or to the room or purchase it starts.
+	room, me, err := b.store.RoomOf(in.From.Key())
+	if err == nil {
+		b.keepOwn(ctx, in, rooms.Trace{Room: room.ID, Member: me.Key()})
+	} else {
+		defer b.keepOwnAfter(ctx, in)
+	}
 	if in.NonText {
 		b.reply(in.From, "Only text is relayed: photos, stickers, voice messages and files are not sent to the room.")
 		return
@@ -370,21 +422,20 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		return
 	}
 	if name, args, ok := ParseCommand(text); ok {
-		b.command(ctx, in.From, name, args)
+		b.command(ctx, in, name, args)
 		return
 	}
-	room, me, err := b.store.RoomOf(in.From.Key())
 	if err == nil {
 		b.relay(room, me, text)
 		return
 	}
 	// Someone in no room: a creator key is a reclaim, a message that could be a password a join.
 	if rooms.LooksLikeCreatorKey(text) {
-		b.reclaim(in.From, text)
+		b.reclaim(in, text)
 		return
 	}
 	if rooms.CheckPassword(text) == nil && !strings.Contains(strings.TrimSpace(text), "\n") {
-		b.join(in.From, text, true)
+		b.join(in, text, true)
 		return
 	}
 	b.reply(in.From, "You are not in a room. Send /newroom to open one, or send a room's password to join it. /help lists everything.")
@@ -414,7 +465,7 @@ func (b *Bridge) relay(room rooms.Room, me rooms.Member, text string) {
 			cache = append(cache, split{m.Platform, parts})
 		}
 		for _, p := range parts {
-			b.send(addrOf(m), p, nil, me.Key())
+			b.sendTraced(b.roomTrace(room.ID, addrOf(m)), addrOf(m), p, nil, me.Key())
 		}
 	}
 }
@@ -453,17 +504,21 @@ func (b *Bridge) splitFor(platform string, m Message) []Message {
 	return out
 }
 
+// reply answers the person; an answer given while they are in a room belongs to the room (its wipe
+// erases it).
 func (b *Bridge) reply(to Addr, text string) {
+	t := b.traceOf(to)
 	for _, m := range b.splitFor(to.Platform, Message{Kind: KindReply, Text: text}) {
-		b.send(to, m, nil, "")
+		b.sendTraced(t, to, m, nil, "")
 	}
 }
 
 // replyRoom answers with the person's room state attached.
 func (b *Bridge) replyRoom(to Addr, m Message, st *RoomState) {
 	m.Kind, m.Room = KindReply, st
+	t := b.traceOf(to)
 	for _, part := range b.splitFor(to.Platform, m) {
-		b.send(to, part, nil, "")
+		b.sendTraced(t, to, part, nil, "")
 	}
 }
 
@@ -484,15 +539,24 @@ func (b *Bridge) noticeAll(r rooms.Room, skip, text string, closed bool) {
 		if !closed {
 			st = stateOf(r, to)
 		}
+		t := rooms.Trace{}
+		if !closed {
+			t = b.roomTrace(r.ID, addrOf(to))
+		}
 		for _, m := range b.splitFor(to.Platform, Message{Kind: KindNotice, Text: text, Room: st}) {
-			b.send(addrOf(to), m, nil, "")
+			b.sendTraced(t, addrOf(to), m, nil, "")
 		}
 	}
 }
 
 // send queues one message for one person, behind what they are already due.
 func (b *Bridge) send(to Addr, m Message, img *Image, sender string) {
-	d := delivery{to: to, msg: m, img: img, sender: sender, queued: b.now()}
+	b.sendTraced(rooms.Trace{}, to, m, img, sender)
+}
+
+// sendTraced queues a message whose ids are recorded in t for the wipe.
+func (b *Bridge) sendTraced(t rooms.Trace, to Addr, m Message, img *Image, sender string) {
+	d := delivery{to: to, msg: m, img: img, sender: sender, queued: b.now(), trace: t}
 	head, waiting, ok := b.outbox.push(to.Platform+"\x1f"+to.Chat, d)
 	if !ok {
 		b.failed(d, 0, errors.New("recipient's queue is full"))
@@ -503,7 +567,16 @@ func (b *Bridge) send(to Addr, m Message, img *Image, sender string) {
 
 // deliver runs in the recipient's lane: it sends, and retries what can be retried, in order. d may
 // be a combined send (coalesce.go): whatever happens to it happens to every message it carries.
-func (b *Bridge) deliver(d delivery) {
+func (b *Bridge) deliver(key string, d delivery) {
+	if d.wipe != nil {
+		b.wipe(key, d)
+		return
+	}
+	if d.trace.Room != "" && !b.store.Tracing(d.trace) {
+		// The member's wipe already ran (they left, or the room ended while this was queued):
+		// nothing of the room may appear after its final notice.
+		return
+	}
 	p, ok := b.platforms[d.to.Platform]
 	if !ok {
 		b.failed(d, 0, fmt.Errorf("no platform %q", d.to.Platform))
@@ -527,9 +600,12 @@ func (b *Bridge) deliver(d delivery) {
 				ids = []MessageID{id}
 			}
 		}
-		// A combined send's id is every carried message's id: each is recorded on its own account.
-		for _, one := range d.each() {
-			b.shown(one, ids)
+		// A combined send's id stands for every message it carries: recorded once for each trace
+		// they belong to (the recipient's, as a rule), so the wipe deletes it once.
+		for i, one := range d.each() {
+			if i == 0 || !slices.ContainsFunc(d.each()[:i], func(o delivery) bool { return o.trace == one.trace }) {
+				b.shown(one, ids)
+			}
 		}
 		if err == nil {
 			b.stats.delivered.Add(uint64(len(d.each())))
@@ -546,7 +622,7 @@ func (b *Bridge) deliver(d delivery) {
 			// The platform refused the combination (it measured it differently): what it carries
 			// still goes, each alone, rather than fail for being combined.
 			for _, one := range d.carried {
-				b.deliver(one)
+				b.deliver(key, one)
 			}
 			return
 		case errors.Is(err, ErrRejected):
@@ -576,10 +652,6 @@ func (b *Bridge) deliver(d delivery) {
 		}
 	}
 }
-
-// shown learns which platform messages a delivery created, even one that then failed in part.
-// Nothing keeps them yet; the room's wipe will (they are what a room's end must erase).
-func (b *Bridge) shown(_ delivery, _ []MessageID) {}
 
 func (b *Bridge) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -631,7 +703,7 @@ func (b *Bridge) failed(d delivery, attempts int, err error) {
 		}
 	}
 	// A failure report is never itself reported, so this cannot loop.
-	b.send(addrOf(author), Message{Kind: KindReply, Text: fmt.Sprintf("⚠️ A message of yours could not be delivered to %s.", nick)}, nil, "")
+	b.sendTraced(b.roomTrace(room.ID, addrOf(author)), addrOf(author), Message{Kind: KindReply, Text: fmt.Sprintf("⚠️ A message of yours could not be delivered to %s.", nick)}, nil, "")
 }
 
 // gone removes someone the platform can no longer reach.
@@ -641,6 +713,8 @@ func (b *Bridge) gone(to Addr, err error) {
 	if lerr != nil {
 		return
 	}
+	// Their chat cannot be reached, so it cannot be wiped either: forget what it shows.
+	b.store.TakeRefs(rooms.Trace{Room: room.ID, Member: m.Key()})
 	b.noticeAll(room, "", fmt.Sprintf("%s left (they can no longer be reached). %s.", m.Nick, members(len(room.Members))), false)
 }
 
@@ -651,6 +725,8 @@ func (b *Bridge) left(from Addr) {
 		return // in no room (already removed, or their seat moved to another chat)
 	}
 	b.log.Info("member gone from their platform, removing", "platform", from.Platform)
+	// Their chat is gone with them: nothing there to wipe, so forget what it showed.
+	b.store.TakeRefs(rooms.Trace{Room: room.ID, Member: m.Key()})
 	b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))), false)
 }
 
@@ -679,5 +755,11 @@ func (e roomEvents) RoomClosed(r rooms.Room, why rooms.Reason) {
 		text = "💥 This room has self-destructed. Everything in it is gone; nothing you send is relayed any more."
 	}
 	e.b.log.Info("room closed", "room", r.ID[:8], "why", why.String(), "members", len(r.Members))
+	if e.b.cfg.Wipe {
+		for _, m := range r.Members {
+			e.b.wipeChat(addrOf(m), rooms.Trace{Room: r.ID, Member: m.Key()}, closingWhy(why))
+		}
+		return
+	}
 	e.b.noticeAll(r, "", text, true)
 }

@@ -31,7 +31,7 @@ func coalescable(d delivery) bool {
 // (command results, invoices). Notices keep their place among relayed messages, so that "X left"
 // never arrives before X's last words.
 func urgentDelivery(d delivery) bool {
-	return d.msg.Kind == KindReply || d.msg.Kind == KindInvoice
+	return d.wipe == nil && (d.msg.Kind == KindReply || d.msg.Kind == KindInvoice)
 }
 
 // take is the outbox's batching hook: how many of a recipient's waiting deliveries (at least the
@@ -95,7 +95,20 @@ func (d delivery) each() []delivery {
 
 // deliverBatch is the outbox's work: one send for whatever the take hook gave it, ranked for the
 // platform's bot-wide budget (fairshare.go) by whether the recipient has a backlog.
-func (b *Bridge) deliverBatch(_ string, batch []delivery, behind int) {
+func (b *Bridge) deliverBatch(key string, batch []delivery, behind int) {
+	if len(batch) > 1 {
+		// What a member's wipe already made moot stays out of the combination (deliver drops a
+		// single one the same way).
+		kept := batch[:0]
+		for _, d := range batch {
+			if d.trace.Room == "" || b.store.Tracing(d.trace) {
+				kept = append(kept, d)
+			}
+		}
+		if batch = kept; len(batch) == 0 {
+			return
+		}
+	}
 	d := combine(batch)
 	switch {
 	case urgentDelivery(d):
@@ -105,7 +118,7 @@ func (b *Bridge) deliverBatch(_ string, batch []delivery, behind int) {
 	default:
 		d.class = SendFresh
 	}
-	b.deliver(d)
+	b.deliver(key, d)
 }
 
 // Honest back-pressure: when even combined sends cannot keep up (a room busier than the platform

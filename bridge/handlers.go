@@ -11,25 +11,35 @@ import (
 )
 
 // command answers one command.
-func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
+func (b *Bridge) command(ctx context.Context, in Inbound, name, args string) {
+	from := in.From
 	switch name {
 	case "start", "help":
-		b.reply(from, helpText(b.cfg.PriceSat, b.cfg.Rooms.Lifetime))
+		if name == "start" && args != "" {
+			// A deep link (Telegram's t.me/<bot>?start=<token>) carries an invite token.
+			b.join(in, args, false)
+			return
+		}
+		b.reply(from, helpText(b.cfg.PriceSat, b.store.Config().Lifetime))
 	case "newroom":
-		b.newRoom(ctx, from, args)
+		b.newRoom(ctx, in, args)
 	case "join":
 		if args == "" {
 			b.reply(from, "Send /join followed by the room's password.")
 			return
 		}
-		b.join(from, args, false)
+		b.join(in, args, false)
 	case "leave":
 		room, m, err := b.store.Leave(from.Key())
 		if err != nil {
 			b.reply(from, "You are not in a room.")
 			return
 		}
-		b.replyRoom(from, Message{Text: "You left the room. Nothing more from it will reach you."}, closedState)
+		if b.cfg.Wipe {
+			b.wipeChat(from, rooms.Trace{Room: room.ID, Member: m.Key()}, "👋 You left the room. Nothing more from it will reach you.")
+		} else {
+			b.replyRoom(from, Message{Text: "You left the room. Nothing more from it will reach you."}, closedState)
+		}
 		b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))), false)
 	case "who":
 		room, me, err := b.store.RoomOf(from.Key())
@@ -52,8 +62,12 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 			b.reply(from, "You are not in a room.")
 			return
 		}
-		b.replyRoom(from, Message{Text: fmt.Sprintf("You are %s. %s. This room self-destructs in %s (at %s).",
-			me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"))},
+		locked := ""
+		if b.store.Locked(from.Key()) {
+			locked = " It is locked: no one new can join."
+		}
+		b.replyRoom(from, Message{Text: fmt.Sprintf("You are %s. %s. This room self-destructs in %s (at %s).%s",
+			me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), locked)},
 			stateOf(room, me))
 	case "nick":
 		if args == "" {
@@ -74,12 +88,14 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 			b.replyRoom(from, Message{Text: "You are now " + m.Nick + "."}, stateOf(room, m))
 			b.noticeAll(room, m.Key(), fmt.Sprintf("%s is now %s.", old.Nick, m.Nick), false)
 		}
+	case "invite", "kick", "lock", "unlock", "extend":
+		b.control(ctx, from, name, args)
 	case "reclaim":
 		if args == "" {
 			b.reply(from, "Send /reclaim followed by the creator key you got when your room opened.")
 			return
 		}
-		b.reclaim(from, args)
+		b.reclaim(in, args)
 	case "destroy":
 		_, err := b.store.Destroy(from.Key())
 		switch {
@@ -90,29 +106,30 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 		}
 		// On success every member, the creator included, gets the "destroyed" notice.
 	default:
-		b.reply(from, "I don't know /"+name+".\n\n"+helpText(b.cfg.PriceSat, b.cfg.Rooms.Lifetime))
+		b.reply(from, "I don't know /"+name+".\n\n"+helpText(b.cfg.PriceSat, b.store.Config().Lifetime))
 	}
 }
 
 // join lets someone into the room with that password.
 // bare says the password came as a plain message (from someone in no room) rather than with /join.
-func (b *Bridge) join(from Addr, password string, bare bool) {
+func (b *Bridge) join(in Inbound, password string, bare bool) {
+	from := in.From
 	if rooms.LooksLikeCreatorKey(password) {
-		b.reclaim(from, password)
+		b.reclaim(in, password)
 		return
 	}
-	room, m, err := b.store.Join(password, memberOf(from))
+	room, m, err := b.store.Join(password, memberOf(from), in.Origin)
 	var th *rooms.ThrottledError
 	switch {
 	case errors.As(err, &th):
-		b.reply(from, fmt.Sprintf("Too many wrong passwords. Try again in %s.", human(th.RetryIn)))
+		b.reply(from, b.throttledText(th))
 	case errors.Is(err, rooms.ErrAlreadyInRoom):
 		b.reply(from, "You are already in a room. /leave it first.")
 	case errors.Is(err, rooms.ErrWrongPassword):
 		left := b.store.FailuresLeft(from.Key())
-		msg := "No live room has that password."
+		msg := "No live room has that password or invite."
 		if bare {
-			msg = "You are not in a room, and no live room has that password."
+			msg = "You are not in a room, and no live room has that password or invite."
 		}
 		if left == 0 {
 			msg += " That was too many wrong passwords: wait a while before trying again."
@@ -122,17 +139,36 @@ func (b *Bridge) join(from Addr, password string, bare bool) {
 		b.reply(from, msg+" Send /newroom to open a room of your own.")
 	case errors.Is(err, rooms.ErrRoomFull):
 		b.reply(from, "That room is full.")
+	case errors.Is(err, rooms.ErrLocked):
+		b.reply(from, "That room is locked: its creator is letting no one new in right now.")
+	case errors.Is(err, rooms.ErrKicked):
+		b.reply(from, "You were removed from that room by its creator and cannot join it again.")
 	case err != nil:
 		b.reply(from, "Could not join that room.")
 	default:
-		b.replyRoom(from, Message{Text: fmt.Sprintf("You joined the room as %s. %s; it self-destructs in %s. Everything you send now goes to the room. /help lists the commands.",
-			m.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())))}, stateOf(room, m))
+		b.replyRoom(from, Message{Text: fmt.Sprintf("You joined the room as %s. %s; it self-destructs in %s. Everything you send now goes to the room. /help lists the commands.%s",
+			m.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), b.ownStayNote(from))}, stateOf(room, m))
 		b.noticeAll(room, m.Key(), fmt.Sprintf("%s joined. %s.", m.Nick, members(len(room.Members))), false)
 	}
 }
 
+// throttledText answers an attempt that a guess limit stopped before its password was looked at,
+// and counts it (kumo_join_attempts_throttled_total).
+func (b *Bridge) throttledText(th *rooms.ThrottledError) string {
+	b.stats.throttled.Add(1)
+	wait := human(th.RetryIn)
+	switch th.Scope {
+	case rooms.ScopeOrigin:
+		return "⏳ Busy: too many wrong passwords came from your network lately, so no password from it is checked for now. Try again in " + wait + "."
+	case rooms.ScopeGlobal:
+		return "⏳ Busy: too many wrong passwords were sent lately, so no password is checked for now. Try again in " + wait + ". Members already in rooms are not affected."
+	}
+	return "Too many wrong passwords. Try again in " + wait + "."
+}
+
 // newRoom starts a purchase, or opens a free room at once.
-func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
+func (b *Bridge) newRoom(ctx context.Context, in Inbound, password string) {
+	from := in.From
 	if _, _, err := b.store.RoomOf(from.Key()); err == nil {
 		b.reply(from, "You are already in a room. /leave it first.")
 		return
@@ -149,16 +185,38 @@ func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
 			b.reply(from, "That looks like a creator key, not a password. Choose another password, or send /newroom alone and I will make one.")
 			return
 		}
-		if err := rooms.CheckPassword(password); err != nil {
-			b.reply(from, fmt.Sprintf("A password needs at least %d characters. Send /newroom alone and I will make a strong one.", rooms.MinPasswordLen))
+		// Strength first, without looking the password up: only passwords no budget of guesses can
+		// find ever reach the "in use" answer below.
+		if err := b.store.CheckStrength(password); err != nil {
+			why := fmt.Sprintf("A password needs at least %d characters.", rooms.MinPasswordLen)
+			if errors.Is(err, rooms.ErrPasswordGuessable) {
+				why = "That password is too easy to guess: " + strings.TrimPrefix(err.Error(), rooms.ErrPasswordGuessable.Error()+": ") +
+					". A room's password is its only lock."
+			}
+			b.reply(from, why+" Send /newroom alone and I will make a strong one, like the one below.")
+			b.send(from, Message{Kind: KindReply, Text: "A strong password (send /newroom followed by it, or /newroom alone for a fresh one):", Code: rooms.GeneratePassword()}, nil, "")
 			return
 		}
-		if !b.store.PasswordFree(password) {
-			b.reply(from, "That password is already in use. Choose another one.")
+		// The answer tells whether a live room uses the password, so it is a guess: counted like a
+		// wrong password, and not given at all past a limit.
+		err := b.store.CheckChosen(password, from.Key(), in.Origin)
+		var th *rooms.ThrottledError
+		switch {
+		case errors.As(err, &th):
+			b.reply(from, b.throttledText(th))
+			return
+		case errors.Is(err, rooms.ErrPasswordTaken):
+			b.reply(from, "That password is already in use. Choose another one (this counted as a wrong password), or send /newroom alone for a strong one.")
 			return
 		}
 	}
-	p := rooms.Purchase{Creator: memberOf(from), Password: password, Generated: generated}
+	if b.cfg.PriceSat > 0 {
+		if err := b.store.CanPurchase(from.Key(), in.Origin); err != nil {
+			b.reply(from, pendingText(err))
+			return
+		}
+	}
+	p := rooms.Purchase{Creator: memberOf(from), Password: password, Generated: generated, Origin: in.Origin}
 	if b.cfg.PriceSat == 0 {
 		b.open(p)
 		return
@@ -179,7 +237,14 @@ func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
 	p.InvoiceID = inv.ID
 	p.ExpiresAt = inv.ExpiresAt
 	b.purchaseMu.Lock()
-	old, replaced := b.store.AddPurchase(p)
+	old, replaced, err := b.store.AddPurchase(p)
+	if err != nil {
+		// Others filled the cap while this invoice was being made.
+		b.purchaseMu.Unlock()
+		b.cancelInvoice(inv.ID)
+		b.reply(from, pendingText(err))
+		return
+	}
 	_, early := b.ephemeral.Get("early:" + inv.ID)
 	if early {
 		b.store.TakePurchase(inv.ID)
@@ -194,8 +259,22 @@ func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
 		b.reply(from, "Sorry, the invoice expired before it could be shown. Please try again.")
 		return
 	}
-	b.send(from, Message{Kind: KindInvoice, Text: invoiceCaption(inv, b.now()), Code: inv.BOLT11, Invoice: &inv},
+	t := rooms.Trace{}
+	if b.cfg.Wipe {
+		// The invoice exists before the room: it is recorded with the purchase and moves into the
+		// room when it opens, or is wiped when the invoice expires.
+		t = rooms.Pending(from.Key())
+	}
+	b.sendTraced(t, from, Message{Kind: KindInvoice, Text: invoiceCaption(inv, b.now()), Code: inv.BOLT11, Invoice: &inv},
 		&Image{Name: "invoice.png", PNG: inv.QR}, "")
+}
+
+// pendingText answers a purchase refused by a cap on unpaid invoices.
+func pendingText(err error) string {
+	if errors.Is(err, rooms.ErrTooManyPendingOrigin) {
+		return "⏳ Busy: too many unpaid invoices are waiting from your network. Pay or let one expire (or try again in a few minutes); no invoice was made."
+	}
+	return "⏳ Busy: too many unpaid invoices are waiting right now. Please try again in a few minutes; no invoice was made."
 }
 
 func invoiceCaption(inv Invoice, now time.Time) string {
@@ -234,6 +313,17 @@ func (b *Bridge) paymentLoop(ctx context.Context) {
 func (b *Bridge) payment(ev PaymentEvent) {
 	b.purchaseMu.Lock()
 	p, ok := b.store.TakePurchase(ev.ID)
+	var x extension
+	var isExt bool
+	if !ok {
+		x, isExt = b.takeExtension(ev.ID)
+	}
+	if isExt {
+		b.purchaseMu.Unlock()
+		b.ephemeral.Set("paid:"+ev.ID, true, 24*time.Hour)
+		b.extensionPayment(ev, x)
+		return
+	}
 	if !ok && ev.State == PaymentCanceled {
 		// Maybe newRoom has not recorded this purchase yet: let it know the invoice is gone.
 		b.ephemeral.Set("early:"+ev.ID, true, time.Hour)
@@ -256,6 +346,7 @@ func (b *Bridge) payment(ev PaymentEvent) {
 		b.open(p)
 	case PaymentCanceled:
 		b.stats.invoicesExpired.Add(1)
+		b.wipePending(addrOf(p.Creator))
 		b.reply(addrOf(p.Creator), "Your invoice expired before it was paid, so no room was opened and nothing was charged. Send /newroom to try again.")
 	}
 }
@@ -269,6 +360,7 @@ func (b *Bridge) open(p rooms.Purchase) {
 		if p.InvoiceID != "" {
 			b.cancelInvoice(p.InvoiceID)
 		}
+		b.wipePending(from)
 		b.reply(from, "kumo is shutting down, so your room could not be opened. Any payment was cancelled and the funds return to your wallet.")
 		return
 	}
@@ -283,6 +375,7 @@ func (b *Bridge) open(p rooms.Purchase) {
 		default:
 			why = "something went wrong"
 		}
+		b.wipePending(from)
 		if p.InvoiceID != "" {
 			b.cancelInvoice(p.InvoiceID)
 			b.reply(from, fmt.Sprintf("Your room could not be opened: %s. Your payment was cancelled and the funds return to your wallet. Send /newroom to try again.", why))
@@ -295,8 +388,8 @@ func (b *Bridge) open(p rooms.Purchase) {
 		b.settle(p.InvoiceID)
 	}
 	b.log.Info("room opened", "room", room.ID[:8], "paid", p.InvoiceID != "")
-	text := fmt.Sprintf("✅ Your room is open for %s (until %s). You are %s.\nAnyone who sends me this password joins, on any messenger. Its password:",
-		human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), me.Nick)
+	text := fmt.Sprintf("✅ Your room is open for %s (until %s). You are %s.\nAnyone who sends me this password joins, on any messenger.%s\nIts password:",
+		human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), me.Nick, b.ownStayNote(from))
 	b.replyRoom(from, Message{Text: text, Code: p.Password}, stateOf(room, me))
 	key, err := b.store.NewCreatorKey(me.Key())
 	if err != nil {
@@ -311,12 +404,17 @@ const creatorKeyText = "🔑 Your creator key, shown only this once: keep it to 
 	"kumo cannot show it again."
 
 // reclaim makes the sender the creator of the room the creator key opens (rooms.Store.Reclaim).
-func (b *Bridge) reclaim(from Addr, key string) {
-	got, err := b.store.Reclaim(key, memberOf(from))
+func (b *Bridge) reclaim(in Inbound, key string) {
+	from := in.From
+	got, err := b.store.Reclaim(key, memberOf(from), in.Origin)
 	var th *rooms.ThrottledError
 	switch {
-	case errors.As(err, &th):
+	case errors.As(err, &th) && th.Scope == rooms.ScopePerson:
+		b.stats.throttled.Add(1)
 		b.reply(from, fmt.Sprintf("Too many wrong passwords or keys. Try again in %s.", human(th.RetryIn)))
+		return
+	case errors.As(err, &th):
+		b.reply(from, b.throttledText(th))
 		return
 	case errors.Is(err, rooms.ErrWrongCreatorKey):
 		msg := "No live room has that creator key."
@@ -343,7 +441,13 @@ func (b *Bridge) reclaim(from Addr, key string) {
 	b.replyRoom(from, Message{Text: fmt.Sprintf("🔑 You are the room's creator again, as %s. %s; it self-destructs in %s. Your creator key stays the same.",
 		me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())))}, stateOf(room, me))
 	if got.Moved && got.Replaced.Key() != from.Key() {
-		b.replyRoom(addrOf(got.Replaced), Message{Text: "Your room's creator key was used in another chat: the room goes on there. Nothing more from it will reach you here."}, closedState)
+		const text = "Your room's creator key was used in another chat: the room goes on there. Nothing more from it will reach you here."
+		if b.cfg.Wipe {
+			// The old chat is out of the room: like a member who left, it keeps nothing of it.
+			b.wipeChat(addrOf(got.Replaced), rooms.Trace{Room: room.ID, Member: got.Replaced.Key()}, "🔑 "+text)
+		} else {
+			b.replyRoom(addrOf(got.Replaced), Message{Text: text}, closedState)
+		}
 	}
 	switch {
 	case got.Joined:
