@@ -198,7 +198,14 @@ func (b *Bridge) runOp(key string, d delivery) {
 	member := d.to.Key()
 	switch op.action {
 	case ActionUnsend:
-		ids := b.store.TakeCopies(op.room, op.key, member)
+		ids, combined := b.store.TakeCopies(op.room, op.key, member)
+		if combined && len(ids) > 0 {
+			// Their copy carries other members' messages too: it stays, and a notice says which
+			// was taken back.
+			b.deliver(key, delivery{to: d.to, trace: d.trace, queued: d.queued,
+				msg: Message{Kind: KindNotice, Text: "A message was taken back by its author.", ReplyTo: MessageID(ids[0])}})
+			return
+		}
 		if len(op.own) > 0 {
 			if del, ok := b.deleter(d.to.Platform); ok && del.DeletesTheirs(b.sendCtx, d.to) {
 				ids = append(ids, idStrings(op.own)...)
@@ -246,8 +253,10 @@ func (b *Bridge) editCopies(key string, d delivery) {
 		return // never shown to them (wiped, or they joined later)
 	}
 	ed, ok := b.platforms[d.to.Platform].(Editor)
-	if !ok {
-		// No edits on this platform: the new text as a reply to the old, marked as an edit.
+	if !ok || said.Combined[d.to.Key()] {
+		// No edits on this platform, or their copy is a combined send that carries other members'
+		// messages too (editing it would change theirs):
+		// the new text as a reply to the old, marked as an edit.
 		for i, p := range op.parts {
 			if i == 0 {
 				p.ReplyTo, p.Quote = MessageID(ids[0]), "✏️ "+said.Nick+" edited: "+said.Snippet

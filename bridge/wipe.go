@@ -89,12 +89,15 @@ func (b *Bridge) wipePending(to Addr) {
 // records them for the wipe.
 // A relayed message's ids are also its copies in the room's conversation map (recorded after the
 // wipe's record, so both share one string).
-func (b *Bridge) shown(d delivery, ids []MessageID) {
+//
+// shownAs is called for each message a delivery carries (a combined send carries several): keep
+// says whether the wipe's record still needs the ids (once per trace).
+func (b *Bridge) shownAs(d delivery, ids []MessageID, keep bool) {
 	if len(ids) == 0 {
 		return
 	}
 	s := idStrings(ids)
-	if _, ok := b.deleter(d.to.Platform); ok && d.trace.Member != "" {
+	if _, ok := b.deleter(d.to.Platform); ok && keep && d.trace.Member != "" {
 		if n := b.store.Keep(d.trace, s...); n > 0 {
 			b.stats.refsDropped.Add(uint64(n))
 		}

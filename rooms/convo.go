@@ -34,6 +34,9 @@ type Said struct {
 	Copies map[string][]string
 	// Reactions are who reacted with what, in the order they did.
 	Reactions []Reaction
+	// Combined says, by member key, that the member's copy is a combined send carrying other
+	// messages too: editing or deleting it would change those, so kumo does neither.
+	Combined map[string]bool
 }
 
 // Reaction is one member's emoji on a message.
@@ -57,7 +60,8 @@ type said struct {
 	author, nick, snippet string
 	copies                map[string][]string
 	reacts                []Reaction
-	gone                  bool // taken back: waiting for TakeCopies
+	gone                  bool            // taken back: waiting for TakeCopies
+	combined              map[string]bool // members whose copy carries other messages too
 }
 
 type convo struct {
@@ -81,7 +85,14 @@ func (s *said) view(key string) Said {
 	for k, v := range s.copies {
 		c[k] = slices.Clone(v)
 	}
-	return Said{Key: key, Author: s.author, Nick: s.nick, Snippet: s.snippet, Copies: c, Reactions: slices.Clone(s.reacts)}
+	var comb map[string]bool
+	if len(s.combined) > 0 {
+		comb = make(map[string]bool, len(s.combined))
+		for k, v := range s.combined {
+			comb[k] = v
+		}
+	}
+	return Said{Key: key, Author: s.author, Nick: s.nick, Snippet: s.snippet, Copies: c, Reactions: slices.Clone(s.reacts), Combined: comb}
 }
 
 // Snippet cuts text to what the map keeps of it: its first SnippetLen characters of its first
@@ -177,7 +188,16 @@ func (s *Store) AddCopies(roomID, key, member string, ids ...string) {
 		for _, id := range ids {
 			id = b.shared(member, id)
 			m.copies[member] = append(m.copies[member], id)
-			c.byCopy[copyKey(member, id)] = key
+			ck := copyKey(member, id)
+			if other, ok := c.byCopy[ck]; ok && other != key {
+				// One send carrying several messages (coalescing): a reply or reaction on it goes
+				// to the last of them; none of them may edit or delete it.
+				m.markCombined(member)
+				if o := c.msgs[other]; o != nil {
+					o.markCombined(member)
+				}
+			}
+			c.byCopy[ck] = key
 		}
 	})
 }
@@ -252,9 +272,9 @@ func (s *Store) Unsay(roomID, key string) (Said, bool) {
 }
 
 // TakeCopies removes and returns the member's copies of the message key (its unsend deletes them),
-// and drops them from the member's wipe record.
-func (s *Store) TakeCopies(roomID, key, member string) []string {
-	var ids []string
+// and drops them from the member's wipe record. A copy that is a combined send carrying other
+// messages too stays (combined is then true, and ids what it was).
+func (s *Store) TakeCopies(roomID, key, member string) (ids []string, combined bool) {
 	s.withConvo(roomID, func(c *convo, b *refBook) {
 		m, ok := c.msgs[key]
 		if !ok {
@@ -262,6 +282,13 @@ func (s *Store) TakeCopies(roomID, key, member string) []string {
 		}
 		ids = m.copies[member]
 		delete(m.copies, member)
+		if combined = m.combined[member]; combined {
+			// The copy is shared with other messages: it stays, for them and for the wipe.
+			if m.gone && len(m.copies) == 0 {
+				c.forget(key)
+			}
+			return
+		}
 		for _, id := range ids {
 			delete(c.byCopy, copyKey(member, id))
 			b.drop(member, id)
@@ -270,7 +297,7 @@ func (s *Store) TakeCopies(roomID, key, member string) []string {
 			c.forget(key)
 		}
 	})
-	return ids
+	return ids, combined
 }
 
 // Get is the message key, unless it was taken back or forgotten.
@@ -331,6 +358,13 @@ func (b *refBook) shared(member, id string) string {
 		}
 	}
 	return strings.Clone(id)
+}
+
+func (s *said) markCombined(member string) {
+	if s.combined == nil {
+		s.combined = make(map[string]bool)
+	}
+	s.combined[member] = true
 }
 
 // drop removes one id from the member's wipe record (it was deleted already). Callers hold b.mu.

@@ -95,7 +95,7 @@ func TestConvoMapsCopies(t *testing.T) {
 		t.Fatal("an unsent message is still found")
 	}
 	s.AddCopies(r.ID, key, c.Key(), "c4") // a copy still on its way when it was taken back
-	if ids := s.TakeCopies(r.ID, key, c.Key()); !slices.Equal(ids, []string{"c3", "c4"}) {
+	if ids, _ := s.TakeCopies(r.ID, key, c.Key()); !slices.Equal(ids, []string{"c3", "c4"}) {
 		t.Fatalf("c's copies to delete: %q", ids)
 	}
 	s.TakeCopies(r.ID, key, a.Key())
@@ -190,4 +190,32 @@ func BenchmarkConvo(b *testing.B) {
 		s.Close()
 	}
 	b.ReportMetric(perMsg, "bytes/msg")
+}
+
+// A combined send (several relayed messages in one platform message) is every carried message's
+// copy: it is marked, so that none of them edits or deletes it for the others.
+func TestConvoCombinedCopy(t *testing.T) {
+	s := newStore(t, rooms.Config{}, nil)
+	a, b := member("a"), member("b")
+	r, _, _ := s.Open(a, "twelve chars!")
+	if _, _, err := s.Join("twelve chars!", b, ""); err != nil {
+		t.Fatal(err)
+	}
+	k1, _ := s.Say(r.ID, a.Key(), "a1", "Quiet Fox", "one")
+	k2, _ := s.Say(r.ID, a.Key(), "a2", "Quiet Fox", "two")
+	s.AddCopies(r.ID, k1, b.Key(), "b9")
+	s.AddCopies(r.ID, k2, b.Key(), "b9")
+	for _, k := range []string{k1, k2} {
+		got, ok := s.Get(r.ID, k)
+		if !ok || !got.Combined[b.Key()] || got.Combined[a.Key()] {
+			t.Fatalf("%s: combined %v", k, got.Combined)
+		}
+	}
+	s.Unsay(r.ID, k1)
+	if ids, combined := s.TakeCopies(r.ID, k1, b.Key()); !combined || !slices.Equal(ids, []string{"b9"}) {
+		t.Fatalf("TakeCopies of a combined copy = %q, %v", ids, combined)
+	}
+	if got, ok := s.Find(r.ID, b.Key(), "b9"); !ok || got.Key != k2 {
+		t.Fatalf("the combined copy no longer finds the other message: %+v %v", got, ok)
+	}
 }

@@ -174,6 +174,15 @@ func (c *config) validate() error {
 	default:
 		bad("lightning.backend must be lnd or dev, got %q", c.Lightning.Backend)
 	}
+	if c.Telegram != nil {
+		errs = append(errs, c.Telegram.Validate())
+	}
+	if c.Discord != nil {
+		errs = append(errs, c.Discord.Validate())
+	}
+	if c.Matrix != nil {
+		errs = append(errs, c.Matrix.Validate())
+	}
 	if c.Telegram != nil && c.Telegram.Token == "" {
 		bad("telegram.token is empty: set it (from @BotFather) or KUMO_TELEGRAM_TOKEN, or remove the telegram section")
 	}
@@ -229,7 +238,8 @@ var yamlTypeSection = map[string]string{
 	"main.config": "the top level", "bridge.Config": "rooms", "rooms.Config": "rooms",
 	"main.lightningConfig": "lightning", "lnd.Config": "lightning.lnd", "telegram.Config": "telegram",
 	"discord.Config": "discord", "matrix.Config": "matrix", "web.Config": "web", "main.httpConfig": "http",
-	"main.logConfig": "log",
+	"main.logConfig": "log", "telegram.Pacing": "telegram.pacing", "discord.Pacing": "discord.pacing",
+	"matrix.Pacing": "matrix.pacing",
 }
 
 var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\S+)`)

@@ -40,6 +40,27 @@ type Config struct {
 	AccessToken string `yaml:"access_token"`
 	Password    string `yaml:"password"`
 	DeviceID    string `yaml:"device_id"`
+	// Pacing is how fast kumo sends events (matrix.pacing.*). Homeservers set their own limits
+	// (Synapse's rc_message, Dendrite's rate_limiting); the default, 5/s in bursts of 10, suits a
+	// homeserver that exempts the bot's account; set the homeserver's figures otherwise.
+	Pacing Pacing `yaml:"pacing"`
+}
+
+// Pacing is how fast the adapter sends events over all rooms.
+type Pacing struct {
+	Global      rate.Limit `yaml:"global"`       // events per second
+	GlobalBurst int        `yaml:"global_burst"` // how many of them may go at once
+}
+
+// DefaultPacing is 5 events a second in bursts of 10.
+func DefaultPacing() Pacing { return Pacing{Global: 5, GlobalBurst: 10} }
+
+// Validate reports the first value that cannot work, naming its key.
+func (c Config) Validate() error {
+	if c.Pacing.Global < 0 || c.Pacing.GlobalBurst < 0 {
+		return errors.New("matrix.pacing: rates and bursts must not be negative (leave a key out for the default)")
+	}
+	return nil
 }
 
 // LogValue keeps the secrets out of logs.
@@ -60,14 +81,14 @@ type Option func(*Adapter)
 // default, 5/s with a burst of 10, stays under common homeserver settings for bots; the bridge
 // retries after M_LIMIT_EXCEEDED anyway.
 func WithRate(r rate.Limit, burst int) Option {
-	return func(a *Adapter) { a.limiter = rate.NewLimiter(r, burst) }
+	return func(a *Adapter) { a.limiter = bridge.NewGate(r, burst) }
 }
 
 // Adapter is the Matrix platform. It implements bridge.Platform.
 type Adapter struct {
 	cfg     Config
 	log     *slog.Logger
-	limiter *rate.Limiter
+	limiter *bridge.Gate // the bot-wide budget, shared by the core's send classes
 	// observe, when set, sees every event the sync delivered after the adapter handled it (tests).
 	observe func(*event.Event)
 
@@ -119,13 +140,23 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	if cfg.AccessToken == "" && cfg.Password == "" {
 		return nil, errors.New("matrix: access_token or password is required")
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pacing := DefaultPacing()
+	if cfg.Pacing.Global > 0 {
+		pacing.Global = cfg.Pacing.Global
+	}
+	if cfg.Pacing.GlobalBurst > 0 {
+		pacing.GlobalBurst = cfg.Pacing.GlobalBurst
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Adapter{
 		cfg:          cfg,
 		log:          log.With("platform", Name),
-		limiter:      rate.NewLimiter(5, 10),
+		limiter:      bridge.NewGate(pacing.Global, pacing.GlobalBurst),
 		ready:        make(chan struct{}),
 		joining:      map[id.RoomID]bool{},
 		rooms:        map[id.RoomID]*room{},
@@ -153,7 +184,7 @@ func (a *Adapter) Name() string { return Name }
 
 // Limits implements bridge.Platform: see textLen for how Matrix's 64 KiB event cap is counted.
 func (a *Adapter) Limits() bridge.Limits {
-	return bridge.Limits{MaxText: maxText, Overhead: overhead, TextLen: textLen}
+	return bridge.Limits{MaxText: maxText, Overhead: overhead, LineOverhead: lineOverhead, TextLen: textLen}
 }
 
 // Run logs in, sets up encryption and syncs until ctx ends. It returns nil when ctx ended.
