@@ -85,13 +85,11 @@ func (b *Bridge) wipePending(to Addr) {
 	}
 }
 
-// shown learns which platform messages a delivery created, even one that then failed in part, and
-// records them for the wipe.
-// A relayed message's ids are also its copies in the room's conversation map (recorded after the
-// wipe's record, so both share one string).
-//
-// shownAs is called for each message a delivery carries (a combined send carries several): keep
-// says whether the wipe's record still needs the ids (once per trace).
+// shownAs learns which platform messages a delivery created, even one that then failed in part, and
+// records them for the wipe; a relayed message's ids are also its copies in the room's conversation
+// map (recorded after the wipe's record, so both share one string). It is called for each message a
+// delivery carries (a combined send carries several): keep says whether the wipe's record still
+// needs the ids (once per trace).
 func (b *Bridge) shownAs(d delivery, ids []MessageID, keep bool) {
 	if len(ids) == 0 {
 		return
