@@ -16,6 +16,7 @@ import (
 
 	"github.com/patrickmn/go-cache"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/kumo-chat/kumo/rooms"
@@ -33,6 +34,12 @@ type Config struct {
 	// in bursts of rooms.flood_burst, default 10). Past them kumo answers "slow down".
 	FloodRate  float64 `yaml:"flood_rate"`
 	FloodBurst int     `yaml:"flood_burst"`
+	// MaxMediaBytes is the largest photo or file kumo relays (rooms.max_media_bytes, default 20 MiB);
+	// platforms' own, smaller limits apply too.
+	MaxMediaBytes int64 `yaml:"max_media_bytes"`
+	// MediaMemory bounds the media bytes held in memory at once, over all rooms
+	// (rooms.media_memory, default 256 MiB). Past it, senders of more media wait.
+	MediaMemory int64 `yaml:"media_memory"`
 	// Retry is how undeliverable messages are retried.
 	Retry RetryPolicy `yaml:"-"`
 	// ShutdownGrace bounds how long a stopping kumo keeps delivering the "room is gone" notices.
@@ -59,6 +66,8 @@ func DefaultConfig() Config {
 		Rooms:         rooms.DefaultConfig(),
 		FloodRate:     2,
 		FloodBurst:    10,
+		MaxMediaBytes: 20 << 20,
+		MediaMemory:   256 << 20,
 		Retry: RetryPolicy{
 			Attempts:         6,
 			Backoff:          500 * time.Millisecond,
@@ -78,6 +87,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rooms.invoice_expiry must be at least 1s, got %s", c.InvoiceExpiry)
 	case c.FloodRate < 0 || c.FloodBurst < 0:
 		return fmt.Errorf("rooms.flood_rate and rooms.flood_burst must not be negative")
+	case c.MaxMediaBytes < 1:
+		return fmt.Errorf("rooms.max_media_bytes must be at least 1, got %d", c.MaxMediaBytes)
+	case c.MediaMemory < c.MaxMediaBytes:
+		return fmt.Errorf("rooms.media_memory (%d) must be at least rooms.max_media_bytes (%d): one file must fit", c.MediaMemory, c.MaxMediaBytes)
 	}
 	return c.Rooms.Validate()
 }
@@ -101,8 +114,10 @@ type Bridge struct {
 	platforms map[string]Platform
 	now       func() time.Time
 
-	inbox  *lanes[Inbound]
-	outbox *lanes[delivery]
+	inbox *lanes[Inbound]
+	// mediaMem is the budget of media bytes in memory (Config.MediaMemory).
+	mediaMem *semaphore.Weighted
+	outbox   *lanes[delivery]
 	// ephemeral holds per-person flood limiters and which invoices were already handled.
 	ephemeral *cache.Cache
 	payEvents chan PaymentEvent
@@ -137,7 +152,8 @@ type delivery struct {
 	to     Addr
 	msg    Message
 	img    *Image
-	sender string // member key of a relayed message's author, to tell them if it fails
+	media  *mediaPart // a photo, file, voice note... (media.go)
+	sender string     // member key of a relayed message's author, to tell them if it fails
 	queued time.Time
 }
 
@@ -152,6 +168,12 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	}
 	if cfg.InvoiceExpiry == 0 {
 		cfg.InvoiceExpiry = d.InvoiceExpiry
+	}
+	if cfg.MaxMediaBytes == 0 {
+		cfg.MaxMediaBytes = d.MaxMediaBytes
+	}
+	if cfg.MediaMemory == 0 {
+		cfg.MediaMemory = max(d.MediaMemory, cfg.MaxMediaBytes)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -186,6 +208,7 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	}
 	b.store = store
 	b.sendCtx, b.cancelSend = context.WithCancel(context.Background())
+	b.mediaMem = semaphore.NewWeighted(cfg.MediaMemory)
 	b.inbox = newLanes(inboxLimit, b.handle)
 	b.outbox = newLanes(outboxLimit, b.deliver)
 	return b, nil
@@ -336,6 +359,10 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		b.left(in.From)
 		return
 	}
+	if len(in.Attachments) > 0 {
+		b.handleMedia(ctx, in)
+		return
+	}
 	if in.NonText {
 		b.reply(in.From, "Only text is relayed: photos, stickers, voice messages and files are not sent to the room.")
 		return
@@ -471,14 +498,20 @@ func (b *Bridge) noticeAll(r rooms.Room, skip, text string, closed bool) {
 
 // send queues one message for one person, behind what they are already due.
 func (b *Bridge) send(to Addr, m Message, img *Image, sender string) {
-	d := delivery{to: to, msg: m, img: img, sender: sender, queued: b.now()}
-	if !b.outbox.push(to.Platform+"\x1f"+to.Chat, d) {
+	b.push(delivery{to: to, msg: m, img: img, sender: sender, queued: b.now()})
+}
+
+// push queues d in its recipient's lane.
+func (b *Bridge) push(d delivery) {
+	if !b.outbox.push(d.to.Platform+"\x1f"+d.to.Chat, d) {
+		d.media.done()
 		b.failed(d, 0, errors.New("recipient's queue is full"))
 	}
 }
 
 // deliver runs in the recipient's lane: it sends, and retries what can be retried, in order.
 func (b *Bridge) deliver(_ string, d delivery) {
+	defer d.media.done()
 	p, ok := b.platforms[d.to.Platform]
 	if !ok {
 		b.failed(d, 0, fmt.Errorf("no platform %q", d.to.Platform))
@@ -492,7 +525,9 @@ func (b *Bridge) deliver(_ string, d delivery) {
 			ids []MessageID
 			err error
 		)
-		if d.img != nil {
+		if d.media != nil {
+			ids, err = b.sendMedia(b.sendCtx, p, d)
+		} else if d.img != nil {
 			ids, err = p.SendImage(b.sendCtx, d.to, *d.img, d.msg)
 		} else {
 			var id MessageID
@@ -584,8 +619,12 @@ func (b *Bridge) failed(d delivery, attempts int, err error) {
 			nick = m.Nick
 		}
 	}
+	text := fmt.Sprintf("⚠️ A message of yours could not be delivered to %s.", nick)
+	if d.media != nil && errors.Is(err, ErrTooBig) {
+		text = fmt.Sprintf("📎 Your %s was too big for %s's messenger: they did not get it.", kindName(d.media.kind), nick)
+	}
 	// A failure report is never itself reported, so this cannot loop.
-	b.send(addrOf(author), Message{Kind: KindReply, Text: fmt.Sprintf("⚠️ A message of yours could not be delivered to %s.", nick)}, nil, "")
+	b.send(addrOf(author), Message{Kind: KindReply, Text: text}, nil, "")
 }
 
 // gone removes someone the platform can no longer reach.

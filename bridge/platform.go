@@ -44,6 +44,10 @@ type Inbound struct {
 	// at the next message to them. Text and NonText are ignored; it is handled in the person's
 	// order, after what they sent before, and never refused by the flood limit.
 	Left bool
+	// Attachments are the photos, files, voice notes... of the message (most platforms send one per
+	// message); Text is then their caption. The bridge relays them when it can and says so when it
+	// cannot. See media.go.
+	Attachments []Attachment
 }
 
 // Kind says who speaks in a Message, so each adapter can render it unmistakably: a member can never
