@@ -117,7 +117,9 @@ type Bridge struct {
 	inbox *lanes[Inbound]
 	// mediaMem is the budget of media bytes in memory (Config.MediaMemory).
 	mediaMem *semaphore.Weighted
-	outbox   *lanes[delivery]
+	// mediaHeld and mediaPeak are the media bytes held now and at most (Stats).
+	mediaHeld, mediaPeak atomic.Int64
+	outbox               *lanes[delivery]
 	// ephemeral holds per-person flood limiters and which invoices were already handled.
 	ephemeral *cache.Cache
 	payEvents chan PaymentEvent
@@ -230,6 +232,8 @@ type Stats struct {
 	Relayed, Delivered, DeliveriesFailed           uint64
 	InvoicesCreated, InvoicesPaid, InvoicesExpired uint64
 	PendingDeliveries                              int
+	// MediaBytes and MediaPeak are the media bytes held in memory now and at most since the start.
+	MediaBytes, MediaPeak int64
 }
 
 // Stats returns the current counters.
@@ -244,6 +248,8 @@ func (b *Bridge) Stats() Stats {
 		InvoicesPaid:      b.stats.invoicesPaid.Load(),
 		InvoicesExpired:   b.stats.invoicesExpired.Load(),
 		PendingDeliveries: b.outbox.active(),
+		MediaBytes:        b.mediaHeld.Load(),
+		MediaPeak:         b.mediaPeak.Load(),
 	}
 }
 

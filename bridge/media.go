@@ -190,20 +190,20 @@ func (b *Bridge) relayAttachment(ctx context.Context, room rooms.Room, me rooms.
 	if a.Size > 0 {
 		reserve = a.Size
 	}
-	if err := b.mediaMem.Acquire(ctx, reserve); err != nil {
+	if err := b.acquireMedia(ctx, reserve); err != nil {
 		return // kumo is stopping
 	}
 	data, err := a.Fetch(ctx, limit)
 	if err == nil && int64(len(data)) > reserve {
 		// The platform declared less than it sent: the rest must fit the budget too.
-		if !b.mediaMem.TryAcquire(int64(len(data)) - reserve) {
+		if !b.tryAcquireMedia(int64(len(data)) - reserve) {
 			err = fmt.Errorf("%w: larger than declared", ErrTooBig)
 		} else {
 			reserve = int64(len(data))
 		}
 	}
 	if err != nil {
-		b.mediaMem.Release(reserve)
+		b.releaseMedia(reserve)
 		switch {
 		case errors.Is(err, ErrTooBig):
 			b.tooBig(me, a.Kind, a.Size, limit, "")
@@ -216,17 +216,17 @@ func (b *Bridge) relayAttachment(ctx context.Context, room rooms.Room, me rooms.
 	}
 	clean, _, err := StripMetadata(data)
 	if err != nil {
-		b.mediaMem.Release(reserve)
+		b.releaseMedia(reserve)
 		b.reply(addrOf(me), fmt.Sprintf("📎 Your %s looks damaged, so I could not remove its metadata (where and with what it was taken): it was not relayed.", kindName(a.Kind)))
 		return
 	}
 	// Whatever the filter cut is already garbage: only what remains counts from here on.
 	if held := int64(len(clean)); held < reserve {
-		b.mediaMem.Release(reserve - held)
+		b.releaseMedia(reserve - held)
 		reserve = held
 	}
 	blob := &mediaBlob{md: Media{Kind: a.Kind, MIME: mediaType(a.MIME, clean), Name: NeutralName(a.Kind, a.Name, a.MIME), Data: clean}}
-	blob.free = func() { b.mediaMem.Release(reserve) }
+	blob.free = func() { b.releaseMedia(reserve) }
 	blob.hold() // the fan-out's own reference, dropped below
 	var refused map[string]int64
 	for _, m := range uploads {
@@ -391,4 +391,36 @@ func (b *Bridge) handleMedia(ctx context.Context, in Inbound) {
 		return
 	}
 	b.relayMedia(ctx, room, me, in.Attachments, caption)
+}
+
+// acquireMedia waits until n more media bytes fit the memory budget.
+func (b *Bridge) acquireMedia(ctx context.Context, n int64) error {
+	if err := b.mediaMem.Acquire(ctx, n); err != nil {
+		return err
+	}
+	b.noteMedia(n)
+	return nil
+}
+
+func (b *Bridge) tryAcquireMedia(n int64) bool {
+	if !b.mediaMem.TryAcquire(n) {
+		return false
+	}
+	b.noteMedia(n)
+	return true
+}
+
+func (b *Bridge) noteMedia(n int64) {
+	held := b.mediaHeld.Add(n)
+	for {
+		peak := b.mediaPeak.Load()
+		if held <= peak || b.mediaPeak.CompareAndSwap(peak, held) {
+			return
+		}
+	}
+}
+
+func (b *Bridge) releaseMedia(n int64) {
+	b.mediaHeld.Add(-n)
+	b.mediaMem.Release(n)
 }

@@ -161,4 +161,3 @@ func FuzzStripMetadata(f *testing.F) {
 		}
 	})
 }
-
