@@ -58,7 +58,7 @@ func DefaultPacing() Pacing {
 type options struct {
 	pacing      Pacing
 	pollTimeout time.Duration
-	client      bot.HttpClient
+	client      *http.Client
 }
 
 // Option changes how the adapter works; the defaults suit the real Telegram.
@@ -77,6 +77,7 @@ func WithPolling(pollTimeout time.Duration, client *http.Client) Option {
 type Adapter struct {
 	log    *slog.Logger
 	bot    *bot.Bot
+	http   bot.HttpClient // the Bot API's client, also for file downloads (media.go)
 	pacing Pacing
 	global *rate.Limiter
 
@@ -118,11 +119,11 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		bot.WithErrorsHandler(a.onPollError),
 		bot.WithAllowedUpdates(bot.AllowedUpdates{models.AllowedUpdateMessage}),
 	}
-	if o.client != nil {
-		bopts = append(bopts, bot.WithHTTPClient(o.pollTimeout, o.client))
-	} else {
-		bopts = append(bopts, bot.WithHTTPClient(o.pollTimeout, &http.Client{Timeout: o.pollTimeout + 10*time.Second}))
+	if o.client == nil {
+		o.client = &http.Client{Timeout: o.pollTimeout + 10*time.Second}
 	}
+	a.http = o.client
+	bopts = append(bopts, bot.WithHTTPClient(o.pollTimeout, o.client))
 	if cfg.APIURL != "" {
 		bopts = append(bopts, bot.WithServerURL(strings.TrimRight(cfg.APIURL, "/")))
 	}
@@ -214,6 +215,8 @@ func (a *Adapter) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) 
 	}}
 	if msg.Text != "" {
 		in.Text = msg.Text
+	} else if atts := a.attachments(msg); len(atts) > 0 {
+		in.Text, in.Attachments = msg.Caption, atts
 	} else {
 		// Photos, stickers, voice notes, files...: the bridge tells the sender only text is relayed.
 		in.NonText = true

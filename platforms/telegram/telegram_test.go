@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,14 +165,17 @@ func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 	s.Inject(telegramtest.Incoming{From: carol, Media: "photo", Caption: "look"})
 	s.Inject(telegramtest.Incoming{From: carol, Media: "voice"})
 	s.Inject(telegramtest.Incoming{From: carol, Text: "/join@kumo_test_bot secret"})
-	for range 3 {
-		want = append(want, bridge.Inbound{From: addr(carol), NonText: true})
+	for _, w := range []struct {
+		kind    bridge.MediaKind
+		caption string
+	}{{bridge.MediaSticker, ""}, {bridge.MediaPhoto, "look"}, {bridge.MediaVoice, ""}} {
+		want = append(want, bridge.Inbound{From: addr(carol), Text: w.caption, Attachments: []bridge.Attachment{{Kind: w.kind}}})
 	}
 	want = append(want, bridge.Inbound{From: addr(carol), Text: "/join@kumo_test_bot secret"})
 
 	got := rec.wait(t, ctx, len(want))
 	for i := range want {
-		if got[i] != want[i] {
+		if !sameInbound(got[i], want[i]) {
 			t.Fatalf("inbound %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
@@ -483,4 +487,18 @@ func TestPacingStaysUnderTheFakesLimits(t *testing.T) {
 	if n := s.Stats().RateLimited; n != 0 {
 		t.Fatalf("the fake answered 429 %d times to a paced adapter", n)
 	}
+}
+
+// sameInbound compares inbound messages, their attachments by kind (they hold functions).
+func sameInbound(a, b bridge.Inbound) bool {
+	if len(a.Attachments) != len(b.Attachments) {
+		return false
+	}
+	for i := range a.Attachments {
+		if a.Attachments[i].Kind != b.Attachments[i].Kind {
+			return false
+		}
+	}
+	a.Attachments, b.Attachments = nil, nil
+	return reflect.DeepEqual(a, b)
 }
