@@ -154,6 +154,9 @@ func (s *Server) sendFile(method string, f form) (any, *apiError) {
 		if err != nil || len(data) == 0 {
 			return nil, badRequest("file must be non-empty")
 		}
+		if len(data) > MaxUpload {
+			return nil, &apiError{code: 413, desc: "Request Entity Too Large"}
+		}
 		sent.FileData, sent.FileName = data, fh.Filename
 	} else if id := f.get(field); id != "" && !strings.HasPrefix(id, "attach://") {
 		s.mu.Lock()
