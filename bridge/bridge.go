@@ -42,8 +42,12 @@ type Config struct {
 	MediaMemory int64 `yaml:"media_memory"`
 	// Retry is how undeliverable messages are retried.
 	Retry RetryPolicy `yaml:"-"`
-	// ShutdownGrace bounds how long a stopping kumo keeps delivering the "room is gone" notices.
-	ShutdownGrace time.Duration `yaml:"-"`
+	// Wipe erases a room's conversation from every member's chat when the room ends or they leave
+	// it, where the platform allows (rooms.wipe, default true).
+	Wipe bool `yaml:"wipe"`
+	// ShutdownGrace bounds how long a stopping kumo keeps wiping rooms and delivering the "room is
+	// gone" notices (rooms.shutdown_grace, default 30s); what is left then is logged as counts.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time `yaml:"-"`
 }
@@ -74,7 +78,8 @@ func DefaultConfig() Config {
 			MaxBackoff:       30 * time.Second,
 			MaxRateLimitWait: 10 * time.Minute,
 		},
-		ShutdownGrace: 10 * time.Second,
+		Wipe:          true,
+		ShutdownGrace: 30 * time.Second,
 	}
 }
 
@@ -135,9 +140,12 @@ type Bridge struct {
 
 	stats struct {
 		relayed, delivered, failed, invoicesCreated, invoicesPaid, invoicesExpired atomic.Uint64
+		erased, eraseFailed, refsDropped                                           atomic.Uint64
 	}
-	mu       sync.Mutex
-	observer func(DeliveryEvent) // tests and benchmarks only
+	// wipeInFlight counts ids a running wipe has taken and not yet erased or given up.
+	wipeInFlight atomic.Int64
+	mu           sync.Mutex
+	observer     func(DeliveryEvent) // tests and benchmarks only
 }
 
 // DeliveryEvent describes one finished delivery, for instrumentation.
@@ -157,6 +165,10 @@ type delivery struct {
 	media  *mediaPart // a photo, file, voice note... (media.go)
 	sender string     // member key of a relayed message's author, to tell them if it fails
 	queued time.Time
+	// trace is where the ids of what this delivery shows are recorded for the wipe (zero: nowhere).
+	trace rooms.Trace
+	// wipe, when set, makes this a wipe of the recipient's chat instead of a send.
+	wipe *wipeJob
 }
 
 // New builds the core. pay may be nil only when rooms are free (PriceSat 0).
@@ -234,6 +246,9 @@ type Stats struct {
 	PendingDeliveries                              int
 	// MediaBytes and MediaPeak are the media bytes held in memory now and at most since the start.
 	MediaBytes, MediaPeak int64
+	// Erased and EraseFailed count messages the wipe deleted and could not delete; RefsDropped those
+	// it never knew of because their room's record was full (rooms.max_refs).
+	Erased, EraseFailed, RefsDropped uint64
 }
 
 // Stats returns the current counters.
@@ -250,6 +265,9 @@ func (b *Bridge) Stats() Stats {
 		PendingDeliveries: b.outbox.active(),
 		MediaBytes:        b.mediaHeld.Load(),
 		MediaPeak:         b.mediaPeak.Load(),
+		Erased:            b.stats.erased.Load(),
+		EraseFailed:       b.stats.eraseFailed.Load(),
+		RefsDropped:       b.stats.refsDropped.Load(),
 	}
 }
 
@@ -290,12 +308,23 @@ func (b *Bridge) Run(ctx context.Context) error {
 	case <-gctx.Done():
 	}
 	b.stopping.Store(true)
-	closed := b.store.CloseAll()
-	b.log.Info("kumo stopping", "rooms_closed", closed)
 	grace := make(chan struct{})
 	timer := time.AfterFunc(b.cfg.ShutdownGrace, func() { close(grace) })
+	// What people sent before the stop finishes being handled first (new messages are refused now):
+	// a /newroom's own message is recorded with its purchase only once it is handled, and must be
+	// known before the purchase's wipe below.
+	b.inbox.wait(grace)
+	closed := b.store.CloseAll()
+	// Invoices nobody paid are traces too; they can no longer open a room.
+	for _, p := range b.store.Purchases() {
+		b.wipePending(addrOf(p.Creator))
+	}
+	b.log.Info("kumo stopping", "rooms_closed", closed)
 	if !b.outbox.wait(grace) {
-		b.log.Warn("shutdown grace ran out with deliveries pending", "recipients", b.outbox.active())
+		refs, chats := b.store.RefsLeft()
+		// Counts only: which rooms or people these were must not outlive them.
+		b.log.Warn("shutdown grace ran out with deliveries pending", "recipients", b.outbox.active(),
+			"messages_not_erased", refs+int(b.wipeInFlight.Load()), "chats_not_wiped", chats)
 	}
 	timer.Stop()
 	b.cancelSend()
@@ -365,6 +394,15 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		b.left(in.From)
 		return
 	}
+	// The person's own message belongs to their room (recorded before it is handled, so that a
+	// /leave or /destroy is itself erased, and a photo that is not relayed still leaves with the
+	// room), or to the room or purchase it starts.
+	room, me, err := b.store.RoomOf(in.From.Key())
+	if err == nil {
+		b.keepOwn(ctx, in, rooms.Trace{Room: room.ID, Member: me.Key()})
+	} else {
+		defer b.keepOwnAfter(ctx, in)
+	}
 	if len(in.Attachments) > 0 {
 		b.handleMedia(ctx, in)
 		return
@@ -385,7 +423,6 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		b.command(ctx, in.From, name, args)
 		return
 	}
-	room, me, err := b.store.RoomOf(in.From.Key())
 	if err == nil {
 		b.relay(room, me, text)
 		return
@@ -426,7 +463,7 @@ func (b *Bridge) relay(room rooms.Room, me rooms.Member, text string) {
 			cache = append(cache, split{m.Platform, parts})
 		}
 		for _, p := range parts {
-			b.send(addrOf(m), p, nil, me.Key())
+			b.sendTraced(b.roomTrace(room.ID, addrOf(m)), addrOf(m), p, nil, me.Key())
 		}
 	}
 }
@@ -465,17 +502,21 @@ func (b *Bridge) splitFor(platform string, m Message) []Message {
 	return out
 }
 
+// reply answers the person; an answer given while they are in a room belongs to the room (its wipe
+// erases it).
 func (b *Bridge) reply(to Addr, text string) {
+	t := b.traceOf(to)
 	for _, m := range b.splitFor(to.Platform, Message{Kind: KindReply, Text: text}) {
-		b.send(to, m, nil, "")
+		b.sendTraced(t, to, m, nil, "")
 	}
 }
 
 // replyRoom answers with the person's room state attached.
 func (b *Bridge) replyRoom(to Addr, m Message, st *RoomState) {
 	m.Kind, m.Room = KindReply, st
+	t := b.traceOf(to)
 	for _, part := range b.splitFor(to.Platform, m) {
-		b.send(to, part, nil, "")
+		b.sendTraced(t, to, part, nil, "")
 	}
 }
 
@@ -496,15 +537,24 @@ func (b *Bridge) noticeAll(r rooms.Room, skip, text string, closed bool) {
 		if !closed {
 			st = stateOf(r, to)
 		}
+		t := rooms.Trace{}
+		if !closed {
+			t = b.roomTrace(r.ID, addrOf(to))
+		}
 		for _, m := range b.splitFor(to.Platform, Message{Kind: KindNotice, Text: text, Room: st}) {
-			b.send(addrOf(to), m, nil, "")
+			b.sendTraced(t, addrOf(to), m, nil, "")
 		}
 	}
 }
 
 // send queues one message for one person, behind what they are already due.
 func (b *Bridge) send(to Addr, m Message, img *Image, sender string) {
-	b.push(delivery{to: to, msg: m, img: img, sender: sender, queued: b.now()})
+	b.sendTraced(rooms.Trace{}, to, m, img, sender)
+}
+
+// sendTraced queues a message whose ids are recorded in t for the wipe.
+func (b *Bridge) sendTraced(t rooms.Trace, to Addr, m Message, img *Image, sender string) {
+	b.push(delivery{to: to, msg: m, img: img, sender: sender, queued: b.now(), trace: t})
 }
 
 // push queues d in its recipient's lane.
@@ -516,8 +566,17 @@ func (b *Bridge) push(d delivery) {
 }
 
 // deliver runs in the recipient's lane: it sends, and retries what can be retried, in order.
-func (b *Bridge) deliver(_ string, d delivery) {
+func (b *Bridge) deliver(key string, d delivery) {
 	defer d.media.done()
+	if d.wipe != nil {
+		b.wipe(key, d)
+		return
+	}
+	if d.trace.Room != "" && !b.store.Tracing(d.trace) {
+		// The member's wipe already ran (they left, or the room ended while this was queued):
+		// nothing of the room may appear after its final notice.
+		return
+	}
 	p, ok := b.platforms[d.to.Platform]
 	if !ok {
 		b.failed(d, 0, fmt.Errorf("no platform %q", d.to.Platform))
@@ -582,10 +641,6 @@ func (b *Bridge) deliver(_ string, d delivery) {
 	}
 }
 
-// shown learns which platform messages a delivery created, even one that then failed in part.
-// Nothing keeps them yet; the room's wipe will (they are what a room's end must erase).
-func (b *Bridge) shown(_ delivery, _ []MessageID) {}
-
 func (b *Bridge) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -630,7 +685,7 @@ func (b *Bridge) failed(d delivery, attempts int, err error) {
 		text = fmt.Sprintf("📎 Your %s was too big for %s's messenger: they did not get it.", kindName(d.media.kind), nick)
 	}
 	// A failure report is never itself reported, so this cannot loop.
-	b.send(addrOf(author), Message{Kind: KindReply, Text: text}, nil, "")
+	b.sendTraced(b.roomTrace(room.ID, addrOf(author)), addrOf(author), Message{Kind: KindReply, Text: text}, nil, "")
 }
 
 // gone removes someone the platform can no longer reach.
@@ -640,6 +695,8 @@ func (b *Bridge) gone(to Addr, err error) {
 	if lerr != nil {
 		return
 	}
+	// Their chat cannot be reached, so it cannot be wiped either: forget what it shows.
+	b.store.TakeRefs(rooms.Trace{Room: room.ID, Member: m.Key()})
 	b.noticeAll(room, "", fmt.Sprintf("%s left (they can no longer be reached). %s.", m.Nick, members(len(room.Members))), false)
 }
 
@@ -650,6 +707,8 @@ func (b *Bridge) left(from Addr) {
 		return // in no room (already removed, or their seat moved to another chat)
 	}
 	b.log.Info("member gone from their platform, removing", "platform", from.Platform)
+	// Their chat is gone with them: nothing there to wipe, so forget what it showed.
+	b.store.TakeRefs(rooms.Trace{Room: room.ID, Member: m.Key()})
 	b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))), false)
 }
 
@@ -678,5 +737,11 @@ func (e roomEvents) RoomClosed(r rooms.Room, why rooms.Reason) {
 		text = "💥 This room has self-destructed. Everything in it is gone; nothing you send is relayed any more."
 	}
 	e.b.log.Info("room closed", "room", r.ID[:8], "why", why.String(), "members", len(r.Members))
+	if e.b.cfg.Wipe {
+		for _, m := range r.Members {
+			e.b.wipeChat(addrOf(m), rooms.Trace{Room: r.ID, Member: m.Key()}, closingWhy(why))
+		}
+		return
+	}
 	e.b.noticeAll(r, "", text, true)
 }

@@ -29,7 +29,11 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 			b.reply(from, "You are not in a room.")
 			return
 		}
-		b.replyRoom(from, Message{Text: "You left the room. Nothing more from it will reach you."}, closedState)
+		if b.cfg.Wipe {
+			b.wipeChat(from, rooms.Trace{Room: room.ID, Member: m.Key()}, "👋 You left the room. Nothing more from it will reach you.")
+		} else {
+			b.replyRoom(from, Message{Text: "You left the room. Nothing more from it will reach you."}, closedState)
+		}
 		b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))), false)
 	case "who":
 		room, me, err := b.store.RoomOf(from.Key())
@@ -125,8 +129,8 @@ func (b *Bridge) join(from Addr, password string, bare bool) {
 	case err != nil:
 		b.reply(from, "Could not join that room.")
 	default:
-		b.replyRoom(from, Message{Text: fmt.Sprintf("You joined the room as %s. %s; it self-destructs in %s. Everything you send now goes to the room. /help lists the commands.",
-			m.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())))}, stateOf(room, m))
+		b.replyRoom(from, Message{Text: fmt.Sprintf("You joined the room as %s. %s; it self-destructs in %s. Everything you send now goes to the room. /help lists the commands.%s",
+			m.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), b.ownStayNote(from))}, stateOf(room, m))
 		b.noticeAll(room, m.Key(), fmt.Sprintf("%s joined. %s.", m.Nick, members(len(room.Members))), false)
 	}
 }
@@ -194,7 +198,13 @@ func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
 		b.reply(from, "Sorry, the invoice expired before it could be shown. Please try again.")
 		return
 	}
-	b.send(from, Message{Kind: KindInvoice, Text: invoiceCaption(inv, b.now()), Code: inv.BOLT11, Invoice: &inv},
+	t := rooms.Trace{}
+	if b.cfg.Wipe {
+		// The invoice exists before the room: it is recorded with the purchase and moves into the
+		// room when it opens, or is wiped when the invoice expires.
+		t = rooms.Pending(from.Key())
+	}
+	b.sendTraced(t, from, Message{Kind: KindInvoice, Text: invoiceCaption(inv, b.now()), Code: inv.BOLT11, Invoice: &inv},
 		&Image{Name: "invoice.png", PNG: inv.QR}, "")
 }
 
@@ -256,6 +266,7 @@ func (b *Bridge) payment(ev PaymentEvent) {
 		b.open(p)
 	case PaymentCanceled:
 		b.stats.invoicesExpired.Add(1)
+		b.wipePending(addrOf(p.Creator))
 		b.reply(addrOf(p.Creator), "Your invoice expired before it was paid, so no room was opened and nothing was charged. Send /newroom to try again.")
 	}
 }
@@ -269,6 +280,7 @@ func (b *Bridge) open(p rooms.Purchase) {
 		if p.InvoiceID != "" {
 			b.cancelInvoice(p.InvoiceID)
 		}
+		b.wipePending(from)
 		b.reply(from, "kumo is shutting down, so your room could not be opened. Any payment was cancelled and the funds return to your wallet.")
 		return
 	}
@@ -283,6 +295,7 @@ func (b *Bridge) open(p rooms.Purchase) {
 		default:
 			why = "something went wrong"
 		}
+		b.wipePending(from)
 		if p.InvoiceID != "" {
 			b.cancelInvoice(p.InvoiceID)
 			b.reply(from, fmt.Sprintf("Your room could not be opened: %s. Your payment was cancelled and the funds return to your wallet. Send /newroom to try again.", why))
@@ -295,8 +308,8 @@ func (b *Bridge) open(p rooms.Purchase) {
 		b.settle(p.InvoiceID)
 	}
 	b.log.Info("room opened", "room", room.ID[:8], "paid", p.InvoiceID != "")
-	text := fmt.Sprintf("✅ Your room is open for %s (until %s). You are %s.\nAnyone who sends me this password joins, on any messenger. Its password:",
-		human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), me.Nick)
+	text := fmt.Sprintf("✅ Your room is open for %s (until %s). You are %s.\nAnyone who sends me this password joins, on any messenger.%s\nIts password:",
+		human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), me.Nick, b.ownStayNote(from))
 	b.replyRoom(from, Message{Text: text, Code: p.Password}, stateOf(room, me))
 	key, err := b.store.NewCreatorKey(me.Key())
 	if err != nil {
@@ -343,7 +356,13 @@ func (b *Bridge) reclaim(from Addr, key string) {
 	b.replyRoom(from, Message{Text: fmt.Sprintf("🔑 You are the room's creator again, as %s. %s; it self-destructs in %s. Your creator key stays the same.",
 		me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())))}, stateOf(room, me))
 	if got.Moved && got.Replaced.Key() != from.Key() {
-		b.replyRoom(addrOf(got.Replaced), Message{Text: "Your room's creator key was used in another chat: the room goes on there. Nothing more from it will reach you here."}, closedState)
+		const text = "Your room's creator key was used in another chat: the room goes on there. Nothing more from it will reach you here."
+		if b.cfg.Wipe {
+			// The old chat is out of the room: like a member who left, it keeps nothing of it.
+			b.wipeChat(addrOf(got.Replaced), rooms.Trace{Room: room.ID, Member: got.Replaced.Key()}, "🔑 "+text)
+		} else {
+			b.replyRoom(addrOf(got.Replaced), Message{Text: text}, closedState)
+		}
 	}
 	switch {
 	case got.Joined:

@@ -159,12 +159,12 @@ func (b *Bridge) relayAttachment(ctx context.Context, room rooms.Room, me rooms.
 		}
 		p := b.platforms[m.Platform]
 		if _, ok := p.(MediaCopier); ok && a.Native != "" && m.Platform == me.Platform {
-			b.push(delivery{to: addrOf(m), msg: msg, media: &mediaPart{native: a.Native, kind: a.Kind}, sender: me.Key(), queued: b.now()})
+			b.push(delivery{to: addrOf(m), msg: msg, media: &mediaPart{native: a.Native, kind: a.Kind}, sender: me.Key(), queued: b.now(), trace: b.roomTrace(room.ID, addrOf(m))})
 			continue
 		}
 		s, ok := p.(MediaSender)
 		if !ok {
-			b.mediaNotice(m, me.Nick, a.Kind, caption)
+			b.mediaNotice(b.roomTrace(room.ID, addrOf(m)), m, me.Nick, a.Kind, caption)
 			continue
 		}
 		uploads = append(uploads, m)
@@ -239,7 +239,7 @@ func (b *Bridge) relayAttachment(ctx context.Context, room rooms.Room, me rooms.
 			continue
 		}
 		blob.hold()
-		b.push(delivery{to: addrOf(m), msg: msg, media: &mediaPart{blob: blob, kind: a.Kind}, sender: me.Key(), queued: b.now()})
+		b.push(delivery{to: addrOf(m), msg: msg, media: &mediaPart{blob: blob, kind: a.Kind}, sender: me.Key(), queued: b.now(), trace: b.roomTrace(room.ID, addrOf(m))})
 	}
 	for platform, lim := range refused {
 		b.tooBig(me, a.Kind, int64(len(clean)), lim, platform)
@@ -272,13 +272,13 @@ func (b *Bridge) tooBig(me rooms.Member, kind MediaKind, size, limit int64, plat
 
 // mediaNotice tells a member on a platform without media what they missed, and gives them the
 // caption.
-func (b *Bridge) mediaNotice(to rooms.Member, nick string, kind MediaKind, caption string) {
-	b.send(addrOf(to), Message{Kind: KindNotice, Text: fmt.Sprintf("📎 %s sent %s, which %s can't show here.", nick, kind.noun(), to.Platform)}, nil, "")
+func (b *Bridge) mediaNotice(t rooms.Trace, to rooms.Member, nick string, kind MediaKind, caption string) {
+	b.sendTraced(t, addrOf(to), Message{Kind: KindNotice, Text: fmt.Sprintf("📎 %s sent %s, which %s can't show here.", nick, kind.noun(), to.Platform)}, nil, "")
 	if strings.TrimSpace(caption) == "" {
 		return
 	}
 	for _, p := range b.splitFor(to.Platform, Message{Kind: KindRelay, From: nick, Text: caption}) {
-		b.send(addrOf(to), p, nil, "")
+		b.sendTraced(t, addrOf(to), p, nil, "")
 	}
 }
 

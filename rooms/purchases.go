@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"strings"
 	"time"
 )
 
@@ -69,4 +70,15 @@ func (s *Store) PurchaseOf(key string) (Purchase, bool) {
 		return Purchase{}, false
 	}
 	return *p.(*Purchase), true
+}
+
+// Purchases is every pending purchase (copies), for a stopping kumo to erase their invoices.
+func (s *Store) Purchases() []Purchase {
+	var out []Purchase
+	for k, it := range s.c.Items() {
+		if strings.HasPrefix(k, invoicePrefix) {
+			out = append(out, *it.Object.(*Purchase))
+		}
+	}
+	return out
 }

@@ -36,6 +36,9 @@ type Config struct {
 	// (default 5 in 15m).
 	MaxFailures   int           `yaml:"max_failures"`
 	FailureWindow time.Duration `yaml:"failure_window"`
+	// MaxRefs caps how many message ids one room records for its wipe (rooms.max_refs, default
+	// DefaultMaxRefs); messages past it are counted and left in the chats.
+	MaxRefs int `yaml:"max_refs"`
 }
 
 // DefaultConfig is a 24-hour room of at most 50 members.
@@ -81,6 +84,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("rooms.max_failures must be at least 1, got %d", c.MaxFailures)
 	case c.FailureWindow < time.Second:
 		return fmt.Errorf("rooms.failure_window must be at least 1s, got %s", c.FailureWindow)
+	case c.MaxRefs < 0:
+		return fmt.Errorf("rooms.max_refs must not be negative, got %d", c.MaxRefs)
 	}
 	for _, w := range c.Warnings {
 		if w <= 0 {
@@ -366,6 +371,7 @@ func (s *Store) Open(creator Member, password string) (Room, Member, error) {
 	s.c.Set(roomPrefix+r.id, r, s.cfg.Lifetime)
 	s.c.Set(passwordPrefix+pwKey, r.id, s.cfg.Lifetime)
 	s.c.Set(memberPrefix+creator.Key(), r.id, cache.NoExpiration)
+	s.openBook(r, creator.Key())
 	r.timers = append(r.timers, time.AfterFunc(s.cfg.Lifetime, func() { s.close(r, Expired) }))
 	for _, w := range s.cfg.Warnings {
 		if w < s.cfg.Lifetime {
@@ -417,6 +423,7 @@ func (s *Store) close(r *room, why Reason) {
 	s.mu.Unlock()
 	// Outside mu: go-cache calls evicted synchronously from Delete, and evicted may call close.
 	s.c.Delete(roomPrefix + r.id)
+	s.bookClose(r)
 	s.rooms.Add(-1)
 	s.members.Add(-int64(len(snap.Members)))
 	if s.ev != nil {
@@ -450,6 +457,7 @@ func (s *Store) Join(password string, m Member) (Room, Member, error) {
 	m.Nick = uniqueNick(r.members)
 	r.members = append(r.members, m)
 	s.c.Set(memberPrefix+key, r.id, cache.NoExpiration)
+	s.bookJoin(r.id, key)
 	s.members.Add(1)
 	return r.snapshot(), m, nil
 }
@@ -489,6 +497,7 @@ func (s *Store) Leave(key string) (Room, Member, error) {
 	m := r.members[i]
 	r.members = append(r.members[:i:i], r.members[i+1:]...)
 	s.c.Delete(memberPrefix + key)
+	s.bookLeave(r.id, key)
 	s.members.Add(-1)
 	return r.snapshot(), m, nil
 }

@@ -48,11 +48,14 @@ type Pacing struct {
 	GlobalBurst  int
 	PerChat      rate.Limit
 	PerChatBurst int
+	// Delete paces deleteMessage(s) calls over all chats (zero: unpaced).
+	Delete      rate.Limit
+	DeleteBurst int
 }
 
 // DefaultPacing stays under Telegram's published limits.
 func DefaultPacing() Pacing {
-	return Pacing{Global: 30, GlobalBurst: 1, PerChat: 1, PerChatBurst: 3}
+	return Pacing{Global: 30, GlobalBurst: 1, PerChat: 1, PerChatBurst: 3, Delete: 30, DeleteBurst: 10}
 }
 
 type options struct {
@@ -80,6 +83,9 @@ type Adapter struct {
 	http   bot.HttpClient // the Bot API's client, also for file downloads (media.go)
 	pacing Pacing
 	global *rate.Limiter
+	// deletes paces deleteMessage(s) calls, apart from sends: Telegram documents no delete limit,
+	// so the wipe stays at the overall send rate and never takes a chat's send budget.
+	deletes *rate.Limiter
 
 	running atomic.Bool
 	handler bridge.Handler // set by Run before polling starts
@@ -110,6 +116,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	}
 	if o.pacing.Global > 0 {
 		a.global = rate.NewLimiter(o.pacing.Global, max(1, o.pacing.GlobalBurst))
+	}
+	if o.pacing.Delete > 0 {
+		a.deletes = rate.NewLimiter(o.pacing.Delete, max(1, o.pacing.DeleteBurst))
 	}
 	bopts := []bot.Option{
 		bot.WithSkipGetMe(), // Run does it, with its context
@@ -212,7 +221,7 @@ func (a *Adapter) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) 
 		Platform: Name,
 		User:     strconv.FormatInt(msg.From.ID, 10),
 		Chat:     strconv.FormatInt(msg.Chat.ID, 10),
-	}}
+	}, ID: bridge.MessageID(strconv.Itoa(msg.ID))}
 	if msg.Text != "" {
 		in.Text = msg.Text
 	} else if atts := a.attachments(msg); len(atts) > 0 {
@@ -270,6 +279,9 @@ func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message
 			Text:               text,
 			ParseMode:          models.ParseModeHTML,
 			LinkPreviewOptions: &models.LinkPreviewOptions{IsDisabled: bot.True()},
+			// A member's words cannot be forwarded or saved out of the room. Only relays: the
+			// password and invoices must stay copyable.
+			ProtectContent: m.Kind == bridge.KindRelay,
 		})
 		return err
 	})

@@ -85,7 +85,7 @@ func pollOpt() telegram.Option {
 
 // pacingFor makes the adapter pace itself exactly at the fake's limits, evenly spaced.
 func pacingFor(l telegramtest.Limits) telegram.Pacing {
-	return telegram.Pacing{Global: l.Global, GlobalBurst: 1, PerChat: l.PerChat, PerChatBurst: 1}
+	return telegram.Pacing{Global: l.Global, GlobalBurst: 1, PerChat: l.PerChat, PerChatBurst: 1, Delete: l.Delete, DeleteBurst: l.DeleteBurst}
 }
 
 // noPacing is for fakes without limits: tests need not wait.
@@ -154,12 +154,18 @@ func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 	}
 
 	// Interleaved senders; each one's order must hold.
+	// Each one's message_id (numbered per chat) is the Inbound's ID.
 	var want []bridge.Inbound
+	next := map[int64]int{}
+	id := func(u telegramtest.User) bridge.MessageID {
+		next[u.ID]++
+		return bridge.MessageID(strconv.Itoa(next[u.ID]))
+	}
 	for i := range 30 {
 		u := []telegramtest.User{alice, bob}[i%2]
 		text := "msg " + strconv.Itoa(i)
 		s.Inject(telegramtest.Incoming{From: u, Text: text})
-		want = append(want, bridge.Inbound{From: addr(u), Text: text})
+		want = append(want, bridge.Inbound{From: addr(u), Text: text, ID: id(u)})
 	}
 	s.Inject(telegramtest.Incoming{From: carol, Media: "sticker"})
 	s.Inject(telegramtest.Incoming{From: carol, Media: "photo", Caption: "look"})
@@ -169,9 +175,9 @@ func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 		kind    bridge.MediaKind
 		caption string
 	}{{bridge.MediaSticker, ""}, {bridge.MediaPhoto, "look"}, {bridge.MediaVoice, ""}} {
-		want = append(want, bridge.Inbound{From: addr(carol), Text: w.caption, Attachments: []bridge.Attachment{{Kind: w.kind}}})
+		want = append(want, bridge.Inbound{From: addr(carol), Text: w.caption, ID: id(carol), Attachments: []bridge.Attachment{{Kind: w.kind}}})
 	}
-	want = append(want, bridge.Inbound{From: addr(carol), Text: "/join@kumo_test_bot secret"})
+	want = append(want, bridge.Inbound{From: addr(carol), Text: "/join@kumo_test_bot secret", ID: id(carol)})
 
 	got := rec.wait(t, ctx, len(want))
 	for i := range want {
