@@ -249,3 +249,39 @@ func TestMediaMemoryIsBounded(t *testing.T) {
 	t.Logf("media held at most %.1f MiB (budget %d MiB); heap in use at most %.1f MiB above the %.1f MiB before",
 		float64(st.MediaPeak)/(1<<20), budget>>20, float64(heapPeak.Load()-min(heapPeak.Load(), base.HeapInuse))/(1<<20), float64(base.HeapInuse)/(1<<20))
 }
+
+// BenchmarkMediaRelay moves a 4 MiB file from one member to five others on a media platform:
+// bytes per second through the core (download, strip, fan-out, upload) and the peak media memory
+// as a multiple of the file's size.
+func BenchmarkMediaRelay(b *testing.B) {
+	const size = 4 << 20
+	cfg := bridge.DefaultConfig()
+	cfg.PriceSat, cfg.FloodRate = 0, 0
+	p := bridgetest.NewMedia("tg", bridge.Limits{MaxText: 4096}, 50<<20)
+	br, err := bridge.New(cfg, nil, nil, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bridgetest.Run(b, br)
+	alice := p.User("alice")
+	p.Say(b, alice, "/newroom")
+	pw := p.WaitText(b, alice.Chat, "Your room is open").Code
+	var others []bridge.Addr
+	for i := range 5 {
+		u := p.User(fmt.Sprintf("m%d", i))
+		p.Say(b, u, pw)
+		p.WaitText(b, u.Chat, "You joined")
+		others = append(others, u)
+	}
+	data := bytes.Repeat([]byte("kumo"), size/4)
+	b.SetBytes(size)
+	n := 0
+	for b.Loop() {
+		n++
+		p.SayMedia(b, alice, "", bridgetest.File(bridge.MediaFile, "f.bin", "", data, nil))
+		for _, u := range others {
+			p.WaitFor(b, u.Chat, time.Minute, "the file", func([]bridge.Message) bool { return len(p.Media(u.Chat)) >= n })
+		}
+	}
+	b.ReportMetric(float64(br.Stats().MediaPeak)/size, "peak-x-file")
+}

@@ -92,7 +92,15 @@ func stripJPEG(in []byte) ([]byte, error) {
 		// stuffed 0xFF00 nor a restart marker.
 		start := i
 		for i < len(in) {
-			if in[i] != 0xFF || i+1 >= len(in) {
+			if in[i] != 0xFF {
+				next := bytes.IndexByte(in[i:], 0xFF)
+				if next < 0 {
+					i = len(in)
+					break
+				}
+				i += next
+			}
+			if i+1 >= len(in) {
 				i++
 				continue
 			}

@@ -30,7 +30,7 @@ func TestRefsFollowTheRoom(t *testing.T) {
 	if n := s.Keep(tb, "x"); n != 1 {
 		t.Fatalf("kept %d refs for a stranger", 1-n)
 	}
-	if _, _, err := s.Join("twelve chars!", b); err != nil {
+	if _, _, err := s.Join("twelve chars!", b, ""); err != nil {
 		t.Fatal(err)
 	}
 	steps := []struct {
@@ -63,7 +63,7 @@ func TestRefsFollowTheRoom(t *testing.T) {
 	if s.Tracing(tb) || s.Keep(tb, "after") != 1 {
 		t.Fatal("a member whose wipe ran is still recorded")
 	}
-	if _, _, err := s.Join("twelve chars!", b); err != nil {
+	if _, _, err := s.Join("twelve chars!", b, ""); err != nil {
 		t.Fatal(err)
 	}
 	if s.Keep(tb, "again") != 0 {
@@ -125,7 +125,7 @@ func BenchmarkRefs(b *testing.B) {
 				traces := []rooms.Trace{{Room: r.ID, Member: member("c").Key()}}
 				for i := 1; i < members; i++ {
 					m := member(fmt.Sprint(i))
-					if _, _, err := s.Join("twelve chars!", m); err != nil {
+					if _, _, err := s.Join("twelve chars!", m, ""); err != nil {
 						b.Fatal(err)
 					}
 					traces = append(traces, rooms.Trace{Room: r.ID, Member: m.Key()})
