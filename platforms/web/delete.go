@@ -37,6 +37,11 @@ func (p *Platform) DeleteMessages(_ context.Context, to bridge.Addr, ids []bridg
 		out[i] = string(id)
 	}
 	_, err := s.remove(out)
+	gone := make(map[string]bool, len(out))
+	for _, id := range out {
+		gone[id] = true
+	}
+	p.blobs.drop(s.id, func(b *blob) bool { return gone[strconv.FormatUint(b.seq, 10)] })
 	return err
 }
 

@@ -26,6 +26,7 @@ type event struct {
 	Parts   int          `json:"parts,omitempty"`
 	Invoice *invoiceJSON `json:"invoice,omitempty"`
 	Image   string       `json:"image,omitempty"` // data: URL of a PNG sent with the message
+	Media   *mediaJSON   `json:"media,omitempty"` // a file sent with the message (media.go)
 	Room    *roomJSON    `json:"room,omitempty"`  // the visitor's room as of this message
 
 	// type "hello": the session as the page must remember it (in memory only).

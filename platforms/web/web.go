@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/kumo-chat/kumo/bridge"
@@ -110,6 +111,9 @@ type Platform struct {
 	conns    sync.WaitGroup // live WebSocket handlers
 	closing  chan struct{}  // closed when Run ends: connections say goodbye and close
 	limit    *connLimiter
+	// blobs are the files pages may fetch, uploadMem the budget of uploads not yet relayed (media.go).
+	blobs     *blobs
+	uploadMem *semaphore.Weighted
 }
 
 var _ bridge.Platform = (*Platform)(nil)
@@ -141,12 +145,14 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Platform, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	return &Platform{
-		log:      log.With("platform", Name),
-		cfg:      cfg,
-		opts:     o,
-		sessions: make(map[string]*session),
-		byToken:  make(map[string]*session),
-		limit:    newConnLimiter(cfg.perIPCap(), cfg.globalCap()),
+		log:       log.With("platform", Name),
+		cfg:       cfg,
+		opts:      o,
+		sessions:  make(map[string]*session),
+		byToken:   make(map[string]*session),
+		limit:     newConnLimiter(cfg.perIPCap(), cfg.globalCap()),
+		blobs:     newBlobs(defaultBlobMemory),
+		uploadMem: newUploadBudget(),
 	}, nil
 }
 
@@ -180,6 +186,7 @@ func (p *Platform) Run(ctx context.Context, h bridge.Handler) error {
 	close(closing)
 	for id, s := range p.sessions {
 		s.expire()
+		p.blobs.drop(id, nil)
 		delete(p.sessions, id)
 	}
 	clear(p.byToken)
@@ -217,6 +224,10 @@ func (p *Platform) send(to bridge.Addr, m bridge.Message, png []byte) (bridge.Me
 	seq, err := s.enqueue(toEvent(m, png, p.opts.pay != nil))
 	if err != nil {
 		return "", err
+	}
+	if m.Room != nil && m.Room.Closed {
+		// The visitor's room is over for them: its files die with it.
+		p.blobs.drop(s.id, nil)
 	}
 	return bridge.MessageID(strconv.FormatUint(seq, 10)), nil
 }
@@ -261,6 +272,7 @@ func (p *Platform) detached(s *session, conn uint64) {
 		}
 		delete(p.sessions, s.id)
 		delete(p.byToken, s.token)
+		p.blobs.drop(s.id, nil)
 		h, ctx := p.h, p.runCtx
 		p.mu.Unlock()
 		if h != nil {
@@ -281,6 +293,8 @@ func randomID(n int) (string, error) {
 func (p *Platform) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", p.serveWS)
+	mux.HandleFunc("GET /media/{id}", p.serveMedia)
+	mux.HandleFunc("POST /media", p.serveUpload)
 	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("GET /{$}", serveIndex)
 	return p.hostGuard(securityHeaders(mux))
