@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
+	"github.com/kumo-chat/kumo/platforms/telegram"
+	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
 )
 
 // giveFile hands the page a file the way a person would: pasted into the message box, dropped on
@@ -135,5 +139,75 @@ func TestBrowserMedia(t *testing.T) {
 		if len(p) > 0 {
 			t.Errorf("%s: browser errors: %q", v.name, p)
 		}
+	}
+}
+
+// TestBrowserMediaWithTelegram: media crosses between a web visitor and a Telegram user (the real
+// adapter on the fake Bot API) both ways: a JPEG sent on Telegram as a file, with EXIF GPS, shows
+// on the page without it; a photo pasted on the page reaches Telegram as a photo without it; a
+// Telegram voice note reaches the page as a download.
+func TestBrowserMediaWithTelegram(t *testing.T) {
+	fake := telegramtest.New(t)
+	tg, err := telegram.New(telegram.Config{Token: fake.Token(), APIURL: fake.URL()},
+		slog.New(slog.DiscardHandler), telegram.WithPolling(2*time.Second, &http.Client{Timeout: 5 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := bridge.DefaultConfig()
+	cfg.PriceSat = 0
+	k := startKumo(t, cfg, tg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tara := telegramtest.User{ID: 4242, FirstName: "Tara"}
+	wendy := newVisitor(t, k.url, "wendy")
+	wendy.do(chromedp.Click(chromedp.ID("btn-newroom")))
+	wendy.waitKind("reply", "Your room is open")
+	password := wendy.code("Your room is open")
+	fake.Inject(telegramtest.Incoming{From: tara, Text: "/join " + password})
+	wendy.waitKind("notice", "joined")
+
+	photo := bridgetest.JPEGWithMetadata(t)
+	stripped, _, err := bridge.StripMetadata(photo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Telegram to the page: a JPEG as a file (Telegram keeps its metadata), then a voice note.
+	fake.Inject(telegramtest.Incoming{From: tara, Media: "document", File: photo, FileName: "IMG_JohnSmith.jpg", MIME: "image/jpeg", Caption: "as a file"})
+	const lastImg = `[...document.querySelectorAll('#log .kind-relay img.media')].pop()`
+	wendy.waitJS(lastImg+` !== undefined && `+lastImg+`.complete && `+lastImg+`.naturalWidth === 16`, "Tara's photo inline")
+	if code, got := wendy.fetchBytes(evalJS[string](wendy, lastImg+`.getAttribute('src')`)); code != 200 || !bytes.Equal(got, stripped) {
+		t.Errorf("the page got %d, %d bytes; want the %d bytes without metadata", code, len(got), len(stripped))
+	}
+	voice := []byte("OggS fake opus voice note")
+	fake.Inject(telegramtest.Incoming{From: tara, Media: "voice", File: voice, MIME: "audio/ogg"})
+	const lastFile = `[...document.querySelectorAll('#log .kind-relay a.file')].pop()`
+	wendy.waitJS(lastFile+` !== undefined`, "Tara's voice note")
+	if name := evalJS[string](wendy, lastFile+`.getAttribute('download')`); name != "voice.ogg" {
+		t.Errorf("voice note offered as %q", name)
+	}
+	if code, got := wendy.fetchBytes(evalJS[string](wendy, lastFile+`.getAttribute('href')`)); code != 200 || !bytes.Equal(got, voice) {
+		t.Errorf("the voice note: %d %q", code, got)
+	}
+
+	// The page to Telegram: a pasted photo becomes a Telegram photo, without its metadata.
+	before := len(fake.Sent(tara.ID))
+	wendy.giveFile("paste", "IMG_JohnSmith.jpg", "image/jpeg", photo)
+	for n := before + 1; ; n++ {
+		sent, err := fake.WaitSent(ctx, tara.ID, n)
+		if err != nil {
+			t.Fatalf("Tara never got the photo: %v", err)
+		}
+		if m := sent[n-1]; m.Method == "sendPhoto" {
+			if !bytes.Equal(m.FileData, stripped) || m.FileName != "photo.jpg" {
+				t.Errorf("Tara got %d bytes named %q; want the %d stripped bytes as photo.jpg", len(m.FileData), m.FileName, len(stripped))
+			}
+			if _, err := exif.SearchAndExtractExif(m.FileData); !errors.Is(err, exif.ErrNoExif) {
+				t.Error("Tara's photo has EXIF")
+			}
+			break
+		}
+	}
+	if p := wendy.problems(); len(p) > 0 {
+		t.Errorf("browser errors: %q", p)
 	}
 }
