@@ -256,11 +256,14 @@ func (a *Adapter) onMessage(ctx context.Context, h bridge.Handler, m *discordgo.
 	}
 	a.rememberDM(m.Author.ID, m.ChannelID)
 	from := bridge.Addr{Platform: "discord", User: m.Author.ID, Chat: m.ChannelID}
-	if m.Content != "" {
+	if atts := a.attachments(m); len(atts) > 0 {
+		// Files, photos and voice messages go with the text as their caption (media.go).
+		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: m.Content, ID: bridge.MessageID(m.ID), Attachments: atts})
+	} else if m.Content != "" {
 		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: m.Content, ID: bridge.MessageID(m.ID)})
 	}
-	// Files, stickers and voice notes are not relayed; the core tells the sender so.
-	if len(m.Attachments) > 0 || len(m.StickerItems) > 0 || (m.Content == "" && len(m.Embeds) == 0) {
+	// Stickers are not relayed (they are no attachment to fetch); the core tells the sender so.
+	if len(m.StickerItems) > 0 || (m.Content == "" && len(m.Attachments) == 0 && len(m.Embeds) == 0) {
 		h.HandleInbound(ctx, bridge.Inbound{From: from, NonText: true, ID: bridge.MessageID(m.ID)})
 	}
 }

@@ -282,8 +282,9 @@ func (s *Server) messageJSON(m *Message) map[string]any {
 	atts := []messageAttachmentJSON{}
 	for _, a := range m.Attachments {
 		id := s.newID()
+		u := s.storeAttachmentLocked(id, a)
 		atts = append(atts, messageAttachmentJSON{ID: id, Filename: a.Filename, ContentType: a.ContentType, Size: len(a.Data),
-			URL: s.URL + "/attachments/" + id + "/" + a.Filename, ProxyURL: s.URL + "/attachments/" + id + "/" + a.Filename})
+			URL: u, ProxyURL: u})
 	}
 	return map[string]any{
 		"id": m.ID, "channel_id": m.ChannelID, "author": s.Bot, "content": m.Content, "flags": m.Flags, "type": 0,
@@ -311,7 +312,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, channelID
 		writeError(w, http.StatusForbidden, CodeCannotMessageUser, "Cannot send messages to this user")
 		return
 	}
-	if !validate(w, b, files) {
+	if !validate(w, b, files) || fileTooBig(w, files) {
 		s.mu.Unlock()
 		return
 	}
@@ -507,7 +508,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, seg []string) {
 			writeError(w, http.StatusNotFound, 10008, "Unknown Message")
 			return
 		}
-		if !validate(w, b, files) {
+		if !validate(w, b, files) || fileTooBig(w, files) {
 			return
 		}
 		m := it.message
@@ -536,7 +537,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, seg []string) {
 			writeError(w, http.StatusNotFound, CodeUnknownInteraction, "Unknown interaction")
 			return
 		}
-		if !validate(w, b, files) {
+		if !validate(w, b, files) || fileTooBig(w, files) {
 			return
 		}
 		m := &Message{ID: s.newID(), ChannelID: it.channelID, AuthorID: s.Bot.ID, Interaction: it.id,

@@ -151,7 +151,9 @@ type Server struct {
 	limited      int // 429 answers given
 	invalid      int // 401, 403 and 429 answers: what Discord counts toward its 10,000 per 10 minutes ban
 	requests     int
-	deletes      map[string]int // DELETE requests per message id, answered or not
+	deletes      map[string]int        // DELETE requests per message id, answered or not
+	files        map[string]Attachment // attachments by id, for their CDN address (media.go)
+	downloads    int
 
 	gw gateway
 }
@@ -197,6 +199,7 @@ func New(opts Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v9/", s.serveREST)
 	mux.HandleFunc("/gateway/", s.serveGateway)
+	mux.HandleFunc("GET /attachments/", s.serveAttachment)
 	s.http = httptest.NewServer(mux)
 	s.URL = s.http.URL
 	return s
