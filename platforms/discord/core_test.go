@@ -200,13 +200,17 @@ func TestCoreCommandsSlashAndRelay(t *testing.T) {
 		t.Errorf("relayed links may unfurl: flags %#x", got.Flags)
 	}
 
-	// A DM text from Alice reaches the others; a bare photo gets the "text only" answer.
+	// A DM text from Alice reaches the others; a bare file reaches bob, and carol (whose platform
+	// shows no media) is told what she missed.
 	c.fake.SendDM(alice.ID, "hello from discord")
 	c.other.WaitText(t, carol.Chat, "hello from discord")
 	c.dmWith(t, bob, nb, "hello from discord")
-	na := c.dmCount(alice)
 	c.fake.SendDM(alice.ID, "", "photo.jpg")
-	c.dmWith(t, alice, na, "Only text is relayed")
+	c.other.WaitText(t, carol.Chat, "sent a file, which other can't show here")
+	c.waitFake(t, "the file in bob's DM", func() bool {
+		ms := c.fake.Messages(c.fake.DMChannel(bob.ID))
+		return len(ms) > 0 && len(ms[len(ms)-1].Attachments) == 1 && ms[len(ms)-1].Attachments[0].Filename == "file.jpg"
+	})
 
 	logs := c.logs.String()
 	for _, secret := range []string{password, "hello from discord", "spoiler"} {
