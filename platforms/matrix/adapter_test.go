@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestDM(t *testing.T) {
 				}
 				// Origin groups senders by homeserver, so the core can count what many accounts on one do.
 				want := bridge.Inbound{From: me, Text: text, ID: bridge.MessageID(eid), Origin: "hs:" + alice.ID.Homeserver()}
-				if got := rec.wait(t, ctx, i); got != want {
+				if got := rec.wait(t, ctx, i); !reflect.DeepEqual(got, want) {
 					t.Fatalf("inbound #%d = %+v, want %+v", i, got, want)
 				}
 			}
@@ -135,7 +136,7 @@ func TestDM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := rec.wait(t, ctx, 3); got != (bridge.Inbound{From: me, NonText: true, ID: bridge.MessageID(file.EventID), Origin: "hs:" + alice.ID.Homeserver()}) {
+			if got := rec.wait(t, ctx, 3); !reflect.DeepEqual(got, bridge.Inbound{From: me, NonText: true, ID: bridge.MessageID(file.EventID), Origin: "hs:" + alice.ID.Homeserver()}) {
 				t.Errorf("file inbound = %+v, want NonText", got)
 			}
 			if n := alice.DecryptFailures(); n != 0 {
@@ -162,7 +163,7 @@ func TestLeaveDM(t *testing.T) {
 	if _, err := alice.Client.LeaveRoom(ctx, room); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.wait(t, ctx, 1); got != (bridge.Inbound{From: me, Text: "/leave", Origin: "hs:" + alice.ID.Homeserver()}) {
+	if got := rec.wait(t, ctx, 1); !reflect.DeepEqual(got, bridge.Inbound{From: me, Text: "/leave", Origin: "hs:" + alice.ID.Homeserver()}) {
 		t.Fatalf("after leaving: inbound %+v, want /leave", got)
 	}
 	_, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindNotice, Text: "You left."})
