@@ -129,15 +129,25 @@ func TestDM(t *testing.T) {
 				t.Errorf("notice = %q %q %q", notice.MsgType, notice.Body, notice.FormattedBody)
 			}
 
-			// Anything but text is NonText.
+			// A file is an attachment (media_test.go fetches one); a location is NonText.
 			file, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
 				MsgType: event.MsgFile, Body: "a.txt", URL: "mxc://localhost/none",
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := rec.wait(t, ctx, 3); !reflect.DeepEqual(got, bridge.Inbound{From: me, NonText: true, ID: bridge.MessageID(file.EventID), Origin: "hs:" + alice.ID.Homeserver()}) {
-				t.Errorf("file inbound = %+v, want NonText", got)
+			if got := rec.wait(t, ctx, 3); got.ID != bridge.MessageID(file.EventID) || len(got.Attachments) != 1 ||
+				got.Attachments[0].Kind != bridge.MediaFile || got.Attachments[0].Name != "a.txt" {
+				t.Errorf("file inbound = %+v, want one file attachment", got)
+			}
+			loc, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
+				MsgType: event.MsgLocation, Body: "here", GeoURI: "geo:51.5,0.1",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.wait(t, ctx, 4); !reflect.DeepEqual(got, bridge.Inbound{From: me, NonText: true, ID: bridge.MessageID(loc.EventID), Origin: "hs:" + alice.ID.Homeserver()}) {
+				t.Errorf("location inbound = %+v, want NonText", got)
 			}
 			if n := alice.DecryptFailures(); n != 0 {
 				t.Errorf("alice could not decrypt %d events", n)

@@ -81,6 +81,7 @@ type Adapter struct {
 	rooms    map[id.RoomID]*room
 	latest   map[id.UserID]id.RoomID // the DM each user last wrote from
 	imageful map[string]time.Time    // SendImage calls whose image went out but whose text did not
+	media    mediaLimit              // the homeserver's upload limit (media.go)
 	handler  bridge.Handler
 	runCtx   context.Context
 	workers  sync.WaitGroup
@@ -426,7 +427,11 @@ func (a *Adapter) handle(ctx context.Context, roomID id.RoomID, evt *event.Event
 		ID: bridge.MessageID(evt.ID), Origin: origin(evt.Sender)}
 	switch evt.Type {
 	case event.EventSticker:
-		in.NonText = true
+		if atts, _ := a.attachmentsOf(evt.Type, evt.Content.AsMessage()); len(atts) > 0 {
+			in.Attachments = atts // media.go
+		} else {
+			in.NonText = true
+		}
 	case event.EventMessage:
 		msg := evt.Content.AsMessage()
 		if rel := msg.GetRelatesTo(); rel != nil && rel.Type == event.RelReplace {
@@ -437,7 +442,11 @@ func (a *Adapter) handle(ctx context.Context, roomID id.RoomID, evt *event.Event
 			msg.RemoveReplyFallback()
 			in.Text = msg.Body
 		default:
-			in.NonText = true
+			if atts, caption := a.attachmentsOf(evt.Type, msg); len(atts) > 0 {
+				in.Text, in.Attachments = caption, atts // media.go
+			} else {
+				in.NonText = true
+			}
 		}
 	default:
 		return
