@@ -15,7 +15,12 @@ func (b *Bridge) command(ctx context.Context, in Inbound, name, args string) {
 	from := in.From
 	switch name {
 	case "start", "help":
-		b.reply(from, helpText(b.cfg.PriceSat, b.cfg.Rooms.Lifetime))
+		if name == "start" && args != "" {
+			// A deep link (Telegram's t.me/<bot>?start=<token>) carries an invite token.
+			b.join(in, args, false)
+			return
+		}
+		b.reply(from, helpText(b.cfg.PriceSat, b.store.Config().Lifetime))
 	case "newroom":
 		b.newRoom(ctx, in, args)
 	case "join":
@@ -57,8 +62,12 @@ func (b *Bridge) command(ctx context.Context, in Inbound, name, args string) {
 			b.reply(from, "You are not in a room.")
 			return
 		}
-		b.replyRoom(from, Message{Text: fmt.Sprintf("You are %s. %s. This room self-destructs in %s (at %s).",
-			me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"))},
+		locked := ""
+		if b.store.Locked(from.Key()) {
+			locked = " It is locked: no one new can join."
+		}
+		b.replyRoom(from, Message{Text: fmt.Sprintf("You are %s. %s. This room self-destructs in %s (at %s).%s",
+			me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), locked)},
 			stateOf(room, me))
 	case "nick":
 		if args == "" {
@@ -79,6 +88,8 @@ func (b *Bridge) command(ctx context.Context, in Inbound, name, args string) {
 			b.replyRoom(from, Message{Text: "You are now " + m.Nick + "."}, stateOf(room, m))
 			b.noticeAll(room, m.Key(), fmt.Sprintf("%s is now %s.", old.Nick, m.Nick), false)
 		}
+	case "invite", "kick", "lock", "unlock", "extend":
+		b.control(ctx, from, name, args)
 	case "reclaim":
 		if args == "" {
 			b.reply(from, "Send /reclaim followed by the creator key you got when your room opened.")
@@ -95,7 +106,7 @@ func (b *Bridge) command(ctx context.Context, in Inbound, name, args string) {
 		}
 		// On success every member, the creator included, gets the "destroyed" notice.
 	default:
-		b.reply(from, "I don't know /"+name+".\n\n"+helpText(b.cfg.PriceSat, b.cfg.Rooms.Lifetime))
+		b.reply(from, "I don't know /"+name+".\n\n"+helpText(b.cfg.PriceSat, b.store.Config().Lifetime))
 	}
 }
 
@@ -111,14 +122,14 @@ func (b *Bridge) join(in Inbound, password string, bare bool) {
 	var th *rooms.ThrottledError
 	switch {
 	case errors.As(err, &th):
-		b.reply(from, throttledText(th))
+		b.reply(from, b.throttledText(th))
 	case errors.Is(err, rooms.ErrAlreadyInRoom):
 		b.reply(from, "You are already in a room. /leave it first.")
 	case errors.Is(err, rooms.ErrWrongPassword):
 		left := b.store.FailuresLeft(from.Key())
-		msg := "No live room has that password."
+		msg := "No live room has that password or invite."
 		if bare {
-			msg = "You are not in a room, and no live room has that password."
+			msg = "You are not in a room, and no live room has that password or invite."
 		}
 		if left == 0 {
 			msg += " That was too many wrong passwords: wait a while before trying again."
@@ -128,6 +139,10 @@ func (b *Bridge) join(in Inbound, password string, bare bool) {
 		b.reply(from, msg+" Send /newroom to open a room of your own.")
 	case errors.Is(err, rooms.ErrRoomFull):
 		b.reply(from, "That room is full.")
+	case errors.Is(err, rooms.ErrLocked):
+		b.reply(from, "That room is locked: its creator is letting no one new in right now.")
+	case errors.Is(err, rooms.ErrKicked):
+		b.reply(from, "You were removed from that room by its creator and cannot join it again.")
 	case err != nil:
 		b.reply(from, "Could not join that room.")
 	default:
@@ -137,8 +152,10 @@ func (b *Bridge) join(in Inbound, password string, bare bool) {
 	}
 }
 
-// throttledText answers an attempt that a guess limit stopped before its password was looked at.
-func throttledText(th *rooms.ThrottledError) string {
+// throttledText answers an attempt that a guess limit stopped before its password was looked at,
+// and counts it (kumo_join_attempts_throttled_total).
+func (b *Bridge) throttledText(th *rooms.ThrottledError) string {
+	b.stats.throttled.Add(1)
 	wait := human(th.RetryIn)
 	switch th.Scope {
 	case rooms.ScopeOrigin:
@@ -186,7 +203,7 @@ func (b *Bridge) newRoom(ctx context.Context, in Inbound, password string) {
 		var th *rooms.ThrottledError
 		switch {
 		case errors.As(err, &th):
-			b.reply(from, throttledText(th))
+			b.reply(from, b.throttledText(th))
 			return
 		case errors.Is(err, rooms.ErrPasswordTaken):
 			b.reply(from, "That password is already in use. Choose another one (this counted as a wrong password), or send /newroom alone for a strong one.")
@@ -296,6 +313,17 @@ func (b *Bridge) paymentLoop(ctx context.Context) {
 func (b *Bridge) payment(ev PaymentEvent) {
 	b.purchaseMu.Lock()
 	p, ok := b.store.TakePurchase(ev.ID)
+	var x extension
+	var isExt bool
+	if !ok {
+		x, isExt = b.takeExtension(ev.ID)
+	}
+	if isExt {
+		b.purchaseMu.Unlock()
+		b.ephemeral.Set("paid:"+ev.ID, true, 24*time.Hour)
+		b.extensionPayment(ev, x)
+		return
+	}
 	if !ok && ev.State == PaymentCanceled {
 		// Maybe newRoom has not recorded this purchase yet: let it know the invoice is gone.
 		b.ephemeral.Set("early:"+ev.ID, true, time.Hour)
@@ -382,10 +410,11 @@ func (b *Bridge) reclaim(in Inbound, key string) {
 	var th *rooms.ThrottledError
 	switch {
 	case errors.As(err, &th) && th.Scope == rooms.ScopePerson:
+		b.stats.throttled.Add(1)
 		b.reply(from, fmt.Sprintf("Too many wrong passwords or keys. Try again in %s.", human(th.RetryIn)))
 		return
 	case errors.As(err, &th):
-		b.reply(from, throttledText(th))
+		b.reply(from, b.throttledText(th))
 		return
 	case errors.Is(err, rooms.ErrWrongCreatorKey):
 		msg := "No live room has that creator key."

@@ -277,7 +277,7 @@ func TestWipeSurvivesRateLimitStorm(t *testing.T) {
 func TestExpiredInvoiceIsWiped(t *testing.T) {
 	h := startWipe(t, func(c *bridge.Config) { c.InvoiceExpiry = time.Second })
 	alice := h.tg.User("alice")
-	h.say(t, h.tg, alice, "/newroom tanena-bizevi-nikabi-jemevu")
+	h.say(t, h.tg, alice, "/newroom purple elephants dance at noon")
 	waitInvoice(t, h.tg, alice.Chat)
 	h.tg.WaitChat(t, alice.Chat, wait, "only the expiry reply", func(ss []bridgetest.Shown) bool {
 		return len(ss) == 1 && strings.Contains(ss[0].Msg.Text, "Your invoice expired")
@@ -386,7 +386,7 @@ func startWipeB(b *testing.B) *wipeHarness {
 func TestShutdownWipesUnpaidInvoice(t *testing.T) {
 	h := startWipe(t, nil)
 	alice := h.tg.User("alice")
-	h.say(t, h.tg, alice, "/newroom tanena-bizevi-nikabi-jemevu")
+	h.say(t, h.tg, alice, "/newroom purple elephants dance at noon")
 	waitInvoice(t, h.tg, alice.Chat)
 	h.stop()
 	if ss := h.tg.Chat(alice.Chat); len(ss) != 0 {

@@ -31,6 +31,8 @@ type Platform struct {
 	next  map[string]int
 	fail  func(to bridge.Addr, m bridge.Message) error
 	sends int
+	// invite makes invite links (bridge.Inviter), when set.
+	invite func(token string) string
 }
 
 // New makes a fake platform with that name and limits.
@@ -309,4 +311,22 @@ func Run(t testing.TB, b *bridge.Bridge) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// SetInviteLink makes the platform a bridge.Inviter whose links f makes; nil makes it offer none.
+func (p *Platform) SetInviteLink(f func(token string) string) {
+	p.mu.Lock()
+	p.invite = f
+	p.mu.Unlock()
+}
+
+// InviteLink implements bridge.Inviter when SetInviteLink gave it a way.
+func (p *Platform) InviteLink(token string) (string, bool) {
+	p.mu.Lock()
+	f := p.invite
+	p.mu.Unlock()
+	if f == nil {
+		return "", false
+	}
+	return f(token), true
 }

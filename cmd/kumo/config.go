@@ -82,6 +82,7 @@ func loadConfig(r io.Reader, getenv func(string) string) (config, error) {
 		return config{}, explainYAML(err)
 	}
 	c.env(getenv)
+	c.defaultLNDInstance(getenv)
 	if err := c.validate(); err != nil {
 		return config{}, err
 	}
@@ -115,7 +116,44 @@ func (c *config) env(getenv func(string) string) {
 		if v := getenv("KUMO_LND_MACAROON"); v != "" {
 			c.Lightning.LND.Macaroon = v
 		}
+		// Not a secret, but what tells apart several deployments run from one config file.
+		if v := getenv("KUMO_LND_INSTANCE"); v != "" {
+			c.Lightning.LND.Instance = v
+		}
 	}
+}
+
+// defaultLNDInstance fills an unset lightning.lnd.instance from who this deployment is to its
+// users: its bots and, for the web chat, where it is served. That stays the same across restarts
+// and differs between deployments (two cannot share a bot), so every kumo on a shared lnd node
+// cancels only its own leftovers. Only public parts go in: a Telegram token's bot id (before ':')
+// and a Discord token's first part (the bot's id, base64), never the secret rest.
+func (c *config) defaultLNDInstance(getenv func(string) string) {
+	if c.Lightning.LND == nil || c.Lightning.LND.Instance != "" {
+		return
+	}
+	var ids []string
+	if c.Telegram != nil {
+		if id, _, ok := strings.Cut(c.Telegram.Token, ":"); ok {
+			ids = append(ids, "telegram:"+id)
+		}
+	}
+	if c.Discord != nil {
+		if id, _, ok := strings.Cut(c.Discord.Token, "."); ok {
+			ids = append(ids, "discord:"+id)
+		}
+	}
+	if c.Matrix != nil {
+		ids = append(ids, "matrix:"+c.Matrix.UserID)
+	}
+	if c.webEnabled() {
+		listen := c.HTTP.Listen
+		if v := getenv("KUMO_HTTP_LISTEN"); v != "" {
+			listen = v // main applies it after loading: the tag must follow the address really served
+		}
+		ids = append(ids, "web:"+listen)
+	}
+	c.Lightning.LND.Instance = lnd.DefaultInstance(ids...)
 }
 
 // validate reports every value that cannot work, each with its key and what to do.
@@ -130,6 +168,8 @@ func (c *config) validate() error {
 	case "lnd":
 		if c.Lightning.LND == nil || c.Lightning.LND.Address == "" || c.Lightning.LND.TLSCert == "" || c.Lightning.LND.Macaroon == "" {
 			bad("lightning.backend is lnd: set lightning.lnd.address (host:port of lnd's gRPC), lightning.lnd.tls_cert and lightning.lnd.macaroon (paths)")
+		} else if err := c.Lightning.LND.Validate(); err != nil {
+			errs = append(errs, err)
 		}
 	default:
 		bad("lightning.backend must be lnd or dev, got %q", c.Lightning.Backend)

@@ -124,15 +124,22 @@ func serve(ctx context.Context, cfg config, configPath string, log *slog.Logger,
 		}
 		platforms = append(platforms, p)
 	}
+	// Listening before the web platform is made tells it the bound address (http.listen may ask for
+	// port 0), which its invite links carry when web.public_url is not set.
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
 	if cfg.webEnabled() {
 		var opts []web.Option
 		if dev != nil {
 			opts = append(opts, web.WithSimulatedPayments(dev.Pay))
 		}
 		proxies, _ := web.ParseTrustedProxies(cfg.HTTP.TrustedProxies) // validated already
-		opts = append(opts, web.WithTrustedProxies(proxies), web.WithListenAddr(cfg.HTTP.Listen))
+		opts = append(opts, web.WithTrustedProxies(proxies), web.WithListenAddr(ln.Addr().String()))
 		p, err := web.New(*cfg.Web, log.With("part", "web"), opts...)
 		if err != nil {
+			ln.Close()
 			return fmt.Errorf("web: %w", err)
 		}
 		webPlatform = p
@@ -141,13 +148,10 @@ func serve(ctx context.Context, cfg config, configPath string, log *slog.Logger,
 
 	b, err := bridge.New(cfg.Rooms, pay, log.With("part", "bridge"), platforms...)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		return fmt.Errorf("http.listen: %w", err)
-	}
 	metrics := metricsHandler(b)
 	servers := []*server{{ln: ln}}
 	if cfg.HTTP.MetricsListen != "" {
@@ -221,6 +225,7 @@ func metricsHandler(b *bridge.Bridge) http.Handler {
 	counter("kumo_messages_erased_total", "Messages the self-destruct wipe deleted from members' chats.", func(s bridge.Stats) float64 { return float64(s.Erased) })
 	counter("kumo_messages_erase_failed_total", "Messages the wipe could not delete (refused, too old, or kumo stopped first).", func(s bridge.Stats) float64 { return float64(s.EraseFailed) })
 	counter("kumo_message_refs_dropped_total", "Messages not recorded for the wipe because their room's record was full (rooms.max_refs).", func(s bridge.Stats) float64 { return float64(s.RefsDropped) })
+	counter("kumo_join_attempts_throttled_total", "Join attempts (passwords, invites, creator keys, /newroom passwords) answered \"busy, try again\" by a guess limit, unchecked.", func(s bridge.Stats) float64 { return float64(s.JoinAttemptsThrottled) })
 
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -97,7 +97,10 @@ type Adapter struct {
 	sideJob sync.WaitGroup          // group answers in flight
 }
 
-var _ bridge.Platform = (*Adapter)(nil)
+var (
+	_ bridge.Platform = (*Adapter)(nil)
+	_ bridge.Inviter  = (*Adapter)(nil)
+)
 
 // New makes the adapter. It does not contact Telegram: Run checks the token.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
@@ -158,9 +161,9 @@ func (a *Adapter) Limits() bridge.Limits {
 }
 
 // menu is the command menu Telegram shows, from the core's list of commands.
-func menu() []models.BotCommand {
+func menu(cmds []bridge.CommandInfo) []models.BotCommand {
 	var out []models.BotCommand
-	for _, c := range bridge.Commands() {
+	for _, c := range cmds {
 		d := c.Description
 		if c.Args != "" {
 			d = c.Args + ": " + d
@@ -193,7 +196,7 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	if _, err := a.bot.DeleteWebhook(ctx, &bot.DeleteWebhookParams{}); err != nil && ctx.Err() == nil {
 		a.log.Warn("telegram: deleteWebhook failed", "err", err)
 	}
-	if _, err := a.bot.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: menu()}); err != nil && ctx.Err() == nil {
+	if _, err := a.bot.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: menu(bridge.MenuOf(h))}); err != nil && ctx.Err() == nil {
 		// Not fatal: commands still work when typed, only the menu is missing.
 		a.log.Warn("telegram: setMyCommands failed", "err", err)
 	}
@@ -231,6 +234,51 @@ func (a *Adapter) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) 
 		in.NonText = true
 	}
 	a.handler.HandleInbound(ctx, in)
+	if startPayload(in.Text) {
+		// A tapped invite link (t.me/<bot>?start=<token>) leaves "/start <token>" in the chat: the
+		// token must not stay on the person's screen, so it goes at once.
+		a.deleteAsync(ctx, in.From, in.ID)
+	}
+}
+
+// startPayload says whether text is a deep link's "/start <payload>".
+func startPayload(text string) bool {
+	cmd, payload, ok := strings.Cut(text, " ")
+	return ok && strings.TrimSpace(payload) != "" && (cmd == "/start" || strings.HasPrefix(cmd, "/start@"))
+}
+
+func (a *Adapter) deleteAsync(ctx context.Context, to bridge.Addr, id bridge.MessageID) {
+	a.sideJob.Add(1)
+	go func() {
+		defer a.sideJob.Done()
+		for attempt := 0; ; attempt++ {
+			err := a.DeleteMessages(ctx, to, []bridge.MessageID{id})
+			var rl *bridge.RateLimitError
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			if !errors.As(err, &rl) || attempt >= 3 {
+				a.log.Warn("telegram: could not delete a /start message", "err", err)
+				return
+			}
+			select {
+			case <-time.After(rl.RetryAfter):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// InviteLink implements bridge.Inviter: Telegram's deep link, which opens the bot's chat and sends
+// "/start <token>" when tapped. The token (22 characters of base64url) fits the payload's 64
+// characters of A-Za-z0-9_-. There is none until getMe told the bot's username.
+func (a *Adapter) InviteLink(token string) (string, bool) {
+	n := a.botName.Load()
+	if n == nil || *n == "" {
+		return "", false
+	}
+	return "https://t.me/" + *n + "?start=" + token, true
 }
 
 // answerGroup tells a group, once, that kumo only works in a private chat, and relays nothing.

@@ -149,7 +149,11 @@ func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 	for _, c := range cmds {
 		names = append(names, c.Command)
 	}
-	if got, want := strings.Join(names, " "), "newroom join leave who info nick destroy reclaim help"; got != want {
+	var menu []string
+	for _, c := range bridge.Commands() {
+		menu = append(menu, c.Name)
+	}
+	if got, want := strings.Join(names, " "), strings.Join(menu, " "); got != want {
 		t.Fatalf("command menu %q, want %q", got, want)
 	}
 

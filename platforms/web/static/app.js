@@ -21,6 +21,17 @@
 
   const now = () => Date.now() + skew;
 
+  // An invite link (<url>/#join=<token>): the fragment never leaves the browser in a request; the
+  // token goes to kumo over the WebSocket once connected, and leaves the address bar at once.
+  let joinToken = '';
+  {
+    const m = /^#join=([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
+    if (m) {
+      joinToken = m[1];
+      history.replaceState(null, '', location.pathname + location.search);
+    }
+  }
+
   // ---- connection --------------------------------------------------------------------------
 
   function connect() {
@@ -108,6 +119,10 @@
         retries = 0;
         setStatus('connected', 'Connected');
         document.body.dataset.simulate = ev.simulate ? 'on' : 'off';
+        if (joinToken) {
+          send({ type: 'text', text: '/join ' + joinToken });
+          joinToken = '';
+        }
         break;
       case 'msg':
         if (ev.seq && ev.seq <= lastSeq) return; // already shown before a reconnect
