@@ -81,7 +81,9 @@ func TestMedia(t *testing.T) {
 				t.Fatalf("SendMedia: %v %v", ids, err)
 			}
 			message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return c.Body == "Blue Fox: look" })
-			img := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return c.MsgType == event.MsgImage && c.FileName == "photo.jpg" })
+			img := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool {
+				return c.MsgType == event.MsgImage && c.FileName == "photo.jpg"
+			})
 			if tc.encrypted != (img.File != nil) || tc.encrypted == (img.URL != "") {
 				t.Errorf("encrypted room %v: the image has file %v, url %q", tc.encrypted, img.File != nil, img.URL)
 			}
