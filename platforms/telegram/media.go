@@ -50,14 +50,20 @@ func (a *Adapter) attachments(msg *models.Message) []bridge.Attachment {
 	case msg.Voice != nil:
 		return att(bridge.MediaVoice, msg.Voice.FileID, orDefault(msg.Voice.MimeType, "audio/ogg"), "voice.ogg", msg.Voice.FileSize, true)
 	case msg.Sticker != nil:
+		st := msg.Sticker
+		if (st.IsAnimated || st.IsVideo) && st.Thumbnail != nil {
+			// Only Telegram plays animated (Lottie) and video stickers: other platforms get their
+			// still preview, Telegram members the sticker itself (copied).
+			return att(bridge.MediaSticker, st.Thumbnail.FileID, "image/webp", "sticker.webp", int64(st.Thumbnail.FileSize), true)
+		}
 		mt, name := "image/webp", "sticker.webp"
 		switch {
-		case msg.Sticker.IsAnimated:
+		case st.IsAnimated:
 			mt, name = "application/x-tgsticker", "sticker.tgs"
-		case msg.Sticker.IsVideo:
+		case st.IsVideo:
 			mt, name = "video/webm", "sticker.webm"
 		}
-		return att(bridge.MediaSticker, msg.Sticker.FileID, mt, name, int64(msg.Sticker.FileSize), true)
+		return att(bridge.MediaSticker, st.FileID, mt, name, int64(st.FileSize), true)
 	case msg.Animation != nil: // before Document: Telegram sends both for an animation
 		return att(bridge.MediaAnimation, msg.Animation.FileID, msg.Animation.MimeType, msg.Animation.FileName, msg.Animation.FileSize, false)
 	case msg.VideoNote != nil:

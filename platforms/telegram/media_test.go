@@ -132,3 +132,48 @@ func TestSendMediaLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestInboundAttachments: what the adapter makes of each medium: kind, name and type, whether it
+// may be copied within Telegram, and bytes fetched through getFile; an animated sticker goes to
+// other platforms as its still preview.
+func TestInboundAttachments(t *testing.T) {
+	s := telegramtest.New(t)
+	rec := newRecorder()
+	run(t, newAdapter(t, s), rec)
+	ctx := deadline(t)
+	alice := telegramtest.User{ID: 501, FirstName: "Alice"}
+	tests := []struct {
+		in         telegramtest.Incoming
+		kind       bridge.MediaKind
+		name, mime string
+		native     bool
+		bytes      []byte
+	}{
+		{telegramtest.Incoming{Media: "photo", File: []byte("jpeg")}, bridge.MediaPhoto, "photo.jpg", "image/jpeg", true, []byte("jpeg")},
+		{telegramtest.Incoming{Media: "voice", File: []byte("ogg"), MIME: "audio/ogg"}, bridge.MediaVoice, "voice.ogg", "audio/ogg", true, []byte("ogg")},
+		{telegramtest.Incoming{Media: "sticker", File: []byte("webp")}, bridge.MediaSticker, "sticker.webp", "image/webp", true, []byte("webp")},
+		{telegramtest.Incoming{Media: "sticker", File: []byte("lottie"), Thumbnail: []byte("preview")}, bridge.MediaSticker, "sticker.webp", "image/webp", true, []byte("preview")},
+		{telegramtest.Incoming{Media: "document", File: []byte("%PDF"), FileName: "John.pdf", MIME: "application/pdf"}, bridge.MediaFile, "John.pdf", "application/pdf", false, []byte("%PDF")},
+		{telegramtest.Incoming{Media: "animation", File: []byte("mp4"), FileName: "a.mp4", MIME: "video/mp4"}, bridge.MediaAnimation, "a.mp4", "video/mp4", false, []byte("mp4")},
+		{telegramtest.Incoming{Media: "video_note", File: []byte("mp4")}, bridge.MediaVideoNote, "video.mp4", "video/mp4", false, []byte("mp4")},
+	}
+	for i, tc := range tests {
+		tc.in.From = alice
+		s.Inject(tc.in)
+		got := rec.wait(t, ctx, i+1)[i]
+		if len(got.Attachments) != 1 {
+			t.Fatalf("%s: %+v", tc.in.Media, got)
+		}
+		a := got.Attachments[0]
+		if a.Kind != tc.kind || a.Name != tc.name || a.MIME != tc.mime || (a.Native != "") != tc.native || a.MaxFetch != 20<<20 {
+			t.Errorf("%s: %+v", tc.in.Media, a)
+		}
+		data, err := a.Fetch(ctx, 1<<20)
+		if err != nil || !bytes.Equal(data, tc.bytes) {
+			t.Errorf("%s: Fetch = %q, %v; want %q", tc.in.Media, data, err, tc.bytes)
+		}
+		if _, err := a.Fetch(ctx, int64(len(tc.bytes))-1); !errors.Is(err, bridge.ErrTooBig) {
+			t.Errorf("%s: Fetch under the file's size: %v, want ErrTooBig", tc.in.Media, err)
+		}
+	}
+}

@@ -55,6 +55,12 @@ func (s *Server) injectMediaLocked(msg map[string]any, in Incoming, fid string) 
 // storeInjectedLocked keeps an injected medium's bytes for getFile and declares them in msg.
 func (s *Server) storeInjectedLocked(msg map[string]any, in Incoming, fid string, chatID int64, msgID int) {
 	s.messages[[2]int64{chatID, int64(msgID)}] = storedMedia{kind: in.Media, fileID: fid}
+	if st, ok := msg["sticker"].(map[string]any); ok && in.Thumbnail != nil {
+		tid := fid + "-thumb"
+		s.files[tid] = &storedFile{data: in.Thumbnail, path: "thumbnails/" + tid + ".webp"}
+		st["is_animated"] = true
+		st["thumbnail"] = map[string]any{"file_id": tid, "file_unique_id": tid, "width": 128, "height": 128, "file_size": len(in.Thumbnail)}
+	}
 	if in.File == nil {
 		return
 	}

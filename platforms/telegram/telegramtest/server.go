@@ -229,6 +229,8 @@ type Incoming struct {
 	File     []byte
 	FileName string
 	MIME     string
+	// Thumbnail, on a sticker, makes it an animated one with this still preview.
+	Thumbnail []byte
 }
 
 // Inject queues an update as if a user sent it; it returns the update_id.
