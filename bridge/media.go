@@ -63,7 +63,8 @@ type Attachment struct {
 	// no limit of its own.
 	MaxFetch int64
 	// Fetch downloads the bytes into memory. It fails with an error wrapping ErrTooBig, without
-	// reading further, when they pass limit.
+	// reading further, when they pass limit. The bridge owns what it returns and may overwrite it
+	// (the metadata filter works in place).
 	Fetch func(ctx context.Context, limit int64) ([]byte, error)
 	// Native is the platform's own handle on the message (Telegram: chat and message id), which a
 	// MediaCopier of the same platform resends without the bytes passing through kumo. Adapters set
@@ -214,7 +215,8 @@ func (b *Bridge) relayAttachment(ctx context.Context, room rooms.Room, me rooms.
 		}
 		return
 	}
-	clean, _, err := StripMetadata(data)
+	// In place: the file is held once, not twice, while its metadata goes.
+	clean, _, err := stripInPlace(data)
 	if err != nil {
 		b.releaseMedia(reserve)
 		b.reply(addrOf(me), fmt.Sprintf("📎 Your %s looks damaged, so I could not remove its metadata (where and with what it was taken): it was not relayed.", kindName(a.Kind)))

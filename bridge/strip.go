@@ -18,13 +18,27 @@ import (
 // Other data is returned unchanged with ok false. A damaged image of a known format is an error:
 // relaying it as it is could leak what the filter could not find.
 func StripMetadata(data []byte) (out []byte, ok bool, err error) {
+	return stripMetadata(make([]byte, 0, len(data)), data)
+}
+
+// stripInPlace is StripMetadata writing over data itself, so that a file never needs twice its
+// size in memory: every filter writes only where it has already read (what it keeps moves towards
+// the start, never past its source).
+func stripInPlace(data []byte) (out []byte, ok bool, err error) {
+	return stripMetadata(data[:0], data)
+}
+
+// stripMetadata writes the kept bytes of data to out (empty, with room for data; it may be data's
+// own storage).
+func stripMetadata(out, data []byte) ([]byte, bool, error) {
+	var err error
 	switch {
 	case bytes.HasPrefix(data, []byte{0xFF, 0xD8, 0xFF}):
-		out, err = stripJPEG(data)
+		out, err = stripJPEG(out, data)
 	case bytes.HasPrefix(data, pngSignature):
-		out, err = stripPNG(data)
+		out, err = stripPNG(out, data)
 	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
-		out, err = stripWebP(data)
+		out, err = stripWebP(out, data)
 	default:
 		return data, false, nil
 	}
@@ -46,8 +60,7 @@ func badImage(format string, a ...any) error {
 // and stops at EOI. Dropped: APP1 (EXIF, XMP), APP13 (IPTC/Photoshop), other APPn (MPF previews,
 // FlashPix, vendor blocks), COM comments, JFXX thumbnails, and anything after EOI (appended
 // previews and vendor trailers).
-func stripJPEG(in []byte) ([]byte, error) {
-	out := make([]byte, 0, len(in))
+func stripJPEG(out, in []byte) ([]byte, error) {
 	out = append(out, 0xFF, 0xD8)
 	i := 2
 	for {
@@ -81,6 +94,7 @@ func stripJPEG(in []byte) ([]byte, error) {
 		}
 		seg := in[i : i+n] // length bytes and payload
 		i += n
+		// keep is decided before anything is written: in place, the marker may overwrite fill bytes.
 		if keepJPEGSegment(code, seg[2:]) {
 			out = append(out, 0xFF, code)
 			out = append(out, seg...)
@@ -147,8 +161,7 @@ var pngKeep = map[string]bool{
 	"acTL": true, "fcTL": true, "fdAT": true,
 }
 
-func stripPNG(in []byte) ([]byte, error) {
-	out := make([]byte, 0, len(in))
+func stripPNG(out, in []byte) ([]byte, error) {
 	out = append(out, pngSignature...)
 	i := len(pngSignature)
 	for {
@@ -182,14 +195,13 @@ const (
 	vp8xXMP  = 0x04
 )
 
-func stripWebP(in []byte) ([]byte, error) {
+func stripWebP(out, in []byte) ([]byte, error) {
 	size := binary.LittleEndian.Uint32(in[4:])
 	if size < 4 || uint64(size) > uint64(len(in)-8) {
 		return nil, badImage("webp: riff size %d", size)
 	}
 	body := in[12 : 8+size] // whatever follows the RIFF is dropped
-	out := make([]byte, 12, len(in))
-	copy(out, in[:12])
+	out = append(out, in[:12]...)
 	for i := 0; i < len(body); {
 		if i+8 > len(body) {
 			return nil, badImage("webp: truncated chunk")

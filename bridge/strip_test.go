@@ -140,6 +140,11 @@ func FuzzStripMetadata(f *testing.F) {
 			return
 		}
 		out, ok, err := bridge.StripMetadata(in)
+		// Stripping in place (what the bridge does, to hold a file once) gives the same bytes.
+		inPlace, ok2, err2 := bridge.StripInPlace(bytes.Clone(in))
+		if ok != ok2 || (err == nil) != (err2 == nil) || (err == nil && !bytes.Equal(out, inPlace)) {
+			t.Fatalf("in place: ok %v err %v, copy: ok %v err %v; same bytes: %v", ok2, err2, ok, err, bytes.Equal(out, inPlace))
+		}
 		if err != nil {
 			if ok {
 				return // refused as damaged: nothing relayed, nothing leaked
