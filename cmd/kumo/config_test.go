@@ -55,6 +55,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad edge keys", "web: {enabled: true, public_url: chat.example.org, max_connections_per_ip: -1, max_connections: -5}\n" +
 			"http: {listen: '127.0.0.1:8080', trusted_proxies: [proxy.lan], metrics_listen: '127.0.0.1:8080'}\n", nil,
 			[]string{"web.public_url", "web.max_connections_per_ip", "web.max_connections must", `http.trusted_proxies: "proxy.lan"`, "http.metrics_listen is http.listen"}},
+		{"media keys", "rooms: {max_media_bytes: 10485760, media_memory: 104857600}\nweb: {enabled: true}\n", nil, nil},
+		{"media memory below one file", "rooms: {max_media_bytes: 10485760, media_memory: 1048576}\nweb: {enabled: true}\n", nil,
+			[]string{"rooms.media_memory (1048576) must be at least rooms.max_media_bytes"}},
 		{"metrics_listen not an address", "web: {enabled: true}\nhttp: {metrics_listen: nowhere}\n", nil, []string{"http.metrics_listen must be host:port"}},
 	}
 	for _, c := range cases {
