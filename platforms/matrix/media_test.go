@@ -3,6 +3,8 @@ package matrix
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +97,75 @@ func TestMedia(t *testing.T) {
 				t.Errorf("alice could not decrypt %d events", n)
 			}
 		})
+	}
+}
+
+// TestMediaThroughCore: through the core, a photo with EXIF GPS that a Matrix member sends in an
+// encrypted DM reaches a member elsewhere without its EXIF, and a file from there reaches the
+// Matrix member as an encrypted attachment they can decrypt.
+func TestMediaThroughCore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cfg := bridge.DefaultConfig()
+	cfg.PriceSat, cfg.FloodRate = 0, 0
+	b := newBot(t, ctx, hs.URL)
+	other := bridgetest.NewMedia("other", bridge.Limits{MaxText: 4096}, 50<<20)
+	br, err := bridge.New(cfg, nil, nil, b.a, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- br.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("bridge Run: %v", err)
+		}
+	}()
+	b.waitReady(t, ctx, done)
+	alice := login(t, ctx, "alice")
+	dm := openDM(t, ctx, alice, b, true)
+	if err := alice.SendText(ctx, dm, "!newroom"); err != nil {
+		t.Fatal(err)
+	}
+	opened := message(t, ctx, alice, dm, b.id, func(c *event.MessageEventContent) bool { return strings.Contains(c.Body, "room is open") })
+	password := opened.Body[strings.LastIndex(opened.Body, "\n")+1:]
+	olly := other.User("olly")
+	other.Say(t, olly, password)
+	other.WaitText(t, olly.Chat, "You joined the room")
+
+	photo := bridgetest.JPEGWithMetadata(t)
+	stripped, _, err := bridge.StripMetadata(photo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := attachment.NewEncryptedFile()
+	data := append([]byte(nil), photo...)
+	file.EncryptInPlace(data)
+	up, err := alice.Client.UploadBytes(ctx, data, "application/octet-stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Client.SendMessageEvent(ctx, dm, event.EventMessage, &event.MessageEventContent{
+		MsgType: event.MsgImage, Body: "IMG_JohnSmith.jpg", Info: &event.FileInfo{MimeType: "image/jpeg", Size: len(photo)},
+		File: &event.EncryptedFileInfo{EncryptedFile: *file, URL: up.ContentURI.CUString()},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	other.WaitFor(t, olly.Chat, time.Minute, "the photo", func([]bridge.Message) bool { return len(other.Media(olly.Chat)) == 1 })
+	if got := other.Media(olly.Chat)[0]; got.Sum != sha256.Sum256(stripped) || got.Name != "photo.jpg" {
+		t.Errorf("olly got %q (%d bytes), want photo.jpg: the photo without its metadata (%d bytes)", got.Name, got.Len, len(stripped))
+	}
+
+	doc := []byte("%PDF-1.4 a report")
+	other.SayMedia(t, olly, "the report", bridgetest.File(bridge.MediaFile, "Report of Olly.pdf", "application/pdf", doc, nil))
+	got := message(t, ctx, alice, dm, b.id, func(c *event.MessageEventContent) bool { return c.MsgType == event.MsgFile })
+	if got.File == nil || got.URL != "" || got.FileName != "file.pdf" {
+		t.Errorf("alice's file: encrypted %v, url %q, name %q; want an encrypted file.pdf", got.File != nil, got.URL, got.FileName)
+	}
+	plain, err := alice.Download(ctx, got)
+	if err != nil || !bytes.Equal(plain, doc) {
+		t.Errorf("alice decrypts %q (%v), want %q", plain, err, doc)
 	}
 }
