@@ -164,6 +164,11 @@ func (a *Adapter) SendMedia(ctx context.Context, to bridge.Addr, md bridge.Media
 	if len(md.Data) == 0 {
 		return nil, fmt.Errorf("telegram: %w: empty file", bridge.ErrRejected)
 	}
+	if md.Kind == bridge.MediaSticker && md.MIME != "image/webp" && md.MIME != "application/x-tgsticker" && md.MIME != "video/webm" {
+		// sendSticker takes only WEBP, TGS and WEBM: another platform's sticker (a Matrix PNG) is
+		// shown as the picture it is.
+		md.Kind = bridge.MediaPhoto
+	}
 	file := func() models.InputFile {
 		return &models.InputFileUpload{Filename: md.Name, Data: bytes.NewReader(md.Data)}
 	}

@@ -177,3 +177,32 @@ func TestInboundAttachments(t *testing.T) {
 		}
 	}
 }
+
+// TestSendSticker: a WEBP sticker goes out as a sticker after its sender's name; another
+// platform's PNG sticker (which sendSticker refuses) as a photo.
+func TestSendSticker(t *testing.T) {
+	w := startWorld(t, unlimited(), nil)
+	alice := telegramtest.User{ID: 1001, FirstName: "Alice"}
+	w.openRoom(t, alice)
+	to := bridge.Addr{Platform: "telegram", User: "1001", Chat: "1001"}
+	tests := []struct {
+		mime   string
+		data   []byte
+		method string
+	}{
+		{"image/webp", bridgetest.WebPWithMetadata(t), "sendSticker"},
+		{"image/png", bridgetest.PNGWithMetadata(t), "sendPhoto"},
+	}
+	for _, tc := range tests {
+		n := len(w.s.Sent(alice.ID))
+		ids, err := w.a.SendMedia(context.Background(), to, bridge.Media{Kind: bridge.MediaSticker, MIME: tc.mime, Name: "sticker", Data: tc.data},
+			bridge.Message{Kind: bridge.KindRelay, From: "Proud Wolf"})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.mime, err)
+		}
+		sent := w.s.Sent(alice.ID)[n:]
+		if len(ids) != len(sent) || sent[len(sent)-1].Method != tc.method {
+			t.Errorf("%s: sent %+v with ids %v, want it by %s", tc.mime, sent, ids, tc.method)
+		}
+	}
+}

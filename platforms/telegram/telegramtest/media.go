@@ -164,6 +164,9 @@ func (s *Server) sendFile(method string, f form) (any, *apiError) {
 			return nil, &apiError{code: 413, desc: "Request Entity Too Large"}
 		}
 		sent.FileData, sent.FileName = data, fh.Filename
+		if method == "sendSticker" && !isStickerFile(data) {
+			return nil, badRequest("STICKER_INVALID")
+		}
 	} else if id := f.get(field); id != "" && !strings.HasPrefix(id, "attach://") {
 		s.mu.Lock()
 		_, known := s.files[id]
@@ -225,4 +228,11 @@ func (s *Server) copyMessage(f form) (any, *apiError) {
 		sent.FileData = file.data
 	}
 	return s.recordLocked(cs, sent), nil
+}
+
+// isStickerFile is what sendSticker accepts uploaded: a WEBP, a TGS (gzipped Lottie) or a WEBM.
+func isStickerFile(b []byte) bool {
+	return len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP" ||
+		len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b ||
+		len(b) >= 4 && string(b[:4]) == "\x1a\x45\xdf\xa3"
 }
