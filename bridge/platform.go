@@ -29,7 +29,8 @@ type MessageID string
 type Inbound struct {
 	From Addr
 	Text string
-	// NonText is set for photos, stickers, voice notes, files...: kumo relays text only and says so.
+	// NonText is set for what kumo cannot relay (a location, a Discord sticker, media an adapter
+	// cannot fetch): the bridge says so. Media it can relay comes as Attachments instead.
 	NonText bool
 	// ID is the platform's id of the person's own message ("" when the platform gives none).
 	ID MessageID
