@@ -425,7 +425,7 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		return
 	}
 	if in.NonText {
-		b.reply(in.From, "Only text is relayed: photos, stickers, voice messages and files are not sent to the room.")
+		b.reply(in.From, "That cannot be relayed (text, photos, files, voice notes and videos can; not this kind of message): it was not sent to the room.")
 		return
 	}
 	text := strings.ToValidUTF8(in.Text, "\uFFFD")
