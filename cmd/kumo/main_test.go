@@ -9,20 +9,19 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 )
 
 // With no configuration kumo starts on its defaults, says what to open and what to do next, serves
 // health, metrics and the web chat, and stops cleanly when told to.
 func TestRunWithoutConfig(t *testing.T) {
 	t.Chdir(t.TempDir()) // no config.yaml here
-	ctx, cancel := context.WithCancel(context.Background())
 	outR, outW := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, nil, outW, io.Discard, env(map[string]string{"KUMO_HTTP_LISTEN": "127.0.0.1:0"}))
-		outW.Close()
-	}()
+	kumo := bridgetest.Background(t, "kumo", func(ctx context.Context) error {
+		defer outW.Close()
+		return run(ctx, nil, outW, io.Discard, env(map[string]string{"KUMO_HTTP_LISTEN": "127.0.0.1:0"}))
+	})
 	lines := bufio.NewScanner(outR)
 	if !lines.Scan() {
 		t.Fatal("kumo printed nothing")
@@ -47,15 +46,7 @@ func TestRunWithoutConfig(t *testing.T) {
 			t.Fatalf("GET %s: %d, body lacks %q", path, resp.StatusCode, want)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("kumo did not stop")
-	}
+	kumo.Stop()
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {

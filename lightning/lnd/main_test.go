@@ -2,7 +2,6 @@ package lnd_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -25,31 +24,12 @@ var (
 	kumoMacaroon string
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kumo-lnd-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	start := time.Now()
-	netw, err = lndtest.Start(ctx, dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: the regtest Lightning network did not start:", err)
-		return 1
-	}
-	defer netw.Stop()
-	kumoMacaroon, err = netw.BakeKumoMacaroon(ctx, "kumo", lnd.Permissions...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "regtest network up in %s\n", time.Since(start).Round(time.Millisecond))
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(lndtest.Main(m, func(ctx context.Context, n *lndtest.Network) (err error) {
+		netw = n
+		kumoMacaroon, err = n.BakeKumoMacaroon(ctx, "kumo", lnd.Permissions...)
+		return err
+	}))
 }
 
 const price = 1000 // sat
@@ -149,23 +129,10 @@ func startBackend(t *testing.T, addr string) *running {
 		t.Fatal(err)
 	}
 	r := &running{Backend: b, rec: newRecorder(), logs: logs}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx, r.rec.notify) }()
-	var once sync.Once
+	run := bridgetest.Background(t, "lnd backend", func(ctx context.Context) error { return b.Run(ctx, r.rec.notify) })
 	r.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("Run did not return after its context ended")
-			}
-			b.Close()
-		})
+		run.Stop()
+		b.Close()
 	}
 	t.Cleanup(r.stop)
 	return r

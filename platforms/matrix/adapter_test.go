@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/lightning"
 )
 
@@ -40,7 +41,7 @@ func TestDM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			rec := newRecorder()
+			rec := &bridgetest.Inbox{}
 			b := startBot(t, ctx, rec)
 			alice := login(t, ctx, "alice")
 			room := openDM(t, ctx, alice, b, tc.encrypted)
@@ -51,7 +52,7 @@ func TestDM(t *testing.T) {
 				if err := alice.SendText(ctx, room, text); err != nil {
 					t.Fatal(err)
 				}
-				if got := rec.wait(t, ctx, i); got != (bridge.Inbound{From: me, Text: text}) {
+				if got := rec.Wait(t, ctx, i+1)[i]; got != (bridge.Inbound{From: me, Text: text}) {
 					t.Fatalf("inbound #%d = %+v, want %+v", i, got, bridge.Inbound{From: me, Text: text})
 				}
 			}
@@ -116,7 +117,7 @@ func TestDM(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if got := rec.wait(t, ctx, 3); got != (bridge.Inbound{From: me, NonText: true}) {
+			if got := rec.Wait(t, ctx, 4)[3]; got != (bridge.Inbound{From: me, NonText: true}) {
 				t.Errorf("file inbound = %+v, want NonText", got)
 			}
 			if n := alice.DecryptFailures(); n != 0 {
@@ -131,7 +132,7 @@ func TestDM(t *testing.T) {
 func TestLeaveDM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rec := newRecorder()
+	rec := &bridgetest.Inbox{}
 	b := startBot(t, ctx, rec)
 	alice := login(t, ctx, "alice")
 	room := openDM(t, ctx, alice, b, true)
@@ -139,11 +140,11 @@ func TestLeaveDM(t *testing.T) {
 	if err := alice.SendText(ctx, room, "bye soon"); err != nil {
 		t.Fatal(err)
 	}
-	rec.wait(t, ctx, 0)
+	rec.Wait(t, ctx, 1)
 	if _, err := alice.Client.LeaveRoom(ctx, room); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.wait(t, ctx, 1); got != (bridge.Inbound{From: me, Text: "/leave"}) {
+	if got := rec.Wait(t, ctx, 2)[1]; got != (bridge.Inbound{From: me, Text: "/leave"}) {
 		t.Fatalf("after leaving: inbound %+v, want /leave", got)
 	}
 	_, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindNotice, Text: "You left."})
@@ -156,7 +157,7 @@ func TestLeaveDM(t *testing.T) {
 func TestGroupRoom(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rec := newRecorder()
+	rec := &bridgetest.Inbox{}
 	b := startBot(t, ctx, rec)
 	alice := login(t, ctx, "alice")
 	bob := login(t, ctx, "bob")
@@ -183,7 +184,7 @@ func TestGroupRoom(t *testing.T) {
 	}); err != nil {
 		t.Fatal("the bot did not leave the group room:", err)
 	}
-	if got := rec.all(); len(got) != 0 {
+	if got := rec.All(); len(got) != 0 {
 		t.Errorf("group room produced inbound %+v", got)
 	}
 	if n := len(alice.Messages(room, b.id)); n != 1 {

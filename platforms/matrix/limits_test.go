@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
 )
 
@@ -26,7 +27,7 @@ func TestRateLimited(t *testing.T) {
 	}
 	// Registered before the bot's cleanup, so it runs after the bot stopped its long-poll through it.
 	t.Cleanup(proxy.Close)
-	b := startBotAt(t, ctx, proxy.URL, newRecorder())
+	b := startBotAt(t, ctx, proxy.URL, &bridgetest.Inbox{})
 	alice := login(t, ctx, "alice")
 	room := openDM(t, ctx, alice, b, true)
 	to := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
@@ -64,7 +65,7 @@ func TestRateLimited(t *testing.T) {
 func TestLimits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	b := startBot(t, ctx, newRecorder())
+	b := startBot(t, ctx, &bridgetest.Inbox{})
 	lim := b.a.Limits()
 	alice := login(t, ctx, "alice")
 	rooms := map[bool]string{}

@@ -9,6 +9,7 @@ import (
 
 	"maunium.net/go/mautrix"
 
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
 )
 
@@ -38,24 +39,21 @@ func TestAccessToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- first.Run(runCtx, newRecorder()) }()
+	run := bridgetest.Background(t, "first run with the token", func(ctx context.Context) error { return first.Run(ctx, &bridgetest.Inbox{}) })
 	select {
 	case <-first.ready:
-	case err := <-done:
-		t.Fatalf("first run with the token: %v", err)
+	case <-run.Done():
+		t.Fatalf("first run with the token: %v", run.Err())
+	case <-ctx.Done():
+		t.Fatal("first run did not get ready")
 	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("first run returned %v, want nil", err)
-	}
+	run.Stop()
 
 	second, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = second.Run(ctx, newRecorder())
+	err = second.Run(ctx, &bridgetest.Inbox{})
 	if err == nil || !strings.Contains(err.Error(), "log in with a password") {
 		t.Fatalf("second run with the same token = %v, want an error explaining in-memory keys", err)
 	}
