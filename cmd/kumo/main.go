@@ -102,7 +102,7 @@ func serve(ctx context.Context, cfg config, configPath string, log *slog.Logger,
 	}
 
 	var platforms []bridge.Platform
-	var webPlatform *web.Platform
+	var webPlatform *web.Adapter
 	if cfg.Telegram != nil {
 		p, err := telegram.New(*cfg.Telegram, log.With("part", "telegram"))
 		if err != nil {
@@ -184,7 +184,7 @@ func serve(ctx context.Context, cfg config, configPath string, log *slog.Logger,
 }
 
 // httpHandler serves /healthz, /metrics and, when enabled, the web chat.
-func httpHandler(b *bridge.Bridge, w *web.Platform) http.Handler {
+func httpHandler(b *bridge.Bridge, w *web.Adapter) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func(bridge.Stats) float64) {

@@ -124,7 +124,7 @@ type kumo struct {
 	url  string
 	dev  *lightning.Dev
 	logs *bridgetest.LogBuffer
-	web  *web.Platform
+	web  *web.Adapter
 }
 
 func startKumo(t *testing.T, cfg bridge.Config, extra ...bridge.Platform) *kumo {

@@ -51,7 +51,7 @@ const (
 	maxPending = 512
 )
 
-// Option configures a Platform.
+// Option configures an Adapter.
 type Option func(*options)
 
 type options struct {
@@ -81,8 +81,8 @@ func WithResumeGrace(d time.Duration) Option {
 	return func(o *options) { o.grace = d }
 }
 
-// Platform is the web chat. It implements bridge.Platform; Handler serves the page and its WebSocket.
-type Platform struct {
+// Adapter is the web chat. It implements bridge.Platform; Handler serves the page and its WebSocket.
+type Adapter struct {
 	log  *slog.Logger
 	cfg  Config
 	opts options
@@ -96,11 +96,11 @@ type Platform struct {
 	closing  chan struct{}  // closed when Run ends: connections say goodbye and close
 }
 
-var _ bridge.Platform = (*Platform)(nil)
+var _ bridge.Platform = (*Adapter)(nil)
 
 // New makes the web platform. It serves nothing until Handler is mounted, and accepts no visitor
 // until Run is called.
-func New(cfg Config, log *slog.Logger, opts ...Option) (*Platform, error) {
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	if log == nil {
 		return nil, errors.New("web: nil logger")
 	}
@@ -122,7 +122,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Platform, error) {
 			return nil, fmt.Errorf("web: origins: %w", err)
 		}
 	}
-	return &Platform{
+	return &Adapter{
 		log:      log.With("platform", Name),
 		cfg:      cfg,
 		opts:     o,
@@ -132,16 +132,16 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Platform, error) {
 }
 
 // Name is "web".
-func (p *Platform) Name() string { return Name }
+func (p *Adapter) Name() string { return Name }
 
 // Limits: the page shows any length, but the bridge splits at MaxText so one bubble stays readable.
-func (p *Platform) Limits() bridge.Limits {
+func (p *Adapter) Limits() bridge.Limits {
 	return bridge.Limits{MaxText: MaxText}
 }
 
 // Run accepts visitors and hands what they send to h until ctx ends, then tells every open page that
 // the server is going away and closes the connections.
-func (p *Platform) Run(ctx context.Context, h bridge.Handler) error {
+func (p *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	if h == nil {
 		return errors.New("web: nil handler")
 	}
@@ -171,12 +171,12 @@ func (p *Platform) Run(ctx context.Context, h bridge.Handler) error {
 }
 
 // SendText queues m for the visitor at to.
-func (p *Platform) SendText(_ context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
+func (p *Adapter) SendText(_ context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
 	return p.send(to, m, nil)
 }
 
 // SendImage queues m with img shown above it (the invoice's QR code).
-func (p *Platform) SendImage(_ context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) ([]bridge.MessageID, error) {
+func (p *Adapter) SendImage(_ context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) ([]bridge.MessageID, error) {
 	id, err := p.send(to, m, img.PNG)
 	if err != nil {
 		return nil, err
@@ -184,7 +184,7 @@ func (p *Platform) SendImage(_ context.Context, to bridge.Addr, img bridge.Image
 	return []bridge.MessageID{id}, nil
 }
 
-func (p *Platform) send(to bridge.Addr, m bridge.Message, png []byte) (bridge.MessageID, error) {
+func (p *Adapter) send(to bridge.Addr, m bridge.Message, png []byte) (bridge.MessageID, error) {
 	if to.Platform != Name {
 		return "", fmt.Errorf("web: address of platform %q: %w", to.Platform, bridge.ErrRejected)
 	}
@@ -203,7 +203,7 @@ func (p *Platform) send(to bridge.Addr, m bridge.Message, png []byte) (bridge.Me
 }
 
 // newSession registers a fresh visitor.
-func (p *Platform) newSession() (*session, error) {
+func (p *Adapter) newSession() (*session, error) {
 	id, err := randomID(16)
 	if err != nil {
 		return nil, err
@@ -221,7 +221,7 @@ func (p *Platform) newSession() (*session, error) {
 }
 
 // resume finds the live session a reconnecting page holds the token of.
-func (p *Platform) resume(token string) *session {
+func (p *Adapter) resume(token string) *session {
 	if token == "" {
 		return nil
 	}
@@ -231,7 +231,7 @@ func (p *Platform) resume(token string) *session {
 }
 
 // detached starts the grace period of a session whose connection closed.
-func (p *Platform) detached(s *session, conn uint64) {
+func (p *Adapter) detached(s *session, conn uint64) {
 	time.AfterFunc(p.opts.grace, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -252,7 +252,7 @@ func randomID(n int) (string, error) {
 }
 
 // Handler serves the page, its static files and its WebSocket (/ws).
-func (p *Platform) Handler() http.Handler {
+func (p *Adapter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", p.serveWS)
 	mux.Handle("GET /static/", staticHandler())

@@ -27,7 +27,7 @@ func next(t testing.TB, rec *bridgetest.Inbox) bridge.Inbound {
 }
 
 type harness struct {
-	p    *Platform
+	p    *Adapter
 	srv  *httptest.Server
 	rec  *bridgetest.Inbox
 	logs *bridgetest.LogBuffer
