@@ -69,17 +69,22 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first value that cannot work, naming its key.
+// Validate reports every value that cannot work, each naming its key.
 func (c Config) Validate() error {
-	switch {
-	case c.PriceSat < 0:
-		return fmt.Errorf("rooms.price_sat must be 0 (free) or more, got %d", c.PriceSat)
-	case c.PriceSat > 0 && c.InvoiceExpiry < time.Second:
-		return fmt.Errorf("rooms.invoice_expiry must be at least 1s, got %s", c.InvoiceExpiry)
-	case c.FloodRate < 0 || c.FloodBurst < 0:
-		return fmt.Errorf("rooms.flood_rate and rooms.flood_burst must not be negative")
+	var errs []error
+	if c.PriceSat < 0 {
+		errs = append(errs, fmt.Errorf("rooms.price_sat must be 0 (free) or more, e.g. 10000, got %d", c.PriceSat))
 	}
-	return c.Rooms.Validate()
+	if c.PriceSat > 0 && c.InvoiceExpiry < time.Second {
+		errs = append(errs, fmt.Errorf("rooms.invoice_expiry must be at least 1s, e.g. 15m, got %s", c.InvoiceExpiry))
+	}
+	if c.FloodRate < 0 {
+		errs = append(errs, fmt.Errorf("rooms.flood_rate must not be negative (0 turns the limit off), got %v", c.FloodRate))
+	}
+	if c.FloodBurst < 0 {
+		errs = append(errs, fmt.Errorf("rooms.flood_burst must not be negative, got %d", c.FloodBurst))
+	}
+	return errors.Join(append(errs, c.Rooms.Validate())...)
 }
 
 // MaxInbound is the longest text kumo takes from a person, in characters.

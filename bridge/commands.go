@@ -34,22 +34,22 @@ func ParseCommand(text string) (name, args string, ok bool) {
 }
 
 // The commands, in the order help lists them.
-var commandHelp = []struct{ name, args, what string }{
-	{"newroom", "[password]", "open a room; without a password you get a strong one"},
-	{"join", "<password>", "join a room (or just send me its password)"},
-	{"leave", "", "leave your room"},
-	{"who", "", "who is in the room (pseudonyms only)"},
-	{"info", "", "time left and number of members"},
-	{"nick", "<name>", "choose your pseudonym"},
-	{"destroy", "", "end your room now, for everyone (creator only)"},
-	{"help", "", "this message"},
+var commandHelp = []struct{ name, args, what, arg string }{
+	{"newroom", "[password]", "open a room; without a password you get a strong one", "the room's password (left out, a strong one is made up)"},
+	{"join", "<password>", "join a room (or just send me its password)", "the room's password"},
+	{"leave", "", "leave your room", ""},
+	{"who", "", "who is in the room (pseudonyms only)", ""},
+	{"info", "", "time left and number of members", ""},
+	{"nick", "<name>", "choose your pseudonym", "your new pseudonym"},
+	{"destroy", "", "end your room now, for everyone (creator only)", ""},
+	{"help", "", "this message", ""},
 }
 
 // Commands lists the command names, for adapters that register a command menu.
 func Commands() []CommandInfo {
 	out := make([]CommandInfo, len(commandHelp))
 	for i, c := range commandHelp {
-		out[i] = CommandInfo{Name: c.name, Args: c.args, Description: c.what}
+		out[i] = CommandInfo{Name: c.name, Args: c.args, Description: c.what, ArgDescription: c.arg}
 	}
 	return out
 }
@@ -59,6 +59,8 @@ type CommandInfo struct {
 	Name        string
 	Args        string // "", "[password]", "<name>"...
 	Description string
+	// ArgDescription says what the argument is, for menus that describe each option (Discord).
+	ArgDescription string
 }
 
 func helpText(priceSat int64, lifetime time.Duration) string {

@@ -47,8 +47,11 @@ var (
 	ErrNotAccepted    = errors.New("invoice has not been paid")
 )
 
-// NewDev makes a development backend.
+// NewDev makes a development backend; a nil log discards.
 func NewDev(log *slog.Logger) *Dev {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Dev{log: log, invoices: make(map[string]*devInvoice)}
 }
 

@@ -57,7 +57,22 @@ type Config struct {
 	// TLSCert is the path of lnd's tls.cert; "~/" expands to the home directory.
 	TLSCert string `yaml:"tls_cert"`
 	// Macaroon is the path of a macaroon with Permissions (see BakeMacaroonCommand); "~/" expands.
-	Macaroon string `yaml:"macaroon"`
+	Macaroon string `yaml:"macaroon" env:"KUMO_LND_MACAROON"`
+}
+
+// Validate names every key that is missing.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Address == "" {
+		errs = append(errs, errors.New("lightning.lnd.address is empty: set it to host:port of lnd's gRPC, e.g. 127.0.0.1:10009"))
+	}
+	if c.TLSCert == "" {
+		errs = append(errs, errors.New("lightning.lnd.tls_cert is empty: set it to the path of lnd's tls.cert, e.g. ~/.lnd/tls.cert"))
+	}
+	if c.Macaroon == "" {
+		errs = append(errs, errors.New("lightning.lnd.macaroon is empty: set it to the path of a macaroon made with: "+BakeMacaroonCommand))
+	}
+	return errors.Join(errs...)
 }
 
 // ErrUnknownInvoice is returned by Settle for an invoice this process did not create (or created
@@ -106,9 +121,14 @@ type NodeInfo struct {
 
 // New connects to lnd and checks it: reachable with this certificate and macaroon, synced to the
 // chain, and able to make hold invoices. Its errors say what to fix.
+//
+// cfg must be valid; a nil log discards.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Backend, error) {
-	if cfg.Address == "" || cfg.TLSCert == "" || cfg.Macaroon == "" {
-		return nil, errors.New("lnd: lightning.lnd needs address, tls_cert and macaroon")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	certPath, err := expandHome(cfg.TLSCert)
 	if err != nil {

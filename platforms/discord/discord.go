@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/bwmarrin/discordgo"
@@ -26,21 +27,42 @@ import (
 	"github.com/kumo-chat/kumo/bridge"
 )
 
+// Name is the platform's name in bridge.Addr.
+const Name = "discord"
+
 // Config is the `discord:` section of kumo's configuration.
 type Config struct {
 	// Token is the bot token from the developer portal (without "Bot ").
-	Token string `yaml:"token"`
+	Token string `yaml:"token" secret:"true"`
 	// APIURL points REST and gateway discovery somewhere other than discord.com; for tests only.
 	APIURL string `yaml:"api_url"`
 }
 
-// Option tunes an Adapter.
-type Option func(*Adapter)
+// Validate reports every value that cannot work, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(strings.TrimPrefix(c.Token, "Bot ")) == "" {
+		errs = append(errs, errors.New("discord.token is empty: set it to the bot token from the developer portal (or KUMO_DISCORD_TOKEN), or remove the discord section"))
+	}
+	if c.APIURL != "" {
+		if u, err := url.Parse(c.APIURL); err != nil || u.Host == "" {
+			errs = append(errs, fmt.Errorf("discord.api_url must be a URL, e.g. http://127.0.0.1:9000, got %q", c.APIURL))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type options struct {
+	pace *rate.Limiter
+}
+
+// Option changes how the adapter works; the defaults suit the real Discord.
+type Option func(*options)
 
 // WithPacing sets how fast the adapter sends REST requests, all routes together. The default stays
 // under Discord's global limit of 50 requests per second.
 func WithPacing(r rate.Limit, burst int) Option {
-	return func(a *Adapter) { a.pace = rate.NewLimiter(r, burst) }
+	return func(o *options) { o.pace = rate.NewLimiter(r, burst) }
 }
 
 // Adapter is the Discord platform. It implements bridge.Platform.
@@ -73,21 +95,25 @@ const pendingLifetime = 14 * time.Minute
 
 var _ bridge.Platform = (*Adapter)(nil)
 
-// New makes an adapter; nothing is contacted until Run or a send.
+// New makes an adapter from a valid cfg; a nil log discards. Nothing is contacted until Run or a send.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
-	if cfg.Token == "" {
-		return nil, errors.New("discord: token is required")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	o := options{pace: rate.NewLimiter(40, 10)}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	a := &Adapter{
-		log:  log,
-		pace: rate.NewLimiter(40, 10),
+		log:  log.With("platform", Name),
+		pace: o.pace,
 		// The core answers in well under a second; a minute covers retries after a 429.
 		pendingTimeout: time.Minute,
 		dms:            map[string]string{},
 		pending:        map[string]*pending{},
-	}
-	for _, o := range opts {
-		o(a)
 	}
 	s, err := discordgo.New("Bot " + strings.TrimPrefix(cfg.Token, "Bot "))
 	if err != nil {
@@ -95,11 +121,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	}
 	tr := &transport{base: http.DefaultTransport, onGlobal: a.pauseAll}
 	if cfg.APIURL != "" {
-		u, err := url.Parse(cfg.APIURL)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("discord: api_url %q is not a URL", cfg.APIURL)
-		}
-		tr.api = u
+		tr.api, _ = url.Parse(cfg.APIURL) // Validate checked it
 	}
 	// DMs always carry their content; no privileged intent. Interactions arrive whatever the intents.
 	s.Identify.Intents = discordgo.IntentsDirectMessages
@@ -117,8 +139,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	return a, nil
 }
 
-// Name is "discord".
-func (a *Adapter) Name() string { return "discord" }
+// Name implements bridge.Platform.
+func (a *Adapter) Name() string { return Name }
 
 // Limits: 2,000 code points per message, counted after escaping.
 func (a *Adapter) Limits() bridge.Limits {
@@ -207,16 +229,28 @@ func commands() []*discordgo.ApplicationCommand {
 		return &discordgo.ApplicationCommand{Name: name, Description: desc, Type: discordgo.ChatApplicationCommand,
 			Contexts: &contexts, IntegrationTypes: &installs, Options: opts}
 	}
-	return []*discordgo.ApplicationCommand{
-		cmd("newroom", "Create a private room that lasts 24 hours", str("password", "The room's password (one is made up if you leave it out)", false)),
-		cmd("join", "Join a room with its password", str("password", "The room's password", true)),
-		cmd("leave", "Leave your room"),
-		cmd("who", "Who is in your room"),
-		cmd("info", "About your room: members, time left"),
-		cmd("nick", "Change your name in the room", str("name", "Your new name", true)),
-		cmd("destroy", "End your room for everyone (its creator only)"),
-		cmd("help", "How kumo works"),
+	var out []*discordgo.ApplicationCommand
+	for _, c := range bridge.Commands() {
+		var opts []*discordgo.ApplicationCommandOption
+		// "[password]" is an optional option named password, "<name>" a required one.
+		if arg := strings.Trim(c.Args, "[]<>"); arg != "" {
+			opts = append(opts, str(arg, describe(c.ArgDescription), strings.HasPrefix(c.Args, "<")))
+		}
+		out = append(out, cmd(c.Name, describe(c.Description), opts...))
 	}
+	return out
+}
+
+// describe fits a description into Discord's 1-100 characters, capitalised as Discord's own are.
+func describe(s string) string {
+	r := []rune(s)
+	if len(r) > 100 {
+		r = append(r[:99], '…')
+	}
+	if len(r) > 0 {
+		r[0] = unicode.ToUpper(r[0])
+	}
+	return string(r)
 }
 
 func (a *Adapter) registerCommands(ctx context.Context, appID string) error {
@@ -250,7 +284,7 @@ func (a *Adapter) onMessage(ctx context.Context, h bridge.Handler, m *discordgo.
 		return
 	}
 	a.rememberDM(m.Author.ID, m.ChannelID)
-	from := bridge.Addr{Platform: "discord", User: m.Author.ID, Chat: m.ChannelID}
+	from := bridge.Addr{Platform: Name, User: m.Author.ID, Chat: m.ChannelID}
 	if m.Content != "" {
 		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: m.Content})
 	}
@@ -288,7 +322,7 @@ func (a *Adapter) onInteraction(ctx context.Context, h bridge.Handler, i *discor
 			a.log.Warn("discord: opening a DM failed", "err", err)
 			return
 		}
-		h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "discord", User: user.ID, Chat: ch}, Text: text})
+		h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: Name, User: user.ID, Chat: ch}, Text: text})
 		return
 	}
 
@@ -307,7 +341,7 @@ func (a *Adapter) onInteraction(ctx context.Context, h bridge.Handler, i *discor
 		// do not leave "thinking..." up until Discord gives up on it.
 		time.AfterFunc(a.pendingTimeout, func() { a.dropPending(i.ChannelID, p) })
 	}
-	h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "discord", User: user.ID, Chat: i.ChannelID}, Text: text})
+	h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: Name, User: user.ID, Chat: i.ChannelID}, Text: text})
 }
 
 func (a *Adapter) rememberDM(user, channel string) {

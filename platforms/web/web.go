@@ -38,6 +38,17 @@ type Config struct {
 	Origins []string `yaml:"origins"`
 }
 
+// Validate reports every value that cannot work, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	for _, origin := range c.Origins {
+		if _, err := parseOrigin(origin); err != nil {
+			errs = append(errs, fmt.Errorf("web.origins: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Limits of the web platform.
 const (
 	// MaxText is the longest message a visitor may send, and the longest one the page is sent, in
@@ -98,11 +109,14 @@ type Adapter struct {
 
 var _ bridge.Platform = (*Adapter)(nil)
 
-// New makes the web platform. It serves nothing until Handler is mounted, and accepts no visitor
-// until Run is called.
+// New makes the web platform from a valid cfg; a nil log discards. It serves nothing until Handler is
+// mounted, and accepts no visitor until Run is called.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if log == nil {
-		return nil, errors.New("web: nil logger")
+		log = slog.New(slog.DiscardHandler)
 	}
 	o := options{
 		rate:        5,
@@ -116,11 +130,6 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	}
 	if o.rate <= 0 || o.burst < 1 {
 		return nil, fmt.Errorf("web: inbound rate %v/s burst %d must be positive", o.rate, o.burst)
-	}
-	for _, origin := range cfg.Origins {
-		if _, err := parseOrigin(origin); err != nil {
-			return nil, fmt.Errorf("web: origins: %w", err)
-		}
 	}
 	return &Adapter{
 		log:      log.With("platform", Name),
