@@ -24,7 +24,7 @@ import (
 // Config is the core's configuration: the `rooms:` section of kumo's YAML.
 type Config struct {
 	// PriceSat is a room's rent (rooms.price_sat, default 10,000). Zero makes rooms free: no invoice.
-	PriceSat int64 `yaml:"price_sat"`
+	PriceSat int64 `yaml:"price_sat" want:"a whole number of satoshis"`
 	// InvoiceExpiry is how long an invoice may be paid (rooms.invoice_expiry, default 15m).
 	InvoiceExpiry time.Duration `yaml:"invoice_expiry"`
 	// Rooms: rooms.lifetime, rooms.max_members...

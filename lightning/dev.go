@@ -47,6 +47,9 @@ var (
 	ErrNotAccepted    = errors.New("invoice has not been paid")
 )
 
+// DevName is the development backend's lightning.backend name.
+const DevName = "dev"
+
 // NewDev makes a development backend; a nil log discards.
 func NewDev(log *slog.Logger) *Dev {
 	if log == nil {

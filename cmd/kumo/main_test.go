@@ -3,11 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
@@ -62,5 +66,79 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	err = run(context.Background(), []string{"-config", dir + "/missing.yaml"}, io.Discard, io.Discard, env(nil))
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Fatalf("a missing explicit config should fail, got %v", err)
+	}
+}
+
+// kumoBinary builds the real binary once for the tests that run it as an operator would.
+var kumoBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "kumo-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "kumo")
+	out, err := exec.Command("go", "build", "-tags", "goolm", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// The command line behaves like every Go CLI's: -h exits 0 listing the flags and the environment
+// variables, -version prints the version, extra arguments are refused, one argument is the file.
+func TestBinaryCommandLine(t *testing.T) {
+	bin, err := kumoBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("rooms:\n  colour: blue\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string // each must appear
+		stderr string   // exactly, when the run fails
+	}{
+		{name: "-h", args: []string{"-h"}, stdout: []string{"Usage: kumo [flags] [config.yaml]", "-http.listen", "-version", "KUMO_TELEGRAM_TOKEN", "KUMO_HTTP_LISTEN", "KUMO_LND_MACAROON"}},
+		{name: "-help", args: []string{"-help"}, stdout: []string{"Usage: kumo"}},
+		{name: "-version", args: []string{"-version"}, stdout: []string{"kumo ", "go1."}},
+		{name: "extra arguments", args: []string{"a.yaml", "b.yaml"}, code: 1,
+			stderr: "kumo: unexpected arguments [\"a.yaml\" \"b.yaml\"]: kumo takes at most one, its configuration file (kumo -h for help)\n"},
+		{name: "unknown flag", args: []string{"-colour"}, code: 1,
+			stderr: "kumo: flag provided but not defined: -colour (kumo -h lists the flags and environment variables)\n"},
+		{name: "the one argument is the file", args: []string{bad}, code: 1,
+			stderr: "kumo: " + bad + ": unknown key \"rooms.colour\" on line 2 (check its spelling against config.example.yaml)\n"},
+		{name: "-config and the argument disagree", args: []string{"-config", "x.yaml", bad}, code: 1,
+			stderr: "kumo: two configuration files given: -config x.yaml and " + bad + "; give one\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Dir = dir
+			cmd.Env = []string{"HOME=" + dir}
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.code {
+				t.Fatalf("exit code %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
+			}
+			for _, w := range tc.stdout {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
+				}
+			}
+			if tc.code != 0 && stderr.String() != tc.stderr {
+				t.Errorf("stderr:\n%q\nwant:\n%q", stderr.String(), tc.stderr)
+			}
+		})
 	}
 }
