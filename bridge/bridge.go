@@ -37,6 +37,8 @@ type Config struct {
 	Retry RetryPolicy `yaml:"-"`
 	// ShutdownGrace bounds how long a stopping kumo keeps delivering the "room is gone" notices.
 	ShutdownGrace time.Duration `yaml:"-"`
+	// Reconnect is how a platform whose Run failed is run again: after Min, doubling up to Max.
+	Reconnect Backoff `yaml:"-"`
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time `yaml:"-"`
 }
@@ -50,6 +52,9 @@ type RetryPolicy struct {
 	// MaxRateLimitWait bounds the total time one message may spend waiting on a platform's 429s.
 	MaxRateLimitWait time.Duration
 }
+
+// Backoff is a wait that doubles from Min up to Max.
+type Backoff struct{ Min, Max time.Duration }
 
 // DefaultConfig is the product's defaults.
 func DefaultConfig() Config {
@@ -66,6 +71,7 @@ func DefaultConfig() Config {
 			MaxRateLimitWait: 10 * time.Minute,
 		},
 		ShutdownGrace: 10 * time.Second,
+		Reconnect:     Backoff{Min: time.Second, Max: time.Minute},
 	}
 }
 
@@ -104,6 +110,7 @@ type Bridge struct {
 	pay       Payments
 	store     *rooms.Store
 	platforms map[string]Platform
+	health    *health
 	now       func() time.Time
 
 	inbox  *lanes[Inbound]
@@ -158,6 +165,10 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	if cfg.InvoiceExpiry == 0 {
 		cfg.InvoiceExpiry = d.InvoiceExpiry
 	}
+	if cfg.Reconnect.Min <= 0 {
+		cfg.Reconnect.Min = d.Reconnect.Min
+	}
+	cfg.Reconnect.Max = max(cfg.Reconnect.Max, cfg.Reconnect.Min)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -179,12 +190,15 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	if b.now == nil {
 		b.now = time.Now
 	}
+	var names []string
 	for _, p := range platforms {
 		if _, dup := b.platforms[p.Name()]; dup {
 			return nil, fmt.Errorf("bridge: two platforms are named %q", p.Name())
 		}
 		b.platforms[p.Name()] = p
+		names = append(names, p.Name())
 	}
+	b.health = newHealth(b.now, names)
 	store, err := rooms.New(cfg.Rooms, roomEvents{b})
 	if err != nil {
 		return nil, err
@@ -238,12 +252,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer stopParts()
 	g, gctx := errgroup.WithContext(partsCtx)
 	for name, p := range b.platforms {
-		g.Go(func() error {
-			if err := p.Run(gctx, b); err != nil && gctx.Err() == nil {
-				return fmt.Errorf("platform %s: %w", name, err)
-			}
-			return nil
-		})
+		g.Go(func() error { return b.supervise(gctx, name, p) })
 	}
 	if b.pay != nil {
 		g.Go(func() error {

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -220,25 +221,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		// No ReadTimeout/WriteTimeout: the web chat's WebSockets set their own deadlines per frame.
 		ErrorLog: slog.NewLogLogger(log.With("part", "http").Handler(), slog.LevelWarn),
 	}
-	url := displayURL(ln.Addr())
-	dev := w.simulate != nil
-	if cfg.source == "" && cfg.devDefault && len(cfg.on) == 1 {
-		fmt.Fprintf(stdout, "kumo is running on its built-in defaults: open %s to create a room (development payments, no real money).\n", url)
-		fmt.Fprintln(stdout, "To connect Telegram, Discord, Matrix and a real lnd node, copy config.example.yaml to config.yaml and fill it in (see README.md).")
-	} else {
-		with := cfg.source
-		if with == "" {
-			with = "settings from the environment and flags"
-		}
-		fmt.Fprintf(stdout, "kumo is running with %s; health and metrics on %s/healthz and %s/metrics.\n", with, url, url)
-		if page != nil {
-			fmt.Fprintf(stdout, "Web chat: %s\n", url)
-		}
-		if dev {
-			fmt.Fprintln(stdout, "SIMULATED PAYMENTS (lightning.backend: dev): no real money moves; invoices are paid with the web chat's simulate button.")
-		}
-	}
-
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -254,9 +236,46 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		_ = srv.Shutdown(sctx)
 		return err
 	})
+	// "kumo is running" waits until every platform has connected or failed once, so that a rejected
+	// token is the error an operator sees, not a line after "running".
+	select {
+	case <-b.Started():
+		var down []bridge.PlatformStatus
+		for _, p := range b.Platforms() {
+			if p.State == bridge.PlatformDown {
+				down = append(down, p)
+			}
+		}
+		announce(stdout, cfg, ln.Addr(), page != nil, w.simulate != nil, down)
+	case <-gctx.Done():
+	}
 	err = g.Wait()
 	log.Info("kumo stopped")
 	return err
+}
+
+// announce says where kumo serves and what to do next.
+func announce(stdout io.Writer, cfg *config, addr net.Addr, web, dev bool, down []bridge.PlatformStatus) {
+	url := displayURL(addr)
+	if cfg.source == "" && cfg.devDefault && len(cfg.on) == 1 {
+		fmt.Fprintf(stdout, "kumo is running on its built-in defaults: open %s to create a room (development payments, no real money).\n", url)
+		fmt.Fprintln(stdout, "To connect Telegram, Discord, Matrix and a real lnd node, copy config.example.yaml to config.yaml and fill it in (see README.md).")
+	} else {
+		with := cfg.source
+		if with == "" {
+			with = "settings from the environment and flags"
+		}
+		fmt.Fprintf(stdout, "kumo is running with %s; health and metrics on %s/healthz and %s/metrics.\n", with, url, url)
+		if web {
+			fmt.Fprintf(stdout, "Web chat: %s\n", url)
+		}
+		if dev {
+			fmt.Fprintln(stdout, "SIMULATED PAYMENTS (lightning.backend: dev): no real money moves; invoices are paid with the web chat's simulate button.")
+		}
+	}
+	for _, p := range down {
+		fmt.Fprintf(stdout, "%s is not reachable yet; the others run and it is tried again (see /healthz): %s\n", p.Name, p.Error)
+	}
 }
 
 // displayURL is the address people can open: a wildcard listener (":8080", "[::]:8080") is shown as
@@ -270,6 +289,13 @@ func displayURL(a net.Addr) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// health is /healthz: "ok" when every platform is up, "degraded" while one is connecting or down
+// (and retried); always 200, since kumo serves whatever is up.
+type health struct {
+	Status    string                           `json:"status"`
+	Platforms map[string]bridge.PlatformStatus `json:"platforms"`
 }
 
 // httpHandler serves /healthz, /metrics and, when enabled, the web chat.
@@ -294,8 +320,15 @@ func httpHandler(b *bridge.Bridge, page http.Handler) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(rw, "ok\n")
+		h := health{Status: "ok", Platforms: map[string]bridge.PlatformStatus{}}
+		for _, p := range b.Platforms() {
+			h.Platforms[p.Name] = p
+			if p.State != bridge.PlatformUp {
+				h.Status = "degraded"
+			}
+		}
+		rw.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(rw).Encode(h)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if page != nil {

@@ -155,6 +155,13 @@ func (a *Adapter) RateLimited() int64 { return a.rateLimited.Load() }
 func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	me, err := a.s.User("@me", discordgo.WithContext(ctx))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		var re *discordgo.RESTError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized {
+			return fmt.Errorf("discord: the bot token was refused (%w): check discord.token in the developer portal (Bot, Reset Token): %w", bridge.ErrUnauthorized, err)
+		}
 		return fmt.Errorf("discord: checking the bot token: %w", err)
 	}
 	a.mu.Lock()
@@ -188,6 +195,12 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 		}
 	}()
 	if err := a.s.Open(); err != nil {
+		// The gateway closes with 4004 when the token is wrong (REST said yes, so rarely: a token
+		// reset between the two calls).
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code == 4004 {
+			return fmt.Errorf("discord: the gateway refused the bot token (%w): check discord.token in the developer portal (Bot, Reset Token)", bridge.ErrUnauthorized)
+		}
 		return fmt.Errorf("discord: opening the gateway: %w", err)
 	}
 	// Close sends a close frame and waits a second for Discord, as discordgo does.
@@ -199,6 +212,9 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	if err := a.registerCommands(ctx, appID); err != nil {
 		// DMs still work without slash commands: say so loudly and carry on.
 		a.log.Error("discord: registering slash commands failed", "err", err)
+	}
+	if r, ok := h.(bridge.ReadyNotifier); ok {
+		r.Ready(Name)
 	}
 	a.log.Info("discord bot ready; invite it to a server with this URL",
 		"invite", "https://discord.com/oauth2/authorize?client_id="+url.QueryEscape(appID)+"&scope=bot+applications.commands&permissions=0")

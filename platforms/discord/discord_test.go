@@ -79,8 +79,8 @@ func TestRunFailsOnBadToken(t *testing.T) {
 	}
 	err = a.Run(context.Background(), &bridgetest.Inbox{})
 	var re *discordgo.RESTError
-	if !errors.As(err, &re) || re.Response.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("Run with a bad token = %v, want the 401", err)
+	if !errors.As(err, &re) || re.Response.StatusCode != http.StatusUnauthorized || !errors.Is(err, bridge.ErrUnauthorized) {
+		t.Fatalf("Run with a bad token = %v, want the 401 as bridge.ErrUnauthorized", err)
 	}
 }
 

@@ -91,10 +91,11 @@ type Adapter struct {
 	// observe, when set, sees every event the sync delivered after the adapter handled it (tests).
 	observe func(*event.Event)
 
-	ready chan struct{} // closed when cli is logged in and crypto is set up
-	cli   *mautrix.Client
-	ch    *cryptohelper.CryptoHelper
-	start time.Time
+	ready     chan struct{} // closed when cli is logged in and crypto is set up (the first time)
+	readyOnce sync.Once
+	cli       *mautrix.Client
+	ch        *cryptohelper.CryptoHelper
+	start     time.Time
 
 	mu       sync.Mutex
 	joining  map[id.RoomID]bool
@@ -159,6 +160,12 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	}
 	a.handler, a.runCtx = h, ctx
 	a.mu.Unlock()
+	// The bridge runs it again after a failure (the homeserver unreachable at start).
+	defer func() {
+		a.mu.Lock()
+		a.handler = nil
+		a.mu.Unlock()
+	}()
 
 	loggedIn, err := a.connect(ctx)
 	if err != nil {
@@ -172,7 +179,10 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 		// Our keys die with the process: remove the device so users' clients stop encrypting for it.
 		defer a.logout()
 	}
-	close(a.ready)
+	a.readyOnce.Do(func() { close(a.ready) })
+	if r, ok := h.(bridge.ReadyNotifier); ok {
+		r.Ready(Name)
+	}
 	a.log.Info("matrix connected", "user_id", a.cli.UserID, "device_id", a.cli.DeviceID)
 
 	err = a.cli.SyncWithContext(ctx)
@@ -210,12 +220,18 @@ func (a *Adapter) connect(ctx context.Context) (loggedIn bool, err error) {
 			StoreCredentials:         true,
 		})
 		if err != nil {
+			if errors.Is(err, mautrix.MForbidden) {
+				return false, fmt.Errorf("matrix: the homeserver refused the login as %s (%w): check matrix.user_id and matrix.password: %w", a.cfg.UserID, bridge.ErrUnauthorized, err)
+			}
 			return false, fmt.Errorf("matrix: login as %s: %w", a.cfg.UserID, err)
 		}
 		loggedIn = true
 	} else {
 		who, err := cli.Whoami(ctx)
 		if err != nil {
+			if errors.Is(err, mautrix.MUnknownToken) {
+				return false, fmt.Errorf("matrix: the homeserver does not know matrix.access_token (%w): make a new one: %w", bridge.ErrUnauthorized, err)
+			}
 			return false, fmt.Errorf("matrix: check access token: %w", err)
 		}
 		if who.UserID != cli.UserID {

@@ -189,12 +189,17 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("telegram: Run called twice")
 	}
+	// The bridge runs it again after a failure (Telegram unreachable at start).
+	defer a.running.Store(false)
 	me, err := a.bot.GetMe(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("telegram: getMe: %w", err)
+		if errors.Is(err, bot.ErrorUnauthorized) {
+			return fmt.Errorf("telegram: the bot token was refused (%w): check telegram.token with @BotFather (/mybots, API Token)", bridge.ErrUnauthorized)
+		}
+		return fmt.Errorf("telegram: getMe: %w", redact(err))
 	}
 	name := me.Username
 	a.botName.Store(&name)
@@ -208,6 +213,9 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 		a.log.Warn("telegram: setMyCommands failed", "err", err)
 	}
 	a.handler = h
+	if r, ok := h.(bridge.ReadyNotifier); ok {
+		r.Ready(Name)
+	}
 	a.bot.Start(ctx) // returns when ctx ends
 	a.sideJob.Wait()
 	return nil

@@ -158,8 +158,8 @@ func TestBadTokenFailsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = a.Run(deadline(t), &bridgetest.Inbox{})
-	if err == nil || !strings.Contains(err.Error(), "nauthorized") {
-		t.Fatalf("Run with a wrong token = %v, want unauthorized", err)
+	if !errors.Is(err, bridge.ErrUnauthorized) || !strings.Contains(err.Error(), "@BotFather") {
+		t.Fatalf("Run with a wrong token = %v, want bridge.ErrUnauthorized and a hint to check it with @BotFather", err)
 	}
 	if _, err := telegram.New(telegram.Config{}, testLogger(t)); err == nil {
 		t.Fatal("New accepted an empty token")

@@ -162,6 +162,9 @@ func (p *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	p.h, p.runCtx, p.closing = h, ctx, make(chan struct{})
 	closing := p.closing
 	p.mu.Unlock()
+	if r, ok := h.(bridge.ReadyNotifier); ok {
+		r.Ready(Name) // nothing to connect to: it serves once Handler is mounted
+	}
 
 	<-ctx.Done()
 
