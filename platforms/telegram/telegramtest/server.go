@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -278,6 +279,23 @@ func (s *Server) Sent(chatID int64) []Sent {
 		return nil
 	}
 	return append([]Sent(nil), cs.sent...)
+}
+
+// Shown is what a chat still shows of what the bot sent: Sent without the deleted messages.
+func (s *Server) Shown(chatID int64) []Sent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := s.chats[chatID]
+	if cs == nil {
+		return nil
+	}
+	var out []Sent
+	for _, m := range cs.sent {
+		if !slices.Contains(s.deleted[chatID], m.MessageID) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Commands returns the bot's command menu as last set with setMyCommands (JSON as sent).
