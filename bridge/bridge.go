@@ -300,6 +300,14 @@ func (b *Bridge) HandleInbound(ctx context.Context, in Inbound) {
 		b.send(in.From, Message{Kind: KindReply, Text: "kumo is shutting down. Nothing was relayed."}, nil, "")
 		return
 	}
+	if in.Left {
+		// Nothing to refuse or slow down: it only ever takes someone out. A full inbox (a flood just
+		// before the page closed) must not keep a ghost in the room, so it waits its turn elsewhere.
+		if !b.inbox.push(in.From.Key(), in) {
+			go b.left(in.From)
+		}
+		return
+	}
 	if !b.allow(in.From) {
 		return
 	}
@@ -338,6 +346,10 @@ func memberOf(a Addr) rooms.Member {
 // handle runs in the sender's lane.
 func (b *Bridge) handle(_ string, in Inbound) {
 	ctx := b.sendCtx
+	if in.Left {
+		b.left(in.From)
+		return
+	}
 	if in.NonText {
 		b.reply(in.From, "Only text is relayed: photos, stickers, voice messages and files are not sent to the room.")
 		return
@@ -359,7 +371,11 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		b.relay(room, me, text)
 		return
 	}
-	// Someone in no room: a message that could be a password is a join attempt.
+	// Someone in no room: a creator key is a reclaim, a message that could be a password a join.
+	if rooms.LooksLikeCreatorKey(text) {
+		b.reclaim(in.From, text)
+		return
+	}
 	if rooms.CheckPassword(text) == nil && !strings.Contains(strings.TrimSpace(text), "\n") {
 		b.join(in.From, text, true)
 		return
@@ -445,7 +461,7 @@ func (b *Bridge) replyRoom(to Addr, m Message, st *RoomState) {
 }
 
 func stateOf(r rooms.Room, me rooms.Member) *RoomState {
-	return &RoomState{EndsAt: r.ExpiresAt, Members: len(r.Members), Nick: me.Nick}
+	return &RoomState{EndsAt: r.ExpiresAt, Members: len(r.Members), Nick: me.Nick, Creator: r.Creator == me.Key()}
 }
 
 var closedState = &RoomState{Closed: true}
@@ -594,6 +610,16 @@ func (b *Bridge) gone(to Addr, err error) {
 		return
 	}
 	b.noticeAll(room, "", fmt.Sprintf("%s left (they can no longer be reached). %s.", m.Nick, members(len(room.Members))), false)
+}
+
+// left takes out someone their platform says is gone for good (Inbound.Left).
+func (b *Bridge) left(from Addr) {
+	room, m, err := b.store.Leave(from.Key())
+	if err != nil {
+		return // in no room (already removed, or their seat moved to another chat)
+	}
+	b.log.Info("member gone from their platform, removing", "platform", from.Platform)
+	b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))), false)
 }
 
 func members(n int) string {

@@ -42,6 +42,7 @@ var commandHelp = []struct{ name, args, what, arg string }{
 	{"info", "", "time left and number of members", ""},
 	{"nick", "<name>", "choose your pseudonym", "your new pseudonym"},
 	{"destroy", "", "end your room now, for everyone (creator only)", ""},
+	{"reclaim", "<creator key>", "be your room's creator again, from this chat (the key comes with the password)", "the creator key you got when your room opened"},
 	{"help", "", "this message", ""},
 }
 

@@ -74,6 +74,12 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 			b.replyRoom(from, Message{Text: "You are now " + m.Nick + "."}, stateOf(room, m))
 			b.noticeAll(room, m.Key(), fmt.Sprintf("%s is now %s.", old.Nick, m.Nick), false)
 		}
+	case "reclaim":
+		if args == "" {
+			b.reply(from, "Send /reclaim followed by the creator key you got when your room opened.")
+			return
+		}
+		b.reclaim(from, args)
 	case "destroy":
 		_, err := b.store.Destroy(from.Key())
 		switch {
@@ -91,6 +97,10 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 // join lets someone into the room with that password.
 // bare says the password came as a plain message (from someone in no room) rather than with /join.
 func (b *Bridge) join(from Addr, password string, bare bool) {
+	if rooms.LooksLikeCreatorKey(password) {
+		b.reclaim(from, password)
+		return
+	}
 	room, m, err := b.store.Join(password, memberOf(from))
 	var th *rooms.ThrottledError
 	switch {
@@ -134,6 +144,11 @@ func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
 			password = rooms.GeneratePassword()
 		}
 	} else {
+		if rooms.LooksLikeCreatorKey(password) {
+			// Sent as a password it would reclaim instead of join: nobody could join with it.
+			b.reply(from, "That looks like a creator key, not a password. Choose another password, or send /newroom alone and I will make one.")
+			return
+		}
 		if err := rooms.CheckPassword(password); err != nil {
 			b.reply(from, fmt.Sprintf("A password needs at least %d characters. Send /newroom alone and I will make a strong one.", rooms.MinPasswordLen))
 			return
@@ -283,6 +298,60 @@ func (b *Bridge) open(p rooms.Purchase) {
 	text := fmt.Sprintf("✅ Your room is open for %s (until %s). You are %s.\nAnyone who sends me this password joins, on any messenger. Its password:",
 		human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), me.Nick)
 	b.replyRoom(from, Message{Text: text, Code: p.Password}, stateOf(room, me))
+	key, err := b.store.NewCreatorKey(me.Key())
+	if err != nil {
+		return // the room ended (or its creator left) in the meantime: no key to give
+	}
+	b.replyRoom(from, Message{Text: creatorKeyText, Code: key}, stateOf(room, me))
+}
+
+// creatorKeyText comes with the creator key, the one time it is shown.
+const creatorKeyText = "🔑 Your creator key, shown only this once: keep it to yourself. If you lose this chat " +
+	"(reloading the web page does), send /reclaim followed by this key, from anywhere, to be the room's creator again. " +
+	"kumo cannot show it again."
+
+// reclaim makes the sender the creator of the room the creator key opens (rooms.Store.Reclaim).
+func (b *Bridge) reclaim(from Addr, key string) {
+	got, err := b.store.Reclaim(key, memberOf(from))
+	var th *rooms.ThrottledError
+	switch {
+	case errors.As(err, &th):
+		b.reply(from, fmt.Sprintf("Too many wrong passwords or keys. Try again in %s.", human(th.RetryIn)))
+		return
+	case errors.Is(err, rooms.ErrWrongCreatorKey):
+		msg := "No live room has that creator key."
+		if b.store.FailuresLeft(from.Key()) == 0 {
+			msg += " That was too many wrong tries: wait a while before trying again."
+		}
+		b.reply(from, msg)
+		return
+	case errors.Is(err, rooms.ErrAlreadyInRoom):
+		b.reply(from, "You are in another room. /leave it first.")
+		return
+	case errors.Is(err, rooms.ErrRoomFull):
+		b.reply(from, "That room is full, so you cannot get back in now.")
+		return
+	case err != nil:
+		b.reply(from, "Could not reclaim that room.")
+		return
+	}
+	room, me := got.Room, got.Me
+	if got.Already {
+		b.replyRoom(from, Message{Text: "You are already this room's creator."}, stateOf(room, me))
+		return
+	}
+	b.replyRoom(from, Message{Text: fmt.Sprintf("🔑 You are the room's creator again, as %s. %s; it self-destructs in %s. Your creator key stays the same.",
+		me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())))}, stateOf(room, me))
+	if got.Moved && got.Replaced.Key() != from.Key() {
+		b.replyRoom(addrOf(got.Replaced), Message{Text: "Your room's creator key was used in another chat: the room goes on there. Nothing more from it will reach you here."}, closedState)
+	}
+	switch {
+	case got.Joined:
+		b.noticeAll(room, me.Key(), fmt.Sprintf("%s joined. %s.", me.Nick, members(len(room.Members))), false)
+	case got.Moved && got.Replaced.Nick != me.Nick:
+		// A member took the creator's rights: the creator's old seat left the room.
+		b.noticeAll(room, me.Key(), fmt.Sprintf("%s left. %s.", got.Replaced.Nick, members(len(room.Members))), false)
+	}
 }
 
 // settle takes the payment; it is retried because the room already exists and the payer must not be

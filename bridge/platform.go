@@ -38,6 +38,12 @@ type Inbound struct {
 	// reset (failed password guesses, unpaid invoices) count per Origin as well as per person. Empty
 	// where an identity is the only source there is (Telegram, Discord accounts).
 	Origin string
+	// Left says the person is gone for good on their platform, with nothing else to say: the web
+	// visitor's page closed and its resume grace ended. The bridge takes them out of their room and
+	// tells the others, as it does when a send fails with ErrRecipientGone, but at once rather than
+	// at the next message to them. Text and NonText are ignored; it is handled in the person's
+	// order, after what they sent before, and never refused by the flood limit.
+	Left bool
 }
 
 // Kind says who speaks in a Message, so each adapter can render it unmistakably: a member can never
@@ -113,6 +119,8 @@ type RoomState struct {
 	EndsAt  time.Time
 	Members int
 	Nick    string // the recipient's own pseudonym
+	// Creator says the recipient created the room (or reclaimed it): they may destroy it.
+	Creator bool
 	// Closed says the recipient is in no room any more (they left, or it ended).
 	Closed bool
 }

@@ -181,6 +181,7 @@ var (
 	ErrNotCreator      = errors.New("only the room's creator can do that")
 	ErrNickTaken       = errors.New("that name is taken in this room")
 	ErrNickInvalid     = errors.New("that name cannot be used")
+	ErrWrongCreatorKey = errors.New("no live room has that creator key")
 )
 
 // ThrottledError means too many wrong passwords: try again after RetryIn.
@@ -213,6 +214,7 @@ const (
 	failurePrefix  = "f:" // member key -> wrong-password count, expiring with the window
 	invoicePrefix  = "i:" // invoice id -> *Purchase
 	buyerPrefix    = "b:" // member key -> invoice id of their pending purchase
+	creatorPrefix  = "k:" // HMAC(creator key) -> room id
 )
 
 // room is the cached value; guarded by Store.mu except closed, which decides once who closes it.
@@ -220,6 +222,7 @@ type room struct {
 	id        string
 	pwKey     string
 	creator   string
+	ckKey     string // HMAC of the room's creator key ("" until one is issued)
 	members   []Member
 	openedAt  time.Time
 	expiresAt time.Time
@@ -287,8 +290,14 @@ func CheckPassword(p string) error {
 }
 
 func (s *Store) keyOf(password string) string {
+	return s.hmac("password\x00" + NormalizePassword(password))
+}
+
+// hmac is the store's keyed hash: what it keeps instead of a secret (a password, a creator key), so
+// that nothing in memory gives the secret back. Each kind of secret has its own prefix in msg.
+func (s *Store) hmac(msg string) string {
 	m := hmac.New(sha256.New, s.pwKey)
-	m.Write([]byte(NormalizePassword(password)))
+	m.Write([]byte(msg))
 	return base64.RawStdEncoding.EncodeToString(m.Sum(nil))
 }
 
@@ -417,6 +426,9 @@ func (s *Store) close(r *room, why Reason) {
 	}
 	if v, ok := s.c.Get(passwordPrefix + r.pwKey); ok && v.(string) == r.id {
 		s.c.Delete(passwordPrefix + r.pwKey)
+	}
+	if r.ckKey != "" {
+		s.c.Delete(creatorPrefix + r.ckKey)
 	}
 	snap := r.snapshot()
 	s.mu.Unlock()

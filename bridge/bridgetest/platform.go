@@ -113,6 +113,12 @@ func (p *Platform) SayNonText(t testing.TB, from bridge.Addr) {
 	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, NonText: true})
 }
 
+// Gone tells the core the user is gone for good on this platform (bridge.Inbound.Left).
+func (p *Platform) Gone(t testing.TB, from bridge.Addr) {
+	t.Helper()
+	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, Left: true})
+}
+
 func (p *Platform) handler(t testing.TB) bridge.Handler {
 	select {
 	case <-p.ready:

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/lightning"
+	"github.com/kumo-chat/kumo/platforms/web"
 )
 
 // One configuration model: the file (if any), then KUMO_* environment variables, then flags, each
@@ -51,6 +52,11 @@ type lightningConfig struct {
 type httpConfig struct {
 	// Listen is where /healthz, /metrics and the web chat (if on) are served.
 	Listen string `yaml:"listen" want:"host:port" example:"127.0.0.1:8080"`
+	// TrustedProxies lists the reverse proxies (IPs or CIDR prefixes) whose X-Forwarded-For is
+	// believed; from anyone else it is ignored. Default none.
+	TrustedProxies []string `yaml:"trusted_proxies" example:"[10.0.0.1, \"fd00::/8\"]"`
+	// MetricsListen, when set, serves /metrics there instead of on Listen (e.g. 127.0.0.1:9090).
+	MetricsListen string `yaml:"metrics_listen" want:"host:port" example:"127.0.0.1:9090"`
 }
 
 type logConfig struct {
@@ -585,6 +591,16 @@ func (c *config) validate(t *tree, keys []key, set map[string]bool, p *problems)
 		p.add("http.listen (%s) is %s, reachable from other machines, and no payment backend is chosen: the web chat would give rooms away with simulated payments. To run a public demo on purpose, set lightning.backend: dev (or KUMO_LIGHTNING_BACKEND=dev); for real payments set lightning.backend: lnd (see config.example.yaml); or listen on 127.0.0.1",
 			orDefault(t.where("http.listen")), c.HTTP.Listen)
 	}
+	if _, err := web.ParseTrustedProxies(c.HTTP.TrustedProxies); err != nil {
+		p.add("http.trusted_proxies (%s): %v", t.where("http.trusted_proxies"), err)
+	}
+	if m := c.HTTP.MetricsListen; m != "" {
+		if _, port, err := net.SplitHostPort(m); err != nil {
+			p.add("http.metrics_listen (%s): want host:port, e.g. 127.0.0.1:9090, got %q", t.where("http.metrics_listen"), m)
+		} else if m == c.HTTP.Listen && port != "0" {
+			p.add("http.metrics_listen (%s) is http.listen (%s): leave it empty to serve /metrics there", t.where("http.metrics_listen"), m)
+		}
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		p.add("log.level (%s): want debug, info, warn or error, got %q", t.where("log.level"), c.Log.Level)
 	}
@@ -673,6 +689,8 @@ type platformRow struct {
 type wiring struct {
 	// simulate pays a development invoice: the web chat's "simulate payment" control.
 	simulate func(ctx context.Context, invoiceID string) error
+	// http is the HTTP server's configuration, for a platform served on it (the web chat).
+	http httpConfig
 }
 
 type validator interface{ Validate() error }

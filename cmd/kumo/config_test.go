@@ -116,6 +116,16 @@ func TestConfigErrors(t *testing.T) {
 			map[string]string{"KUMO_ROOMS_MAX_MEMBERS": "many"}, `kumo.yaml: rooms.max_members (KUMO_ROOMS_MAX_MEMBERS): want a whole number, e.g. 50, got "many"`},
 		{"nothing to run", "web: {enabled: false}\n",
 			nil, "kumo.yaml: no platform is configured: add a telegram, discord or matrix section (or set KUMO_TELEGRAM_TOKEN, KUMO_DISCORD_TOKEN...), or web.enabled: true for the web chat"},
+		{"bad edge keys", "web: {enabled: true, public_url: chat.example.org, max_connections_per_ip: -1, max_connections: -5}\n" +
+			"http: {listen: '127.0.0.1:8080', trusted_proxies: [proxy.lan], metrics_listen: '127.0.0.1:8080'}\n",
+			nil, "kumo.yaml: 5 problems:\n" +
+				"  web.max_connections_per_ip (line 1) must be positive (or 0 for the default 20), got -1\n" +
+				"  web.max_connections (line 1) must be positive (or 0 for the default 10000), got -5\n" +
+				`  web.public_url (line 1): "chat.example.org" is not an origin like https://chat.example.org` + "\n" +
+				`  http.trusted_proxies (line 2): "proxy.lan" is neither an IP address nor a CIDR prefix like 10.0.0.0/8` + "\n" +
+				"  http.metrics_listen (line 2) is http.listen (127.0.0.1:8080): leave it empty to serve /metrics there"},
+		{"metrics_listen not an address", "web: {enabled: true}\nhttp: {metrics_listen: nowhere}\n",
+			nil, `kumo.yaml: http.metrics_listen (line 2): want host:port, e.g. 127.0.0.1:9090, got "nowhere"`},
 		{"a section that is not a mapping", "rooms: 5\n",
 			nil, `kumo.yaml: rooms (line 1): want a section of keys, e.g. rooms: {price_sat: ...}, got "5"`},
 	}
@@ -172,6 +182,9 @@ func TestConfigSources(t *testing.T) {
 		{name: "an lnd section chooses lnd", yaml: "lightning:\n  lnd: {address: 'h:1', tls_cert: /c}\nweb: {enabled: true}\n",
 			env:       map[string]string{"KUMO_LND_MACAROON": "/m"},
 			platforms: "web", backend: "lnd", listen: defaultListen, lifetime: 24 * time.Hour},
+		{name: "the edge keys", yaml: "web: {enabled: true, public_url: 'https://chat.example.org', max_connections_per_ip: 5, max_connections: 500}\n" +
+			"http: {trusted_proxies: [10.0.0.1, 'fd00::/8'], metrics_listen: '127.0.0.1:9090'}\n",
+			platforms: "web", backend: "dev", devDefault: true, listen: defaultListen, lifetime: 24 * time.Hour},
 		{name: "a token keeps what YAML would read differently", yaml: "-",
 			env:       map[string]string{"KUMO_TELEGRAM_TOKEN": "#12: x", "KUMO_ROOMS_PRICE_SAT": "0"},
 			platforms: "telegram", listen: defaultListen, lifetime: 24 * time.Hour, telegramTok: "#12: x"},

@@ -174,7 +174,7 @@ func newLogger(w io.Writer, c logConfig) *slog.Logger {
 func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer) error {
 	var (
 		pay bridge.Payments
-		w   wiring
+		w   = wiring{http: cfg.HTTP}
 	)
 	if b := cfg.backend; b != nil {
 		p, err := b.build(ctx, cfg.backendCfg[b.name], log.With("part", "payments-"+b.name))
@@ -215,25 +215,37 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           httpHandler(b, page),
-		ReadHeaderTimeout: 10 * time.Second,
-		// No ReadTimeout/WriteTimeout: the web chat's WebSockets set their own deadlines per frame.
-		ErrorLog: slog.NewLogLogger(log.With("part", "http").Handler(), slog.LevelWarn),
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
+	metrics := metricsHandler(b)
+	servers := []*server{{ln: ln}}
+	metricsAddr := ln.Addr()
+	if cfg.HTTP.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.HTTP.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("http.metrics_listen: %w", err)
 		}
-		return nil
-	})
+		servers = append(servers, &server{ln: mln, srv: newHTTPServer(metricsOnly(metrics), log, defaultTimeouts())})
+		metrics, metricsAddr = nil, mln.Addr() // not on the main listener
+	}
+	servers[0].srv = newHTTPServer(httpHandler(b.Platforms, metrics, page), log, defaultTimeouts())
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range servers {
+		g.Go(func() error {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		// The bridge outlives ctx long enough to tell members their rooms are gone.
 		err := b.Run(gctx)
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		for _, s := range servers {
+			_ = s.srv.Shutdown(sctx)
+		}
 		return err
 	})
 	// "kumo is running" waits until every platform has connected or failed once, so that a rejected
@@ -246,7 +258,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 				down = append(down, p)
 			}
 		}
-		announce(stdout, cfg, ln.Addr(), page != nil, w.simulate != nil, down)
+		announce(stdout, cfg, ln.Addr(), metricsAddr, page != nil, w.simulate != nil, down)
 	case <-gctx.Done():
 	}
 	err = g.Wait()
@@ -255,8 +267,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 }
 
 // announce says where kumo serves and what to do next.
-func announce(stdout io.Writer, cfg *config, addr net.Addr, web, dev bool, down []bridge.PlatformStatus) {
-	url := displayURL(addr)
+func announce(stdout io.Writer, cfg *config, addr, metricsAddr net.Addr, web, dev bool, down []bridge.PlatformStatus) {
+	url, murl := displayURL(addr), displayURL(metricsAddr)
 	if cfg.source == "" && cfg.devDefault && len(cfg.on) == 1 {
 		fmt.Fprintf(stdout, "kumo is running on its built-in defaults: open %s to create a room (development payments, no real money).\n", url)
 		fmt.Fprintln(stdout, "To connect Telegram, Discord, Matrix and a real lnd node, copy config.example.yaml to config.yaml and fill it in (see README.md).")
@@ -265,7 +277,7 @@ func announce(stdout io.Writer, cfg *config, addr net.Addr, web, dev bool, down 
 		if with == "" {
 			with = "settings from the environment and flags"
 		}
-		fmt.Fprintf(stdout, "kumo is running with %s; health and metrics on %s/healthz and %s/metrics.\n", with, url, url)
+		fmt.Fprintf(stdout, "kumo is running with %s; health and metrics on %s/healthz and %s/metrics.\n", with, url, murl)
 		if web {
 			fmt.Fprintf(stdout, "Web chat: %s\n", url)
 		}
@@ -298,8 +310,8 @@ type health struct {
 	Platforms map[string]bridge.PlatformStatus `json:"platforms"`
 }
 
-// httpHandler serves /healthz, /metrics and, when enabled, the web chat.
-func httpHandler(b *bridge.Bridge, page http.Handler) http.Handler {
+// metricsHandler serves the bridge's counters in the Prometheus format.
+func metricsHandler(b *bridge.Bridge) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, f func(bridge.Stats) float64) {
@@ -318,10 +330,20 @@ func httpHandler(b *bridge.Bridge, page http.Handler) http.Handler {
 	counter("kumo_invoices_paid_total", "Invoices paid.", func(s bridge.Stats) float64 { return float64(s.InvoicesPaid) })
 	counter("kumo_invoices_expired_total", "Invoices that expired unpaid.", func(s bridge.Stats) float64 { return float64(s.InvoicesExpired) })
 
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// httpHandler serves /healthz (from status, the platforms' states; nil for none), /metrics (unless
+// nil: it is served on its own address) and the web chat's page (when not nil).
+func httpHandler(status func() []bridge.PlatformStatus, metrics, page http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		h := health{Status: "ok", Platforms: map[string]bridge.PlatformStatus{}}
-		for _, p := range b.Platforms() {
+		var all []bridge.PlatformStatus
+		if status != nil {
+			all = status()
+		}
+		for _, p := range all {
 			h.Platforms[p.Name] = p
 			if p.State != bridge.PlatformUp {
 				h.Status = "degraded"
@@ -330,7 +352,9 @@ func httpHandler(b *bridge.Bridge, page http.Handler) http.Handler {
 		rw.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(rw).Encode(h)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	if page != nil {
 		mux.Handle("/", page)
 	}

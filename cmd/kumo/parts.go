@@ -32,7 +32,8 @@ func platforms() []platformRow {
 		}),
 		// The web chat runs when no other platform is configured (web.enabled: false turns it off).
 		platformOf(web.Name, func(c web.Config, log *slog.Logger, w wiring) (bridge.Platform, error) {
-			var opts []web.Option
+			proxies, _ := web.ParseTrustedProxies(w.http.TrustedProxies) // validated already
+			opts := []web.Option{web.WithTrustedProxies(proxies), web.WithListenAddr(w.http.Listen)}
 			if w.simulate != nil {
 				opts = append(opts, web.WithSimulatedPayments(w.simulate))
 			}

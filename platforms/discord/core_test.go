@@ -172,9 +172,10 @@ func TestCoreCommandsSlashAndRelay(t *testing.T) {
 	evil := "@everyone @here <@" + bob.ID + "> <@&42> **bold** __u__ ~~s~~ ||spoiler|| `code` ```block``` > quote\n# Header\n-# small\n[click](https://evil.example) \\"
 	c.other.Say(t, carol, evil)
 	got := c.dmWith(t, bob, nb, "everyone")
-	nick, text, ok := strings.Cut(got.Content, "**: ")
+	// Several lines: quoted to the end under the bold pseudonym.
+	nick, text, ok := strings.Cut(got.Content, "**:\n>>> ")
 	if !ok || !strings.HasPrefix(nick, "**") || !inert(strings.TrimPrefix(nick, "**")) {
-		t.Fatalf("relay not rendered as **pseudonym**: text: %q", got.Content)
+		t.Fatalf("relay not rendered as **pseudonym**:\\n>>> text: %q", got.Content)
 	}
 	if !inert(text) || text != escape(evil) {
 		t.Errorf("relayed text not inert: %q", text)

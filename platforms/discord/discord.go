@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,7 +94,10 @@ type pending struct {
 // Interaction tokens live 15 minutes; leave a margin.
 const pendingLifetime = 14 * time.Minute
 
-var _ bridge.Platform = (*Adapter)(nil)
+var (
+	_ bridge.Platform = (*Adapter)(nil)
+	_ bridge.Deleter  = (*Adapter)(nil)
+)
 
 // New makes an adapter from a valid cfg; a nil log discards. Nothing is contacted until Run or a send.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
@@ -248,9 +252,10 @@ func commands() []*discordgo.ApplicationCommand {
 	var out []*discordgo.ApplicationCommand
 	for _, c := range bridge.Commands() {
 		var opts []*discordgo.ApplicationCommandOption
-		// "[password]" is an optional option named password, "<name>" a required one.
-		if arg := strings.Trim(c.Args, "[]<>"); arg != "" {
-			opts = append(opts, str(arg, describe(c.ArgDescription), strings.HasPrefix(c.Args, "<")))
+		// "[password]" is an optional option named password, "<creator key>" a required one named
+		// key (Discord's option names are single words).
+		if words := strings.Fields(strings.Trim(c.Args, "[]<>")); len(words) > 0 {
+			opts = append(opts, str(words[len(words)-1], describe(c.ArgDescription), strings.HasPrefix(c.Args, "<")))
 		}
 		out = append(out, cmd(c.Name, describe(c.Description), opts...))
 	}
@@ -280,7 +285,7 @@ func (a *Adapter) registerCommands(ctx context.Context, appID string) error {
 // commandText turns a slash command into the text command the core parses.
 func commandText(d discordgo.ApplicationCommandInteractionData) string {
 	text := "/" + d.Name
-	for _, name := range []string{"password", "name"} {
+	for _, name := range []string{"password", "name", "key"} {
 		if o := d.GetOption(name); o != nil && o.Type == discordgo.ApplicationCommandOptionString {
 			if v := strings.TrimSpace(o.StringValue()); v != "" {
 				text += " " + v
@@ -302,11 +307,11 @@ func (a *Adapter) onMessage(ctx context.Context, h bridge.Handler, m *discordgo.
 	a.rememberDM(m.Author.ID, m.ChannelID)
 	from := bridge.Addr{Platform: Name, User: m.Author.ID, Chat: m.ChannelID}
 	if m.Content != "" {
-		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: m.Content})
+		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: m.Content, ID: bridge.MessageID(m.ID)})
 	}
 	// Files, stickers and voice notes are not relayed; the core tells the sender so.
 	if len(m.Attachments) > 0 || len(m.StickerItems) > 0 || (m.Content == "" && len(m.Embeds) == 0) {
-		h.HandleInbound(ctx, bridge.Inbound{From: from, NonText: true})
+		h.HandleInbound(ctx, bridge.Inbound{From: from, NonText: true, ID: bridge.MessageID(m.ID)})
 	}
 }
 
@@ -455,6 +460,44 @@ func (a *Adapter) send(ctx context.Context, to bridge.Addr, content string, file
 	return idOf(msg), nil
 }
 
+// DeleteBatch is 1: bulk delete is for servers only, a DM takes one DELETE per message.
+func (a *Adapter) DeleteBatch() int { return 1 }
+
+// DeletesTheirs is always false: Discord lets no bot delete a person's DM messages (50003 "Cannot
+// execute action on a DM channel"), and every such try is a 403 that counts toward the ban Discord
+// gives a bot for 10,000 invalid requests in 10 minutes.
+func (a *Adapter) DeletesTheirs(context.Context, bridge.Addr) bool { return false }
+
+// DeleteMessages deletes the bot's own messages ids from the DM at to, one request each. discordgo
+// paces them under the channel's delete bucket from Discord's X-RateLimit headers (observed: 5 per
+// second) and the adapter under the global limit; a 429 comes back as a *bridge.RateLimitError for
+// the bridge to call again with the same ids. A message already gone (10008) counts as deleted.
+func (a *Adapter) DeleteMessages(ctx context.Context, to bridge.Addr, ids []bridge.MessageID) error {
+	ch := to.Chat
+	if ch == "" {
+		var err error
+		if ch, err = a.dmChannel(ctx, to.User); err != nil {
+			return err
+		}
+	}
+	for _, id := range ids {
+		if err := a.wait(ctx); err != nil {
+			return err
+		}
+		err := a.s.ChannelMessageDelete(ch, string(id), discordgo.WithContext(ctx))
+		if err != nil && !isCode(err, codeUnknownMessage) {
+			return a.classify(err)
+		}
+	}
+	return nil
+}
+
+// isCode reports whether err is Discord's answer with JSON error code code.
+func isCode(err error, code int) bool {
+	var re *discordgo.RESTError
+	return errors.As(err, &re) && re.Message != nil && re.Message.Code == code
+}
+
 // idOf is the bridge's id of a message Discord returned: its snowflake.
 func idOf(m *discordgo.Message) bridge.MessageID {
 	if m == nil {
@@ -523,6 +566,7 @@ func (a *Adapter) pauseAll(d time.Duration) {
 // Discord's JSON error codes that mean the person cannot be reached.
 const (
 	codeUnknownChannel    = 10003
+	codeUnknownMessage    = 10008
 	codeUnknownUser       = 10013
 	codeCannotMessageUser = 50007
 )
@@ -562,6 +606,25 @@ func (a *Adapter) classify(err error) error {
 	return fmt.Errorf("discord: %w", err)
 }
 
+// resetPad is added to every bucket's X-RateLimit-Reset-After. discordgo turns the header into whole
+// milliseconds by truncating a float (0.049 s becomes 48 ms), so without it the next request of an
+// exhausted bucket can leave a millisecond early and earn a 429, and every 429 counts toward the ban
+// Discord gives a bot for 10,000 invalid requests in 10 minutes. Against a 1 s delete bucket 5 ms
+// costs half a percent of throughput.
+const resetPad = 5 * time.Millisecond
+
+func padResetAfter(h http.Header) {
+	v := h.Get("X-RateLimit-Reset-After")
+	if v == "" {
+		return
+	}
+	secs, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return
+	}
+	h.Set("X-RateLimit-Reset-After", strconv.FormatFloat(secs+resetPad.Seconds(), 'f', 3, 64))
+}
+
 // transport moves requests for discord.com to api_url (tests), and watches for global 429s, which
 // discordgo's RateLimitError does not tell apart from a route's.
 type transport struct {
@@ -579,8 +642,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Host = ""
 	}
 	resp, err := t.base.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("X-RateLimit-Global") != "true" {
+	if err != nil {
 		return resp, err
+	}
+	padResetAfter(resp.Header)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("X-RateLimit-Global") != "true" {
+		return resp, nil
 	}
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	_ = resp.Body.Close()

@@ -46,6 +46,7 @@ func TestStartRegistersCommandsWithoutPrivilegedIntents(t *testing.T) {
 	want := map[string][]option{
 		"newroom": {{"password", false}}, "join": {{"password", true}}, "leave": nil, "who": nil,
 		"info": nil, "nick": {{"name", true}}, "destroy": nil, "help": nil,
+		"reclaim": {{"key", true}},
 	}
 	if len(got) != len(want) {
 		t.Errorf("registered %d commands, want %d", len(got), len(want))
@@ -94,21 +95,22 @@ func TestInboundDMs(t *testing.T) {
 	from := bridge.Addr{Platform: "discord", User: alice.ID, Chat: dm}
 
 	e.fake.SendGuildMessage(alice.ID, guild, "/who in a server") // not even dispatched: no guild intent
-	e.fake.SendDM(alice.ID, "/join correct horse")
-	e.fake.SendDM(alice.ID, "", "cat.jpg")
-	e.fake.SendDM(alice.ID, "look", "cat.jpg")
+	join := bridge.MessageID(e.fake.SendDM(alice.ID, "/join correct horse"))
+	cat := bridge.MessageID(e.fake.SendDM(alice.ID, "", "cat.jpg"))
+	look := bridge.MessageID(e.fake.SendDM(alice.ID, "look", "cat.jpg"))
 	// The bot's own DM comes back as MESSAGE_CREATE too; it must not be taken as alice's.
 	if _, err := e.a.SendText(context.Background(), from, bridge.Message{Kind: bridge.KindReply, Text: "echo?"}); err != nil {
 		t.Fatal(err)
 	}
-	e.fake.SendDM(alice.ID, "last")
+	last := bridge.MessageID(e.fake.SendDM(alice.ID, "last"))
 
+	// Each carries the id of alice's own message (both halves of a text with a file: one message).
 	want := []bridge.Inbound{
-		{From: from, Text: "/join correct horse"},
-		{From: from, NonText: true},
-		{From: from, Text: "look"},
-		{From: from, NonText: true},
-		{From: from, Text: "last"},
+		{From: from, Text: "/join correct horse", ID: join},
+		{From: from, NonText: true, ID: cat},
+		{From: from, Text: "look", ID: look},
+		{From: from, NonText: true, ID: look},
+		{From: from, Text: "last", ID: last},
 	}
 	eventually(t, "five inbound messages", func() bool { return len(in.All()) >= len(want) })
 	if got := in.All(); !slices.Equal(got, want) {
@@ -189,6 +191,7 @@ func TestSlashCommands(t *testing.T) {
 			{"who", nil, "/who"},
 			{"info", nil, "/info"},
 			{"destroy", nil, "/destroy"},
+			{"reclaim", map[string]string{"key": "kumo-abc"}, "/reclaim kumo-abc"},
 			{"help", nil, "/help"},
 		} {
 			before := len(in.All())
@@ -217,6 +220,8 @@ func TestRendering(t *testing.T) {
 		{"relay markdown", bridge.Message{Kind: bridge.KindRelay, From: "x_y", Text: "@everyone **b** ||s|| `c` > q [l](http://e) <@1> # h -# s ~~t~~ \\"},
 			`**x\_y**: \@everyone \*\*b\*\* \|\|s\|\| \` + "`" + `c\` + "`" + ` \> q \[l\](http://e) \<\@1\> \# h \-\# s \~\~t\~\~ \\`},
 		{"notice", bridge.Message{Kind: bridge.KindNotice, Text: "Ann joined."}, "🔔 *Ann joined.*"},
+		{"a forged notice line is quoted under the sender", bridge.Message{Kind: bridge.KindRelay, From: "Calm Otter", Text: "hi\n🔔 *Proud Wolf left.* 1 member."},
+			"**Calm Otter**:\n>>> hi\n🔔 \\*Proud Wolf left.\\* 1 member."},
 		{"reply with code", bridge.Message{Kind: bridge.KindReply, Text: "Password:", Code: "a*b"}, "Password:\n```\na*b\n```"},
 		{"code with a backtick", bridge.Message{Kind: bridge.KindReply, Code: "a`b"}, "a\\`b"},
 	}
@@ -249,10 +254,12 @@ func TestTextLenIsAdditiveAndCountsEscaping(t *testing.T) {
 	}
 	// The core's budget: MaxText - Overhead - len(pseudonym + ": ") must bound the rendered message.
 	lim := (&Adapter{}).Limits()
-	from, text := "Zed*", strings.Repeat("*", 1000)
-	rendered := render(bridge.Message{Kind: bridge.KindRelay, From: from, Text: text})
-	if got, budget := utf8.RuneCountInString(rendered), lim.Len(from+": "+text)+lim.Overhead; got > budget {
-		t.Errorf("rendered relay is %d code points, but Limits account for %d", got, budget)
+	for _, text := range []string{strings.Repeat("*", 1000), strings.Repeat("*\n", 500)} { // one line; quoted lines
+		from := "Zed*"
+		rendered := render(bridge.Message{Kind: bridge.KindRelay, From: from, Text: text})
+		if got, budget := utf8.RuneCountInString(rendered), lim.Len(from+": "+text)+lim.Overhead; got > budget {
+			t.Errorf("rendered relay is %d code points, but Limits account for %d", got, budget)
+		}
 	}
 }
 
@@ -323,6 +330,30 @@ func TestClassify(t *testing.T) {
 				t.Errorf("RetryAfter = %s, want 1.5s", rl.RetryAfter)
 			}
 		})
+	}
+}
+
+// A member who types a line that reads like a notice gets it shown as theirs: the fake stores the
+// content exactly as Discord would receive it.
+func TestForgedNoticeIsQuotedOnTheWire(t *testing.T) {
+	e := newEnv(t, discordtest.Options{})
+	u := e.fake.AddUser("reader")
+	to := bridge.Addr{Platform: "discord", User: u.ID, Chat: e.fake.DMChannel(u.ID)}
+	for _, m := range []bridge.Message{
+		{Kind: bridge.KindRelay, From: "Calm Otter", Text: "hi\n🔔 *Proud Wolf left.* 1 member."},
+		{Kind: bridge.KindNotice, Text: "Proud Wolf left. 1 member."},
+	} {
+		if _, err := e.a.SendText(context.Background(), to, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := contents(e.fake.Messages(to.Chat))
+	want := []string{
+		"**Calm Otter**:\n>>> hi\n🔔 \\*Proud Wolf left.\\* 1 member.", // the forged line: quoted, not italic
+		"🔔 *Proud Wolf left. 1 member.*",                              // the real notice: italic, unquoted
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("DM shows %q, want %q", got, want)
 	}
 }
 

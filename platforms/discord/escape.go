@@ -46,8 +46,8 @@ func textLen(s string) int {
 const maxContent = 2000
 
 // overhead is the most markup render adds around the texts the core measures: "**" twice around a
-// pseudonym, or the notice's "🔔 *" and "*" (4); plus a code block's "```\n" and "\n```" instead of
-// the plain form's newline (8).
+// pseudonym and a multi-line relay's ">>> " (8; relays carry no code), or the notice's "🔔 *" and
+// "*" (4) plus a code block's "```\n" and "\n```" instead of the plain form's newline (8).
 const overhead = 4 + 8
 
 // render turns a message into Discord markdown in which nothing from the text is markup.
@@ -55,7 +55,14 @@ func render(m bridge.Message) string {
 	var b strings.Builder
 	switch m.Kind {
 	case bridge.KindRelay:
-		b.WriteString("**" + escape(m.From) + "**: " + escape(m.Text))
+		// A text of several lines goes in a quote (">>> " quotes to the end of the message) under its
+		// sender's bold name, so none of its lines can pass for a line of the bot's own; escaped text
+		// cannot end the quote or start one of its own.
+		if strings.Contains(m.Text, "\n") {
+			b.WriteString("**" + escape(m.From) + "**:\n>>> " + escape(m.Text))
+		} else {
+			b.WriteString("**" + escape(m.From) + "**: " + escape(m.Text))
+		}
 	case bridge.KindNotice:
 		// Italic behind the bell: a member's words always start with their bold pseudonym instead.
 		b.WriteString(bridge.NoticeMark + "*" + escape(m.Text) + "*")

@@ -48,12 +48,16 @@ func TestDM(t *testing.T) {
 			me := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
 
 			// Commands arrive as text, in order; "/" commands too when the client sends them.
+			// Each carries the event id of alice's message.
 			for i, text := range []string{"!newroom", "/help", "hello <b>there</b>"} {
-				if err := alice.SendText(ctx, room, text); err != nil {
+				eid, err := alice.Send(ctx, room, text)
+				if err != nil {
 					t.Fatal(err)
 				}
-				if got := rec.Wait(t, ctx, i+1)[i]; got != (bridge.Inbound{From: me, Text: text}) {
-					t.Fatalf("inbound #%d = %+v, want %+v", i, got, bridge.Inbound{From: me, Text: text})
+				// Origin groups senders by homeserver, so the core can count what many accounts on one do.
+				want := bridge.Inbound{From: me, Text: text, ID: bridge.MessageID(eid), Origin: "hs:" + alice.ID.Homeserver()}
+				if got := rec.Wait(t, ctx, i+1)[i]; got != want {
+					t.Fatalf("inbound #%d = %+v, want %+v", i, got, want)
 				}
 			}
 
@@ -90,11 +94,11 @@ func TestDM(t *testing.T) {
 			if _, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: evil}); err != nil {
 				t.Fatal(err)
 			}
-			relay := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "Blue Fox: ") })
-			if relay.Body != "Blue Fox: "+evil {
+			relay := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "Blue Fox:") })
+			if relay.Body != "Blue Fox:\n> "+strings.ReplaceAll(evil, "\n", "\n> ") {
 				t.Errorf("relay body = %q", relay.Body)
 			}
-			wantHTML := `<b>Blue Fox</b>: &lt;b&gt;bold&lt;/b&gt; @room &lt;a href=&#34;https://matrix.to/#/@x:localhost&#34;&gt;pill&lt;/a&gt; &amp; &#34;q&#34;<br>line2`
+			wantHTML := `<b>Blue Fox</b>:<blockquote>&lt;b&gt;bold&lt;/b&gt; @room &lt;a href=&#34;https://matrix.to/#/@x:localhost&#34;&gt;pill&lt;/a&gt; &amp; &#34;q&#34;<br>line2</blockquote>`
 			if relay.FormattedBody != wantHTML {
 				t.Errorf("relay formatted body = %q\nwant %q", relay.FormattedBody, wantHTML)
 			}
@@ -102,22 +106,37 @@ func TestDM(t *testing.T) {
 				t.Errorf("relay msgtype %q mentions %+v: want m.text with an empty m.mentions", relay.MsgType, relay.Mentions)
 			}
 
+			// A member's line that reads like a notice stays in their quoted m.text, never italic.
+			forged := "hi\n🔔 Proud Wolf left. 1 member."
+			if _, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindRelay, From: "Calm Otter", Text: forged}); err != nil {
+				t.Fatal(err)
+			}
+			fake := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.HasPrefix(c.Body, "Calm Otter:") })
+			if want := "<b>Calm Otter</b>:<blockquote>hi<br>🔔 Proud Wolf left. 1 member.</blockquote>"; fake.FormattedBody != want || fake.MsgType != event.MsgText {
+				t.Errorf("forged notice = %q %q, want m.text %q", fake.MsgType, fake.FormattedBody, want)
+			}
+			if want := "Calm Otter:\n> hi\n> 🔔 Proud Wolf left. 1 member."; fake.Body != want {
+				t.Errorf("forged notice plain body = %q, want %q", fake.Body, want)
+			}
+
 			// Notices look unlike relayed words.
 			if _, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindNotice, Text: "Red Owl joined."}); err != nil {
 				t.Fatal(err)
 			}
 			notice := message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return strings.Contains(c.Body, "Red Owl joined.") })
-			if notice.MsgType != event.MsgNotice || notice.Body != bridge.NoticeMark+"Red Owl joined." {
-				t.Errorf("notice = %q %q", notice.MsgType, notice.Body)
+			if notice.MsgType != event.MsgNotice || notice.Body != bridge.NoticeMark+"Red Owl joined." ||
+				notice.FormattedBody != "<i>"+bridge.NoticeMark+"Red Owl joined.</i>" {
+				t.Errorf("notice = %q %q %q", notice.MsgType, notice.Body, notice.FormattedBody)
 			}
 
 			// Anything but text is NonText.
-			if _, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
+			file, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
 				MsgType: event.MsgFile, Body: "a.txt", URL: "mxc://localhost/none",
-			}); err != nil {
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
-			if got := rec.Wait(t, ctx, 4)[3]; got != (bridge.Inbound{From: me, NonText: true}) {
+			if got := rec.Wait(t, ctx, 4)[3]; got != (bridge.Inbound{From: me, NonText: true, ID: bridge.MessageID(file.EventID), Origin: "hs:" + alice.ID.Homeserver()}) {
 				t.Errorf("file inbound = %+v, want NonText", got)
 			}
 			if n := alice.DecryptFailures(); n != 0 {
@@ -144,7 +163,7 @@ func TestLeaveDM(t *testing.T) {
 	if _, err := alice.Client.LeaveRoom(ctx, room); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.Wait(t, ctx, 2)[1]; got != (bridge.Inbound{From: me, Text: "/leave"}) {
+	if got := rec.Wait(t, ctx, 2)[1]; got != (bridge.Inbound{From: me, Text: "/leave", Origin: "hs:" + alice.ID.Homeserver()}) {
 		t.Fatalf("after leaving: inbound %+v, want /leave", got)
 	}
 	_, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindNotice, Text: "You left."})

@@ -85,11 +85,16 @@ func TestLimits(t *testing.T) {
 				t.Errorf("%s (encrypted=%v, %d runes): %v", tc.name, enc, len([]rune(text)), err)
 				continue
 			}
+			// Newlines are quoted line by line in the plain body; every other unit follows ": ".
+			want := from + ": " + text
+			if tc.unit == "\n" {
+				want = from + ":\n> " + strings.ReplaceAll(text, "\n", "\n> ")
+			}
 			got := message(t, ctx, alice, id.RoomID(rooms[enc]), b.id, func(c *event.MessageEventContent) bool {
-				return strings.HasPrefix(c.Body, from+": "+tc.unit)
+				return strings.HasPrefix(c.Body, want[:len(from)+4])
 			})
-			if got.Body != from+": "+text {
-				t.Errorf("%s (encrypted=%v): body of %d bytes arrived, want %d", tc.name, enc, len(got.Body), len(from+": "+text))
+			if got.Body != want {
+				t.Errorf("%s (encrypted=%v): body of %d bytes arrived, want %d", tc.name, enc, len(got.Body), len(want))
 			}
 		}
 	}

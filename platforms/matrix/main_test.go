@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 var userSeq atomic.Int64
 
 // register makes a new user with a unique name and returns its localpart and password.
-func register(t *testing.T, ctx context.Context, prefix string) (string, string) {
+func register(t testing.TB, ctx context.Context, prefix string) (string, string) {
 	t.Helper()
 	local := fmt.Sprintf("%s%d", prefix, userSeq.Add(1))
 	pw := "pw-" + local + "-secret"
@@ -55,13 +55,14 @@ type bot struct {
 	a      *Adapter
 	id     id.UserID
 	joined chan id.RoomID // rooms whose join the adapter's own sync has shown
+	levels chan id.RoomID // rooms whose new m.room.power_levels the adapter's own sync has shown
 }
 
 // newBot registers a bot user and makes an adapter for it (not running yet).
-func newBot(t *testing.T, ctx context.Context, homeserver string, opts ...Option) *bot {
+func newBot(t testing.TB, ctx context.Context, homeserver string, opts ...Option) *bot {
 	t.Helper()
 	local, pw := register(t, ctx, "kumo")
-	b := &bot{id: matrixtest.UserID(local), joined: make(chan id.RoomID, 16)}
+	b := &bot{id: matrixtest.UserID(local), joined: make(chan id.RoomID, 16), levels: make(chan id.RoomID, 16)}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := New(Config{Homeserver: homeserver, UserID: b.id.String(), Password: pw}, log, opts...)
 	if err != nil {
@@ -72,13 +73,19 @@ func newBot(t *testing.T, ctx context.Context, homeserver string, opts ...Option
 			evt.Mautrix.EventSource&event.SourceTimeline != 0 && evt.Content.AsMember().Membership == event.MembershipJoin {
 			b.joined <- evt.RoomID
 		}
+		if evt.Type == event.StatePowerLevels && evt.Mautrix.EventSource&event.SourceTimeline != 0 {
+			select {
+			case b.levels <- evt.RoomID:
+			default: // nobody is waiting for it
+			}
+		}
 	}
 	b.a = a
 	return b
 }
 
 // waitReady waits until the adapter is logged in, or its Run ended.
-func (b *bot) waitReady(t *testing.T, ctx context.Context, run *bridgetest.Running) {
+func (b *bot) waitReady(t testing.TB, ctx context.Context, run *bridgetest.Running) {
 	t.Helper()
 	select {
 	case <-b.a.ready:
@@ -90,13 +97,13 @@ func (b *bot) waitReady(t *testing.T, ctx context.Context, run *bridgetest.Runni
 }
 
 // startBot runs a new bot's adapter with h until the test ends.
-func startBot(t *testing.T, ctx context.Context, h bridge.Handler, opts ...Option) *bot {
+func startBot(t testing.TB, ctx context.Context, h bridge.Handler, opts ...Option) *bot {
 	t.Helper()
 	return startBotAt(t, ctx, hs.URL, h, opts...)
 }
 
 // startBotAt is startBot with the bot reaching the homeserver at homeserver (a proxy).
-func startBotAt(t *testing.T, ctx context.Context, homeserver string, h bridge.Handler, opts ...Option) *bot {
+func startBotAt(t testing.TB, ctx context.Context, homeserver string, h bridge.Handler, opts ...Option) *bot {
 	t.Helper()
 	b := newBot(t, ctx, homeserver, opts...)
 	run := bridgetest.Background(t, "matrix adapter", func(ctx context.Context) error { return b.a.Run(ctx, h) })
@@ -105,7 +112,7 @@ func startBotAt(t *testing.T, ctx context.Context, homeserver string, h bridge.H
 }
 
 // login registers and logs in a test user (an encrypting mautrix client).
-func login(t *testing.T, ctx context.Context, prefix string) *matrixtest.User {
+func login(t testing.TB, ctx context.Context, prefix string) *matrixtest.User {
 	t.Helper()
 	local, pw := register(t, ctx, prefix)
 	u, err := hs.Login(ctx, local, pw)
@@ -119,9 +126,15 @@ func login(t *testing.T, ctx context.Context, prefix string) *matrixtest.User {
 // openDM has u open a DM with the bot and waits until both sides' syncs have shown the bot's join.
 // Dendrite's /sync can leave out an event sent while the receiver's sync is still catching up with
 // its own join; waiting for both views makes the next message land in a steady incremental sync.
-func openDM(t *testing.T, ctx context.Context, u *matrixtest.User, b *bot, encrypted bool) id.RoomID {
+func openDM(t testing.TB, ctx context.Context, u *matrixtest.User, b *bot, encrypted bool) id.RoomID {
 	t.Helper()
-	room, err := u.CreateDM(ctx, b.id, encrypted)
+	return openDMPreset(t, ctx, u, b, encrypted, "trusted_private_chat")
+}
+
+// openDMPreset is openDM with the room created with preset.
+func openDMPreset(t testing.TB, ctx context.Context, u *matrixtest.User, b *bot, encrypted bool, preset string) id.RoomID {
+	t.Helper()
+	room, err := u.CreateDMPreset(ctx, b.id, encrypted, preset)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +153,7 @@ func openDM(t *testing.T, ctx context.Context, u *matrixtest.User, b *bot, encry
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()

@@ -116,7 +116,10 @@ type room struct {
 	running bool
 }
 
-var _ bridge.Platform = (*Adapter)(nil)
+var (
+	_ bridge.Platform = (*Adapter)(nil)
+	_ bridge.Deleter  = (*Adapter)(nil)
+)
 
 // New makes the adapter from a valid cfg; a nil log discards. It connects only when Run starts.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
@@ -447,7 +450,8 @@ func (a *Adapter) handle(ctx context.Context, roomID id.RoomID, evt *event.Event
 	if !a.checkDM(ctx, roomID, evt.Sender) {
 		return
 	}
-	in := bridge.Inbound{From: bridge.Addr{Platform: Name, User: evt.Sender.String(), Chat: roomID.String()}}
+	in := bridge.Inbound{From: bridge.Addr{Platform: Name, User: evt.Sender.String(), Chat: roomID.String()},
+		ID: bridge.MessageID(evt.ID), Origin: origin(evt.Sender)}
 	switch evt.Type {
 	case event.EventSticker:
 		in.NonText = true
@@ -528,8 +532,9 @@ func (a *Adapter) leaveBridgeRoom(ctx context.Context, user id.UserID, roomID id
 	h := a.handler
 	a.mu.Unlock()
 	h.HandleInbound(ctx, bridge.Inbound{
-		From: bridge.Addr{Platform: Name, User: user.String(), Chat: roomID.String()},
-		Text: "/leave",
+		From:   bridge.Addr{Platform: Name, User: user.String(), Chat: roomID.String()},
+		Text:   "/leave",
+		Origin: origin(user),
 	})
 }
 
@@ -662,6 +667,70 @@ func (a *Adapter) send(ctx context.Context, roomID id.RoomID, content *event.Mes
 	return bridge.MessageID(resp.EventID), nil
 }
 
+// DeleteBatch is 1: every redaction is its own request (and its own event in the room).
+func (a *Adapter) DeleteBatch() int { return 1 }
+
+// DeletesTheirs says whether the bot may redact the person's own events in the DM at to: its power
+// level must reach the room's redact level (to redact others' events) and the level needed to send
+// m.room.redaction at all. A DM made the way Element makes one (trusted_private_chat) gives the
+// invited bot its creator's level, so usually yes; the room's power levels decide, as the state store
+// holds them (loaded when the bot joins, replaced by every m.room.power_levels the sync brings).
+func (a *Adapter) DeletesTheirs(ctx context.Context, to bridge.Addr) bool {
+	roomID, err := a.target(ctx, to)
+	if err != nil {
+		return false
+	}
+	pl, err := a.powerLevels(ctx, roomID)
+	if err != nil {
+		a.log.Warn("matrix: cannot read a DM's power levels", "room_id", roomID, "err", err)
+		return false
+	}
+	me := pl.GetUserLevel(a.cli.UserID)
+	return me >= pl.Redact() && me >= pl.GetEventLevel(event.EventRedaction)
+}
+
+// powerLevels are the room's power levels: the state store's, else the homeserver's (not cached:
+// the sync may be storing newer ones at the same moment).
+func (a *Adapter) powerLevels(ctx context.Context, roomID id.RoomID) (*event.PowerLevelsEventContent, error) {
+	pl, err := a.cli.StateStore.GetPowerLevels(ctx, roomID)
+	if err != nil || pl != nil {
+		return pl, err
+	}
+	pl = &event.PowerLevelsEventContent{}
+	if err := a.cli.StateEvent(ctx, roomID, event.StatePowerLevels, "", pl); err != nil {
+		return nil, classify(err)
+	}
+	return pl, nil
+}
+
+// DeleteMessages redacts ids (event ids: the bot's own, or the person's where DeletesTheirs holds) in
+// the DM at to, paced by the adapter's limiter; M_LIMIT_EXCEEDED comes back as a
+// *bridge.RateLimitError with its retry_after_ms. The homeserver strips a redacted event's content
+// (in an encrypted room: the ciphertext) for everyone. Each redaction's transaction id is derived
+// from the event id, so a request retried after a lost answer is one redaction, not two. An event
+// the homeserver does not know (M_NOT_FOUND) counts as deleted.
+func (a *Adapter) DeleteMessages(ctx context.Context, to bridge.Addr, ids []bridge.MessageID) error {
+	roomID, err := a.target(ctx, to)
+	if err != nil {
+		return err
+	}
+	for _, eid := range ids {
+		if err := a.limiter.Wait(ctx); err != nil {
+			return fmt.Errorf("matrix: %w", err)
+		}
+		_, err := a.cli.RedactEvent(ctx, roomID, id.EventID(eid), mautrix.ReqRedact{TxnID: "kumo-redact-" + string(eid)})
+		if err == nil || errors.Is(err, mautrix.MNotFound) {
+			continue
+		}
+		if errors.Is(err, mautrix.MForbidden) {
+			// Not allowed to redact this event (or not in the room any more): it can never go.
+			return fmt.Errorf("matrix: redact: %w: %w", bridge.ErrRejected, err)
+		}
+		return classify(err)
+	}
+	return nil
+}
+
 // classify maps a homeserver answer to what the bridge does next.
 func classify(err error) error {
 	if err == nil {
@@ -704,4 +773,14 @@ func retryAfter(herr mautrix.HTTPError) time.Duration {
 		}
 	}
 	return time.Second
+}
+
+// origin groups senders by homeserver (bridge.Inbound.Origin): anyone may register accounts on a
+// homeserver of their own, so what one person can do with many accounts is counted per server too.
+func origin(user id.UserID) string {
+	hs := user.Homeserver()
+	if hs == "" {
+		return ""
+	}
+	return "hs:" + strings.ToLower(hs)
 }

@@ -50,13 +50,19 @@ func jsonLen(r rune) int {
 // htmlLen is the length of r in the formatted body (escaped by escapeText), in canonical JSON.
 func htmlLen(r rune) int {
 	switch r {
-	case '<', '>', '\n':
-		return 4 // &lt; &gt; <br>
+	case '<', '>':
+		return 4 // &lt; &gt;
+	case '\n':
+		// <br> in the formatted body, and in a relay's plain body the "> " that continues its quote.
+		return 4 + len(quoteMark)
 	case '&', '\'', '"':
 		return 5 // &amp; &#39; &#34;
 	}
 	return jsonLen(r)
 }
+
+// quoteMark starts each line of a quote in a plain body (the fallback convention of Matrix clients).
+const quoteMark = "> "
 
 // escapeText makes text inert HTML: nothing a member types becomes markup, a link or a pill.
 func escapeText(s string) string {
@@ -73,7 +79,13 @@ func render(m bridge.Message) *event.MessageEventContent {
 	switch m.Kind {
 	case bridge.KindRelay:
 		msgType = event.MsgText
-		b.WriteString("<b>" + escapeText(m.From) + "</b>: " + escapeText(m.Text))
+		// A text of several lines goes in a quote under its sender's bold name, so none of its lines
+		// can pass for a line of the bot's own. The tags are within overhead.
+		if strings.Contains(m.Text, "\n") {
+			b.WriteString("<b>" + escapeText(m.From) + "</b>:<blockquote>" + escapeText(m.Text) + "</blockquote>")
+		} else {
+			b.WriteString("<b>" + escapeText(m.From) + "</b>: " + escapeText(m.Text))
+		}
 	case bridge.KindNotice:
 		b.WriteString("<i>" + escapeText(bridge.NoticeMark+m.Text) + "</i>")
 	default:
@@ -85,9 +97,15 @@ func render(m bridge.Message) *event.MessageEventContent {
 		}
 		b.WriteString("<code>" + escapeText(m.Code) + "</code>")
 	}
+	body := m.String()
+	if m.Kind == bridge.KindRelay && strings.Contains(m.Text, "\n") {
+		// The plain body is what notifications and clients without HTML show: there too every line
+		// of a member's text stays in a quote under their name.
+		body = m.From + ":\n" + quoteMark + strings.ReplaceAll(m.Text, "\n", "\n"+quoteMark)
+	}
 	return &event.MessageEventContent{
 		MsgType:       msgType,
-		Body:          m.String(),
+		Body:          body,
 		Format:        event.FormatHTML,
 		FormattedBody: b.String(),
 		Mentions:      &event.Mentions{},

@@ -451,7 +451,14 @@ func render(m bridge.Message) string {
 	var b strings.Builder
 	switch m.Kind {
 	case bridge.KindRelay:
-		b.WriteString("<b>" + esc(m.From) + "</b>: " + esc(m.Text))
+		// A text of several lines goes in a quote under its sender's bold name, so none of its lines
+		// can pass for a line of the bot's own ("🔔 Proud Wolf left." on a line by itself). ":\n"
+		// is as long as the ": " the bridge budgets, and tags do not count.
+		if strings.Contains(m.Text, "\n") {
+			b.WriteString("<b>" + esc(m.From) + "</b>:\n<blockquote>" + esc(m.Text) + "</blockquote>")
+		} else {
+			b.WriteString("<b>" + esc(m.From) + "</b>: " + esc(m.Text))
+		}
 	case bridge.KindNotice:
 		if m.Text != "" {
 			b.WriteString("<i>" + esc(bridge.NoticeMark+m.Text) + "</i>")

@@ -95,7 +95,7 @@ func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 	for _, c := range cmds {
 		names = append(names, c.Command)
 	}
-	if got, want := strings.Join(names, " "), "newroom join leave who info nick destroy help"; got != want {
+	if got, want := strings.Join(names, " "), "newroom join leave who info nick destroy reclaim help"; got != want {
 		t.Fatalf("command menu %q, want %q", got, want)
 	}
 
@@ -198,6 +198,23 @@ func TestSendTextKeepsMarkupCharacters(t *testing.T) {
 			text: "Room created & ready <3",
 		},
 		{
+			// A member's line that reads like a notice stays inside their message: quoted under their
+			// bold name, never italic (the notices' own formatting).
+			name: "a forged notice line stays in the member's quote",
+			m:    bridge.Message{Kind: bridge.KindRelay, From: "Calm Otter", Text: "hi\n🔔 Proud Wolf left. 1 member."},
+			text: "Calm Otter:\nhi\n🔔 Proud Wolf left. 1 member.",
+			entities: []telegramtest.Entity{
+				{Type: "bold", Offset: 0, Length: 10},
+				{Type: "blockquote", Offset: 12, Length: 32},
+			},
+		},
+		{
+			name:     "a forged notice mark on one line follows the bold name",
+			m:        bridge.Message{Kind: bridge.KindRelay, From: "Calm Otter", Text: "🔔 Proud Wolf left. 1 member."},
+			text:     "Calm Otter: 🔔 Proud Wolf left. 1 member.",
+			entities: []telegramtest.Entity{{Type: "bold", Offset: 0, Length: 10}},
+		},
+		{
 			name:     "notice",
 			m:        bridge.Message{Kind: bridge.KindNotice, Text: "someone left"},
 			text:     bridge.NoticeMark + "someone left",
@@ -258,9 +275,11 @@ func TestLongestTextFits(t *testing.T) {
 	// characters and the part counter of a split text it must still be accepted.
 	from := "calm-otter"
 	room := l.MaxText - l.Overhead - l.Len(from+": ")
-	m := bridge.Message{Kind: bridge.KindRelay, From: from, Text: strings.Repeat("<&", room/2), Part: 12, Parts: 13}
-	if _, err := a.SendText(ctx, addr(alice), m); err != nil {
-		t.Fatalf("a text of MaxText-Overhead was refused: %v", err)
+	for _, text := range []string{strings.Repeat("<&", room/2), strings.Repeat("<\n", room/2)} { // one line; a quote
+		m := bridge.Message{Kind: bridge.KindRelay, From: from, Text: text, Part: 12, Parts: 13}
+		if _, err := a.SendText(ctx, addr(alice), m); err != nil {
+			t.Fatalf("a text of MaxText-Overhead was refused: %v", err)
+		}
 	}
 	notice := bridge.Message{Kind: bridge.KindNotice, Text: strings.Repeat("é", l.MaxText-l.Overhead), Part: 2, Parts: 2}
 	if _, err := a.SendText(ctx, addr(alice), notice); err != nil {

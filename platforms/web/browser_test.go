@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/kumo-chat/kumo/bridge"
@@ -129,10 +130,16 @@ type kumo struct {
 
 func startKumo(t *testing.T, cfg bridge.Config, extra ...bridge.Platform) *kumo {
 	t.Helper()
+	return startKumoWith(t, cfg, nil, extra...)
+}
+
+// startKumoWith is startKumo with options for the web platform.
+func startKumoWith(t *testing.T, cfg bridge.Config, opts []web.Option, extra ...bridge.Platform) *kumo {
+	t.Helper()
 	logs := &bridgetest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dev := lightning.NewDev(log)
-	p, err := web.New(web.Config{Enabled: true}, log, web.WithSimulatedPayments(dev.Pay))
+	p, err := web.New(web.Config{Enabled: true}, log, append([]web.Option{web.WithSimulatedPayments(dev.Pay)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,15 +161,46 @@ type visitor struct {
 
 	mu      sync.Mutex
 	console []chromedp.ConsoleMessage
+	dialogs []page.DialogType // the browser's own dialogs (beforeunload...), each accepted
+	cancel  context.CancelFunc
 }
 
-func newVisitor(t *testing.T, url, name string) *visitor {
+// newVisitor opens the page in a tab of its own; setup (a viewport, a colour scheme) runs first.
+func newVisitor(t *testing.T, url, name string, setup ...chromedp.Action[chromedp.Void]) *visitor {
+	t.Helper()
+	v := openPage(t, url, name, setup...)
+	v.waitJS(`document.getElementById('status').dataset.state === 'connected'`, "connected")
+	return v
+}
+
+// openPage opens the page in a new browser context without waiting for it to connect; setup runs
+// before the page loads.
+func openPage(t *testing.T, url, name string, setup ...chromedp.Action[chromedp.Void]) *visitor {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser(t), chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	v := &visitor{t: t, name: name, ctx: ctx}
+	v := &visitor{t: t, name: name, ctx: ctx, cancel: cancel}
 	if err := chromedp.Do(ctx); err != nil { // opens the tab, for as long as ctx lives
 		t.Fatalf("%s: new tab: %v", name, err)
+	}
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for d, err := range dialogs {
+			if err != nil {
+				return
+			}
+			v.mu.Lock()
+			v.dialogs = append(v.dialogs, d.Type)
+			v.mu.Unlock()
+			// Accepted from here: the action that opened it (a reload) waits for it to close.
+			_ = chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+				_, err := cdp.Call(ctx, t, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+				return err
+			}))
+		}
+	}()
+	if len(setup) > 0 {
+		v.do(setup...)
 	}
 	msgs := chromedp.Console(ctx) // subscribed now, before the page loads
 	go func() {
@@ -176,7 +214,6 @@ func newVisitor(t *testing.T, url, name string) *visitor {
 		}
 	}()
 	v.do(chromedp.Navigate(url))
-	v.waitJS(`document.getElementById('status').dataset.state === 'connected'`, "connected")
 	return v
 }
 
@@ -284,6 +321,38 @@ func (v *visitor) screenshot(dir, name string, sel string) string {
 	return path
 }
 
+// code is what the latest reply containing part shows in its copyable box (a password, a key).
+func (v *visitor) code(part string) string {
+	v.t.Helper()
+	return evalJS[string](v, fmt.Sprintf(`[...document.querySelectorAll('#log .kind-reply')].filter(m =>
+		m.querySelector('.text').textContent.includes(%s)).pop().querySelector('.code code').textContent`, js(part)))
+}
+
+// setNick chooses a pseudonym with the page's Name control.
+func (v *visitor) setNick(name string) {
+	v.t.Helper()
+	v.do(chromedp.Click(chromedp.ID("btn-nick-open")), chromedp.WaitVisible(chromedp.ID("nick-name")),
+		chromedp.SetValue(chromedp.ID("nick-name"), name), chromedp.Click(chromedp.ID("btn-nick")))
+}
+
+// confirm answers the page's own confirmation dialog.
+func (v *visitor) confirm(yes bool) {
+	v.t.Helper()
+	button := "confirm-no"
+	if yes {
+		button = "confirm-yes"
+	}
+	v.do(chromedp.WaitVisible(chromedp.ID(button)), chromedp.Click(chromedp.ID(button)))
+	v.waitJS(`!document.getElementById('confirm').open`, "the dialog to close")
+}
+
+// browserDialogs lists the browser's own dialogs the page opened so far.
+func (v *visitor) browserDialogs() []page.DialogType {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]page.DialogType(nil), v.dialogs...)
+}
+
 // pressEnter types Enter as a keyboard does: one keyDown that carries its text, so the page's
 // preventDefault stops the newline (chromedp's SendKeys sends the text as a separate char event).
 func pressEnter() chromedp.Action[chromedp.Void] {
@@ -341,7 +410,7 @@ func TestBrowserPaidRoom(t *testing.T) {
 	if !strings.HasPrefix(inv["bolt11"], "lnbcrt") || inv["wallet"] != "lightning:"+inv["bolt11"] {
 		t.Errorf("bolt11 %q, wallet link %q", inv["bolt11"], inv["wallet"])
 	}
-	if !strings.Contains(inv["button"], "development backend, no real money") {
+	if inv["button"] != "Simulate payment" {
 		t.Errorf("simulate button says %q", inv["button"])
 	}
 	if !strings.Contains(inv["caption"], "10,000 sat") {
@@ -355,7 +424,7 @@ func TestBrowserPaidRoom(t *testing.T) {
 	alice.do(chromedp.Click(chromedp.CSS(".kind-invoice .simulate-pay")))
 	alice.waitKind("reply", "Your room is open")
 	waitState(t, k.dev, inv["id"], "SETTLED")
-	password := evalJS[string](alice, `[...document.querySelectorAll('#log .kind-reply .code code')].pop().textContent`)
+	password := alice.code("Your room is open")
 	if password == "" {
 		t.Fatal("no password shown")
 	}
@@ -367,10 +436,10 @@ func TestBrowserPaidRoom(t *testing.T) {
 	bob.waitKind("reply", "You joined the room")
 	alice.waitKind("notice", "joined")
 	bob.waitJS(`!document.getElementById('time-left').hidden`, "bob's time left")
-	alice.do(chromedp.SetValue(chromedp.ID("nick-name"), "Alice"), chromedp.Click(chromedp.ID("btn-nick")))
+	alice.setNick("Alice")
 	alice.waitKind("reply", "You are now Alice")
 	bob.waitKind("notice", "is now Alice")
-	bob.do(chromedp.SetValue(chromedp.ID("nick-name"), "Bob"), chromedp.Click(chromedp.ID("btn-nick")))
+	bob.setNick("Bob")
 	bob.waitKind("reply", "You are now Bob")
 	alice.waitKind("notice", "is now Bob")
 
@@ -411,6 +480,7 @@ func TestBrowserPaidRoom(t *testing.T) {
 
 	// Bob leaves: his page shows no room, Alice is told.
 	bob.do(chromedp.Click(chromedp.ID("btn-leave")))
+	bob.confirm(true)
 	bob.waitKind("reply", "You left the room")
 	bob.waitJS(`document.getElementById('time-left').hidden && document.body.dataset.room === 'out'`, "bob out of the room")
 	alice.waitKind("notice", "Bob left")
@@ -447,7 +517,7 @@ func TestBrowserSelfDestruct(t *testing.T) {
 		t.Errorf("a free room showed %d invoice(s)", n)
 	}
 	alice.waitJS(`/^Self-destructs in 0:0[0-6]$/.test(document.getElementById('time-left').textContent)`, "a seconds countdown")
-	password := evalJS[string](alice, `[...document.querySelectorAll('#log .kind-reply .code code')].pop().textContent`)
+	password := alice.code("Your room is open")
 	bob.do(chromedp.SetValue(chromedp.ID("join-password"), password), chromedp.Click(chromedp.ID("btn-join")))
 	bob.waitKind("reply", "You joined the room")
 	for _, v := range []*visitor{alice, bob} {
@@ -501,8 +571,8 @@ func TestBrowserWithTelegram(t *testing.T) {
 	wendy := newVisitor(t, k.url, "wendy")
 	wendy.do(chromedp.Click(chromedp.ID("btn-newroom")))
 	wendy.waitKind("reply", "Your room is open")
-	password := evalJS[string](wendy, `[...document.querySelectorAll('#log .kind-reply .code code')].pop().textContent`)
-	wendy.do(chromedp.SetValue(chromedp.ID("nick-name"), "Wendy"), chromedp.Click(chromedp.ID("btn-nick")))
+	password := wendy.code("Your room is open")
+	wendy.setNick("Wendy")
 	wendy.waitKind("reply", "You are now Wendy")
 
 	fake.Inject(telegramtest.Incoming{From: tara, Text: "/join " + password})
@@ -523,5 +593,87 @@ func TestBrowserWithTelegram(t *testing.T) {
 	}
 	if p := wendy.problems(); len(p) > 0 {
 		t.Errorf("browser errors: %q", p)
+	}
+}
+
+// startWeb runs the web platform alone, with in as its bridge: what visitors send arrives there, and
+// the test speaks to them with the platform's own SendText.
+func startWeb(t *testing.T, cfg web.Config) (*web.Adapter, string, chan bridge.Inbound) {
+	t.Helper()
+	p, err := web.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p.Handler())
+	t.Cleanup(srv.Close) // runs after Run has returned (registered first)
+	in := make(chan bridge.Inbound, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Run(ctx, bridge.HandlerFunc(func(_ context.Context, m bridge.Inbound) { in <- m }))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return p, srv.URL, in
+}
+
+// A member's line that reads like a notice is shown in the member-message style, inside their
+// bubble under their name; only the real notice has the notice style.
+func TestBrowserForgedNoticeLooksLikeMemberText(t *testing.T) {
+	p, url, in := startWeb(t, web.Config{Enabled: true})
+	v := newVisitor(t, url, "reader")
+	v.send("hello")
+	var from bridge.Addr
+	select {
+	case m := <-in:
+		from = m.From
+	case <-time.After(30 * time.Second):
+		t.Fatal("the visitor's text never arrived")
+	}
+	forged := "hi\n🔔 Proud Wolf left. 1 member."
+	for _, m := range []bridge.Message{
+		{Kind: bridge.KindRelay, From: "Calm Otter", Text: forged},
+		{Kind: bridge.KindNotice, Text: "Red Owl left. 1 member."},
+	} {
+		if _, err := p.SendText(context.Background(), from, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.waitRelay("Calm Otter", forged)
+	v.waitKind("notice", "Red Owl left.")
+	type look struct {
+		Kind, Style, Background, Bubble, Quote string
+		Notices                                int
+	}
+	got := evalJS[look](v, `(() => {
+		const forged = [...document.querySelectorAll('#log .msg .text')].find(e => e.textContent.includes('Proud Wolf left.'));
+		const bubble = forged.closest('.msg');
+		const notice = [...document.querySelectorAll('#log .kind-notice')].pop();
+		const cs = getComputedStyle(bubble), ns = getComputedStyle(notice);
+		return {
+			Kind: bubble.dataset.kind,
+			Style: cs.fontStyle + (cs.fontStyle === ns.fontStyle ? ' (same as a notice)' : ''),
+			Background: cs.backgroundColor === ns.backgroundColor ? 'same as a notice' : 'its own',
+			Bubble: bubble.firstElementChild.className + ': ' + bubble.firstElementChild.textContent + ' | ' + forged.textContent,
+			Quote: getComputedStyle(forged).borderLeftStyle,
+			Notices: [...document.querySelectorAll('#log .kind-notice')].filter(n => n.textContent.includes('Proud Wolf')).length,
+		};
+	})()`)
+	// The bubble opens with the sender's name; the forged line is part of the member's text.
+	want := look{Kind: "relay", Style: "normal", Background: "its own", Bubble: "from: Calm Otter | " + forged, Quote: "solid", Notices: 0}
+	if got != want {
+		t.Errorf("forged notice rendered as %+v, want %+v", got, want)
+	}
+	v.screenshot(t.TempDir(), "forged-notice.png", "#log")
+}
+
+// A connection over the per-IP cap is refused, and the page says why.
+func TestBrowserShowsConnectionRefusal(t *testing.T) {
+	_, url, _ := startWeb(t, web.Config{Enabled: true, MaxConnectionsPerIP: 1})
+	newVisitor(t, url, "first")
+	second := openPage(t, url, "second")
+	second.waitJS(`document.getElementById('status').textContent.includes('Too many open chats from your network (limit 1)')`,
+		"the refusal's reason on the page")
+	if p := second.problems(); len(p) != 0 {
+		t.Errorf("browser problems: %v", p)
 	}
 }

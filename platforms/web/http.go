@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -73,6 +74,9 @@ type inbound struct {
 const (
 	closeReplaced = 4000 // the same session opened a newer connection
 	closeBadHello = 4001
+	// RFC 6455 codes for refusals the page shows with their reason.
+	closePolicy        = websocket.ClosePolicyViolation // 1008: too many from one network, control frame flood
+	closeTryAgainLater = websocket.CloseTryAgainLater   // 1013: kumo is full
 )
 
 func (p *Adapter) upgrader() *websocket.Upgrader {
@@ -136,12 +140,25 @@ func (p *Adapter) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer p.conns.Done()
+	origin := originOf(clientIP(r, p.opts.trusted))
+	refused := p.limit.acquire(origin)
+	if refused == nil {
+		defer p.limit.release(origin)
+	}
 	conn, err := p.upgrader().Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade answered the request already; a refused origin is not worth a log line
 	}
 	defer conn.Close()
+	if refused != nil {
+		// Refused after the upgrade, not before: a browser shows a page nothing of a refused
+		// handshake, but it hands over a close frame's code and reason.
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(refused.code, refused.reason),
+			time.Now().Add(time.Second))
+		return
+	}
 	conn.SetReadLimit(maxFrame)
+	p.limitControlFrames(conn)
 
 	s, resumed, last, err := p.hello(conn)
 	if err != nil {
@@ -160,13 +177,48 @@ func (p *Adapter) serveWS(w http.ResponseWriter, r *http.Request) {
 		defer close(writerDone)
 		p.write(conn, s, gen, hello, ctl, kick, closing, readerDone)
 	}()
-	p.read(ctx, conn, s, h, ctl)
+	p.read(ctx, conn, s, origin, h, ctl)
 	close(readerDone)
 	<-writerDone
 	if s.detach(gen) {
 		p.detached(s, gen)
 	}
 }
+
+// limitControlFrames closes a connection that sends pings or pongs faster than a page ever would:
+// each one costs a wake-up (and a ping a write), outside the message rate limit.
+func (p *Adapter) limitControlFrames(conn *websocket.Conn) {
+	limiter := rate.NewLimiter(p.opts.controlRate, p.opts.controlBurst)
+	flood := func() error {
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(closePolicy, "too many control frames"), time.Now().Add(time.Second))
+		return errControlFlood
+	}
+	conn.SetPingHandler(func(data string) error {
+		if !limiter.Allow() {
+			return flood()
+		}
+		// What gorilla's default handler does: answer, and let a failed answer surface on the next read.
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if err == websocket.ErrCloseSent {
+			return nil
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
+	pong := func(string) error {
+		if !limiter.Allow() {
+			return flood()
+		}
+		return nil
+	}
+	conn.SetPongHandler(pong)
+}
+
+var errControlFlood = errors.New("web: control frame flood")
 
 // hello reads the page's first frame: a new visitor, or one resuming their session.
 func (p *Adapter) hello(conn *websocket.Conn) (s *session, resumed bool, last uint64, err error) {
@@ -186,7 +238,7 @@ func (p *Adapter) hello(conn *websocket.Conn) (s *session, resumed bool, last ui
 }
 
 // read hands the visitor's messages to the bridge, refusing what is too long or too fast.
-func (p *Adapter) read(ctx context.Context, conn *websocket.Conn, s *session, h bridge.Handler, ctl chan<- event) {
+func (p *Adapter) read(ctx context.Context, conn *websocket.Conn, s *session, origin string, h bridge.Handler, ctl chan<- event) {
 	limiter := rate.NewLimiter(p.opts.rate, p.opts.burst)
 	refuse := func(msg string) {
 		select {
@@ -196,7 +248,14 @@ func (p *Adapter) read(ctx context.Context, conn *websocket.Conn, s *session, h 
 	}
 	deadline := func() { _ = conn.SetReadDeadline(time.Now().Add(2*p.opts.pingEvery + 10*time.Second)) }
 	deadline()
-	conn.SetPongHandler(func(string) error { deadline(); return nil })
+	limitPong := conn.PongHandler()
+	conn.SetPongHandler(func(data string) error {
+		if err := limitPong(data); err != nil {
+			return err
+		}
+		deadline()
+		return nil
+	})
 	for {
 		var in inbound
 		if err := conn.ReadJSON(&in); err != nil {
@@ -218,7 +277,7 @@ func (p *Adapter) read(ctx context.Context, conn *websocket.Conn, s *session, h 
 				refuse(fmt.Sprintf("Your message is %d characters long; the limit is %d. It was not sent.", n, MaxText))
 				continue
 			}
-			h.HandleInbound(ctx, bridge.Inbound{From: s.addr(), Text: text})
+			h.HandleInbound(ctx, bridge.Inbound{From: s.addr(), Text: text, Origin: origin})
 		case "pay":
 			if p.opts.pay == nil {
 				refuse("Simulated payments are only available with the development payment backend.")

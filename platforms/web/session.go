@@ -45,6 +45,7 @@ type roomJSON struct {
 	Members int    `json:"members,omitempty"`
 	Nick    string `json:"nick,omitempty"`
 	Closed  bool   `json:"closed,omitempty"`
+	Creator bool   `json:"creator,omitempty"` // the visitor may destroy the room
 }
 
 type invoiceJSON struct {
@@ -71,7 +72,7 @@ func toEvent(m bridge.Message, png []byte, simulate bool) event {
 		Now:   time.Now().UnixMilli(),
 	}
 	if r := m.Room; r != nil {
-		ev.Room = &roomJSON{Members: r.Members, Nick: r.Nick, Closed: r.Closed}
+		ev.Room = &roomJSON{Members: r.Members, Nick: r.Nick, Closed: r.Closed, Creator: r.Creator}
 		if !r.EndsAt.IsZero() {
 			ev.Room.EndsAt = r.EndsAt.UnixMilli()
 		}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -36,17 +37,14 @@ type Config struct {
 	// Origins lists extra origins (scheme://host[:port]) allowed to open the WebSocket, for a reverse
 	// proxy that rewrites the Host header. The page's own origin is always allowed.
 	Origins []string `yaml:"origins"`
-}
-
-// Validate reports every value that cannot work, each naming its key.
-func (c Config) Validate() error {
-	var errs []error
-	for _, origin := range c.Origins {
-		if _, err := parseOrigin(origin); err != nil {
-			errs = append(errs, fmt.Errorf("web.origins: %w", err))
-		}
-	}
-	return errors.Join(errs...)
+	// PublicURL is the address visitors open (https://chat.example.org) when it is not the listen
+	// address: requests for any other host name are refused, against DNS rebinding.
+	PublicURL string `yaml:"public_url"`
+	// MaxConnectionsPerIP caps the WebSockets open at once from one client address (IPv6: one /64);
+	// 0 means DefaultMaxConnectionsPerIP.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// MaxConnections caps the WebSockets open at once in all; 0 means DefaultMaxConnections.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Limits of the web platform.
@@ -72,6 +70,11 @@ type options struct {
 	grace       time.Duration
 	pingEvery   time.Duration
 	helloWithin time.Duration
+	trusted     []netip.Prefix // proxies whose X-Forwarded-For is believed
+	listen      string         // the HTTP server's listen address, for the Host check
+	// control frames (ping, pong) one connection may send per second, and their burst
+	controlRate  rate.Limit
+	controlBurst int
 }
 
 // WithSimulatedPayments shows a "simulate payment" control next to each invoice that calls pay with
@@ -87,7 +90,8 @@ func WithInboundRate(perSecond float64, burst int) Option {
 }
 
 // WithResumeGrace sets how long a disconnected visitor's session is kept for the page to reconnect.
-// After it, messages to them fail with bridge.ErrRecipientGone and the bridge removes them.
+// After it the visitor is gone: the bridge is told (bridge.Inbound.Left) and takes them out of their
+// room, and messages still on their way fail with bridge.ErrRecipientGone.
 func WithResumeGrace(d time.Duration) Option {
 	return func(o *options) { o.grace = d }
 }
@@ -105,6 +109,7 @@ type Adapter struct {
 	byToken  map[string]*session
 	conns    sync.WaitGroup // live WebSocket handlers
 	closing  chan struct{}  // closed when Run ends: connections say goodbye and close
+	limit    *connLimiter
 }
 
 var _ bridge.Platform = (*Adapter)(nil)
@@ -124,6 +129,10 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		grace:       time.Minute,
 		pingEvery:   25 * time.Second,
 		helloWithin: 10 * time.Second,
+		// A page answers one ping per pingEvery and sends none of its own; a little more is allowed
+		// for other clients, a flood is not.
+		controlRate:  1,
+		controlBurst: 10,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -137,6 +146,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		opts:     o,
 		sessions: make(map[string]*session),
 		byToken:  make(map[string]*session),
+		limit:    newConnLimiter(cfg.perIPCap(), cfg.globalCap()),
 	}, nil
 }
 
@@ -242,16 +252,23 @@ func (p *Adapter) resume(token string) *session {
 	return p.byToken[token]
 }
 
-// detached starts the grace period of a session whose connection closed.
+// detached starts the grace period of a session whose connection closed. When it ends with no page
+// back, the visitor is gone for good (a reload is a new visitor): the bridge is told at once, so they
+// leave their room now rather than at the next message that fails to reach them.
 func (p *Adapter) detached(s *session, conn uint64) {
 	time.AfterFunc(p.opts.grace, func() {
 		p.mu.Lock()
-		defer p.mu.Unlock()
 		if !s.expireIfIdleSince(conn) {
+			p.mu.Unlock()
 			return
 		}
 		delete(p.sessions, s.id)
 		delete(p.byToken, s.token)
+		h, ctx := p.h, p.runCtx
+		p.mu.Unlock()
+		if h != nil {
+			h.HandleInbound(ctx, bridge.Inbound{From: s.addr(), Left: true})
+		}
 	})
 }
 
@@ -269,5 +286,5 @@ func (p *Adapter) Handler() http.Handler {
 	mux.HandleFunc("GET /ws", p.serveWS)
 	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("GET /{$}", serveIndex)
-	return securityHeaders(mux)
+	return p.hostGuard(securityHeaders(mux))
 }

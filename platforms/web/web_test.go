@@ -34,7 +34,7 @@ type harness struct {
 	run  *bridgetest.Running
 }
 
-func start(t *testing.T, cfg Config, opts ...Option) *harness {
+func start(t testing.TB, cfg Config, opts ...Option) *harness {
 	t.Helper()
 	logs := &bridgetest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -61,7 +61,7 @@ func start(t *testing.T, cfg Config, opts ...Option) *harness {
 	return h
 }
 
-func (h *harness) stop(t *testing.T) {
+func (h *harness) stop(t testing.TB) {
 	t.Helper()
 	h.run.Stop()
 }
@@ -69,12 +69,12 @@ func (h *harness) stop(t *testing.T) {
 func (h *harness) wsURL() string { return "ws" + strings.TrimPrefix(h.srv.URL, "http") + "/ws" }
 
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	conn  *websocket.Conn
 	hello event
 }
 
-func (h *harness) dial(t *testing.T, resume string, last uint64) *client {
+func (h *harness) dial(t testing.TB, resume string, last uint64) *client {
 	t.Helper()
 	hdr := http.Header{"Origin": {h.srv.URL}}
 	conn, resp, err := websocket.DefaultDialer.Dial(h.wsURL(), hdr)
@@ -660,6 +660,33 @@ func TestSessionEndsAfterGrace(t *testing.T) {
 	}
 	if r := h.dial(t, c.hello.Token, 0); r.hello.Resumed {
 		t.Error("an expired session was resumed")
+	}
+	// The bridge was told the visitor is gone, once, so that they leave their room.
+	if in := next(t, h.rec); !in.Left || in.From != to || in.Text != "" {
+		t.Errorf("got %+v, want %v left", in, to)
+	}
+}
+
+// TestResumedSessionDoesNotLeave: a page back within the grace stays in its room; the grace that
+// started when it dropped ends without telling the bridge anything.
+func TestResumedSessionDoesNotLeave(t *testing.T) {
+	const grace = 50 * time.Millisecond
+	h := start(t, Config{}, WithResumeGrace(grace))
+	c := h.dial(t, "", 0)
+	to := c.addr(h.rec)
+	dropped := time.Now()
+	c.conn.Close()
+	back := h.dial(t, c.hello.Token, 0)
+	if !back.hello.Resumed {
+		t.Fatal("not resumed")
+	}
+	// Well past the end of the first grace, the session still answers as the same visitor.
+	time.Sleep(time.Until(dropped.Add(3 * grace)))
+	if got := back.addr(h.rec); got != to {
+		t.Fatalf("resumed as %v, want %v", got, to)
+	}
+	if n := h.rec.Count(); n != 2 {
+		t.Errorf("the bridge got %d inbound messages, want the two /who: %+v", n, h.rec.All())
 	}
 }
 

@@ -21,7 +21,10 @@ import (
 const (
 	CodeUnknownChannel        = 10003
 	CodeUnknownUser           = 10013
+	CodeUnknownMessage        = 10008
 	CodeUnknownInteraction    = 10062
+	CodeCannotActOnDM         = 50003
+	CodeMissingPermissions    = 50013
 	CodeCannotSendEmpty       = 50006
 	CodeCannotMessageUser     = 50007
 	CodeInvalidFormBody       = 50035
@@ -45,9 +48,22 @@ func writeError(w http.ResponseWriter, status, code int, msg string) {
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
 
+// statusWriter remembers the status of an answer, to count the invalid ones.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
 // limit applies the global and the route's limits; it writes a 429 and returns false when exceeded, and
 // otherwise sets the bucket headers and returns true. s.mu must be held.
-func (s *Server) limitLocked(w http.ResponseWriter, key string) bool {
+func (s *Server) limitLocked(w http.ResponseWriter, key string, route Window) bool {
 	now := time.Now()
 	g := &s.global
 	if now.Sub(g.start) >= s.opts.GlobalLimit.Per {
@@ -64,18 +80,18 @@ func (s *Server) limitLocked(w http.ResponseWriter, key string) bool {
 		return false
 	}
 	b := s.buckets[key]
-	if b == nil || now.Sub(b.start) >= s.opts.RouteLimit.Per {
+	if b == nil || now.Sub(b.start) >= route.Per {
 		b = &bucket{start: now}
 		s.buckets[key] = b
 	}
-	after := b.start.Add(s.opts.RouteLimit.Per).Sub(now)
+	after := b.start.Add(route.Per).Sub(now)
 	sum := sha1.Sum([]byte(key))
 	h := w.Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(s.opts.RouteLimit.N))
-	h.Set("X-RateLimit-Reset", strconv.FormatFloat(float64(b.start.Add(s.opts.RouteLimit.Per).UnixMilli())/1000, 'f', 3, 64))
+	h.Set("X-RateLimit-Limit", strconv.Itoa(route.N))
+	h.Set("X-RateLimit-Reset", strconv.FormatFloat(float64(b.start.Add(route.Per).UnixMilli())/1000, 'f', 3, 64))
 	h.Set("X-RateLimit-Reset-After", secs(after))
 	h.Set("X-RateLimit-Bucket", hex.EncodeToString(sum[:8]))
-	if b.count >= s.opts.RouteLimit.N {
+	if b.count >= route.N {
 		s.limited++
 		h.Set("X-RateLimit-Remaining", "0")
 		h.Set("X-RateLimit-Scope", "user")
@@ -86,12 +102,21 @@ func (s *Server) limitLocked(w http.ResponseWriter, key string) bool {
 	}
 	g.count++
 	b.count++
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(s.opts.RouteLimit.N-b.count))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(route.N-b.count))
 	return true
 }
 
-func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
-	defer s.notify()
+func (s *Server) serveREST(rw http.ResponseWriter, r *http.Request) {
+	w := &statusWriter{ResponseWriter: rw}
+	defer func() {
+		s.mu.Lock()
+		switch w.status {
+		case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests:
+			s.invalid++
+		}
+		s.notifyLocked()
+		s.mu.Unlock()
+	}()
 	path := strings.TrimPrefix(r.URL.Path, "/api/v9/")
 	seg := strings.Split(strings.Trim(path, "/"), "/")
 
@@ -112,10 +137,18 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// GET /gateway needs no authentication at Discord, but answering it for any client does no harm.
-	key := r.Method + " " + strings.Join(seg, "/")
+	// A route's bucket is keyed by its major parameter (the channel), not by the message id.
+	key, route := r.Method+" "+strings.Join(seg, "/"), s.opts.RouteLimit
+	deleting := r.Method == http.MethodDelete && len(seg) == 4 && seg[0] == "channels" && seg[2] == "messages"
+	if deleting {
+		key, route = "DELETE channels/"+seg[1]+"/messages/{message.id}", s.opts.DeleteLimit
+	}
 	s.mu.Lock()
 	s.requests++
-	if !s.limitLocked(w, key) {
+	if deleting {
+		s.deletes[seg[3]]++
+	}
+	if !s.limitLocked(w, key, route) {
 		s.mu.Unlock()
 		return
 	}
@@ -133,6 +166,8 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		s.createDM(w, r)
 	case r.Method == http.MethodPost && len(seg) == 3 && seg[0] == "channels" && seg[2] == "messages":
 		s.createMessage(w, r, seg[1])
+	case deleting:
+		s.deleteMessage(w, seg[1], seg[3])
 	case len(seg) == 3 && seg[0] == "applications" && seg[2] == "commands":
 		s.commandsRoute(w, r, seg[1])
 	default:
@@ -294,6 +329,46 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, channelID
 		intent = IntentGuildMessages
 	}
 	s.dispatch("MESSAGE_CREATE", intent, d)
+}
+
+// deleteMessage is DELETE /channels/{channel.id}/messages/{message.id} with Discord's rules for DMs: a
+// bot deletes its own messages (204), never the other person's (403, 50003: there are no permissions
+// in a DM to grant it), and a message that is not there is 10008.
+func (s *Server) deleteMessage(w http.ResponseWriter, channelID, messageID string) {
+	s.mu.Lock()
+	c := s.channels[channelID]
+	if c == nil {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, CodeUnknownChannel, "Unknown Channel")
+		return
+	}
+	i := slices.IndexFunc(c.messages, func(m *Message) bool { return m.ID == messageID })
+	switch {
+	case i < 0:
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, CodeUnknownMessage, "Unknown Message")
+		return
+	case c.messages[i].AuthorID != s.Bot.ID && c.guildID == "":
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, CodeCannotActOnDM, "Cannot execute action on a DM channel")
+		return
+	case c.messages[i].AuthorID != s.Bot.ID:
+		// The fake's bot is granted no permissions in servers (it is invited with permissions=0).
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, CodeMissingPermissions, "Missing Permissions")
+		return
+	}
+	c.messages = slices.Delete(c.messages, i, i+1)
+	guildID := c.guildID
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+	d := map[string]any{"id": messageID, "channel_id": channelID}
+	intent := IntentDirectMessages
+	if guildID != "" {
+		d["guild_id"] = guildID
+		intent = IntentGuildMessages
+	}
+	s.dispatch("MESSAGE_DELETE", intent, d)
 }
 
 var commandNameOK = func(n string) bool {

@@ -36,6 +36,9 @@ type Options struct {
 	// RouteLimit is each route bucket's limit; message creation has one bucket per channel
 	// (Discord's DM limit is about 5 per 5 seconds).
 	RouteLimit Window
+	// DeleteLimit is the bucket of message deletion, one per channel (observed at Discord: 5 per
+	// second, discord-api-docs#8330).
+	DeleteLimit Window
 	// HeartbeatInterval is announced in HELLO (Discord: 41.25 s).
 	HeartbeatInterval time.Duration
 	// InteractionTimeout is how long an interaction may wait for its initial response (Discord: 3 s).
@@ -146,7 +149,9 @@ type Server struct {
 	global       bucket
 	buckets      map[string]*bucket
 	limited      int // 429 answers given
+	invalid      int // 401, 403 and 429 answers: what Discord counts toward its 10,000 per 10 minutes ban
 	requests     int
+	deletes      map[string]int // DELETE requests per message id, answered or not
 
 	gw gateway
 }
@@ -161,6 +166,9 @@ func New(opts Options) *Server {
 	}
 	if opts.RouteLimit.N == 0 {
 		opts.RouteLimit = Window{N: 5, Per: 5 * time.Second}
+	}
+	if opts.DeleteLimit.N == 0 {
+		opts.DeleteLimit = Window{N: 5, Per: time.Second}
 	}
 	if opts.HeartbeatInterval == 0 {
 		opts.HeartbeatInterval = 41250 * time.Millisecond
@@ -180,6 +188,7 @@ func New(opts Options) *Server {
 		interactions: map[string]*interaction{},
 		tokens:       map[string]*interaction{},
 		buckets:      map[string]*bucket{},
+		deletes:      map[string]int{},
 	}
 	s.ids.Store(1_100_000_000_000_000_000)
 	s.Bot = User{ID: s.newID(), Username: "kumo", Bot: true}
@@ -310,6 +319,39 @@ func (s *Server) Messages(channelID string) []Message {
 		out = append(out, cp)
 	}
 	return out
+}
+
+// Shown returns a copy of what a channel still shows, everyone's messages, oldest first: what the
+// people in it see. Deleted messages are gone from it.
+func (s *Server) Shown(channelID string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.channels[channelID]
+	if c == nil {
+		return nil
+	}
+	out := make([]Message, 0, len(c.messages))
+	for _, m := range c.messages {
+		cp := *m
+		cp.Attachments = append([]Attachment(nil), m.Attachments...)
+		out = append(out, cp)
+	}
+	return out
+}
+
+// InvalidRequests is how many 401, 403 and 429 answers the fake has given: Discord bans a bot's IP
+// for an hour once they reach 10,000 in 10 minutes.
+func (s *Server) InvalidRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.invalid
+}
+
+// DeleteAttempts is how many DELETE requests reached the message id, whatever the answer.
+func (s *Server) DeleteAttempts(messageID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deletes[messageID]
 }
 
 // Commands returns the registered global application commands as the client sent them.
@@ -455,4 +497,31 @@ func (s *Server) InteractionResponded(id string) bool {
 	defer s.mu.Unlock()
 	it := s.interactions[id]
 	return it != nil && it.responded
+}
+
+// SeedBotMessages puts n messages from the bot in a channel without a request (no rate limit, no
+// gateway event): a quick way to fill a DM for tests and benchmarks of deleting. It returns their ids.
+func (s *Server) SeedBotMessages(channelID string, n int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.channels[channelID]
+	if c == nil {
+		return nil
+	}
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = s.newID()
+		c.messages = append(c.messages, &Message{ID: ids[i], ChannelID: channelID, AuthorID: s.Bot.ID, Content: fmt.Sprintf("seeded %d", i)})
+	}
+	s.notifyLocked()
+	return ids
+}
+
+// SetGlobalLimit changes the bot-wide request limit from now on: a test makes a storm of 429s start
+// at the moment it wants one.
+func (s *Server) SetGlobalLimit(w Window) {
+	s.mu.Lock()
+	s.opts.GlobalLimit = w
+	s.global = bucket{}
+	s.mu.Unlock()
 }

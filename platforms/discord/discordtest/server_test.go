@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +163,76 @@ func TestInteractionDeadlineAndSingleAck(t *testing.T) {
 	}
 	if _, err := s.SlashCommand(u.ID, ch, "unregistered", nil); err == nil {
 		t.Error("an unregistered command was invoked")
+	}
+}
+
+func del(t *testing.T, s *Server, path string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, s.URL+"/api/v9/"+path, nil)
+	req.Header.Set("Authorization", "Bot "+s.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var v map[string]any
+	_ = json.Unmarshal(raw, &v)
+	return resp, v
+}
+
+// TestDeleteInDM pins down Discord's rules for deleting in a DM: the bot's own messages only, unknown
+// ones 10008, one bucket per channel with its headers, and 403s and 429s counted as invalid requests.
+func TestDeleteInDM(t *testing.T) {
+	s := New(Options{DeleteLimit: Window{N: 3, Per: time.Hour}})
+	defer s.Close()
+	u := s.AddUser("u")
+	ch := s.DMChannel(u.ID)
+	var bots []string
+	for range 3 {
+		_, m := post(t, s, "channels/"+ch+"/messages", s.Token(), `{"content":"from the bot"}`)
+		bots = append(bots, m["id"].(string))
+	}
+	theirs := s.SendDM(u.ID, "from the user")
+
+	tests := []struct {
+		name      string
+		path      string
+		status    int
+		code      float64 // JSON code of an error answer
+		remaining string
+		invalid   int // invalid requests counted so far
+	}{
+		{"the bot's own", "channels/" + ch + "/messages/" + bots[0], http.StatusNoContent, 0, "2", 0},
+		{"the user's", "channels/" + ch + "/messages/" + theirs, http.StatusForbidden, CodeCannotActOnDM, "1", 1},
+		{"already deleted", "channels/" + ch + "/messages/" + bots[0], http.StatusNotFound, CodeUnknownMessage, "0", 1},
+		{"over the bucket", "channels/" + ch + "/messages/" + bots[1], http.StatusTooManyRequests, 0, "0", 2},
+		{"unknown channel", "channels/42/messages/" + bots[2], http.StatusNotFound, CodeUnknownChannel, "2", 2},
+	}
+	for _, tc := range tests {
+		resp, body := del(t, s, tc.path)
+		if resp.StatusCode != tc.status || resp.Header.Get("X-RateLimit-Remaining") != tc.remaining ||
+			resp.Header.Get("X-RateLimit-Bucket") == "" || resp.Header.Get("X-RateLimit-Reset-After") == "" {
+			t.Errorf("%s: %d %v %v", tc.name, resp.StatusCode, resp.Header, body)
+		}
+		if tc.code != 0 && body["code"] != tc.code {
+			t.Errorf("%s: code %v, want %v (%v)", tc.name, body["code"], tc.code, body)
+		}
+		if tc.status == http.StatusTooManyRequests && (body["retry_after"] == nil || body["retry_after"].(float64) <= 0) {
+			t.Errorf("%s: no retry_after in %v", tc.name, body)
+		}
+		if got := s.InvalidRequests(); got != tc.invalid {
+			t.Errorf("%s: %d invalid requests, want %d", tc.name, got, tc.invalid)
+		}
+	}
+	var shown []string
+	for _, m := range s.Shown(ch) {
+		shown = append(shown, m.ID)
+	}
+	if want := []string{bots[1], bots[2], theirs}; !slices.Equal(shown, want) {
+		t.Errorf("the DM shows %v, want %v", shown, want)
+	}
+	if n := s.DeleteAttempts(theirs); n != 1 {
+		t.Errorf("%d delete attempts on the user's message, want 1", n)
 	}
 }

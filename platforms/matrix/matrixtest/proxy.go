@@ -11,18 +11,25 @@ import (
 	"time"
 )
 
-// FaultProxy sits in front of the homeserver and can answer message sends with M_LIMIT_EXCEEDED,
-// exactly as Synapse does under its rc_message limit (Dendrite never rate-limits /send, so without
-// this a test could not see a real 429 on a send). Everything else passes through untouched.
+// FaultProxy sits in front of the homeserver and can answer message sends and redactions with
+// M_LIMIT_EXCEEDED, exactly as Synapse does under its rc_message limit (Dendrite never rate-limits
+// /send or /redact, so without this a test could not see a real 429 on them). Everything else passes
+// through untouched.
 type FaultProxy struct {
 	URL string
 	srv *httptest.Server
 
 	mu         sync.Mutex
-	limitNext  int
+	send       faults // PUT .../send/...
+	redact     faults // PUT .../redact/...
 	retryAfter time.Duration
-	sends      int // message sends that reached the proxy
-	limited    int // of which answered 429
+}
+
+// faults counts one kind of request and how many of the next ones to refuse.
+type faults struct {
+	limitNext int
+	total     int // requests that reached the proxy
+	limited   int // of which answered 429
 }
 
 // NewFaultProxy proxies to the server at target.
@@ -35,13 +42,20 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.FlushInterval = -1 // stream /sync long-polls through at once
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/send/") {
+		var f *faults
+		switch {
+		case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/send/"):
+			f = &p.send
+		case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/redact/"):
+			f = &p.redact
+		}
+		if f != nil {
 			p.mu.Lock()
-			p.sends++
-			limit := p.limitNext > 0
+			f.total++
+			limit := f.limitNext > 0
 			if limit {
-				p.limitNext--
-				p.limited++
+				f.limitNext--
+				f.limited++
 			}
 			ms := p.retryAfter.Milliseconds()
 			p.mu.Unlock()
@@ -62,14 +76,28 @@ func NewFaultProxy(target string) (*FaultProxy, error) {
 func (p *FaultProxy) LimitSends(n int, retryAfter time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.limitNext, p.retryAfter = n, retryAfter
+	p.send.limitNext, p.retryAfter = n, retryAfter
 }
 
 // Sends reports how many message sends arrived and how many of them were refused.
 func (p *FaultProxy) Sends() (total, limited int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.sends, p.limited
+	return p.send.total, p.send.limited
+}
+
+// LimitRedactions makes the next n redactions fail with M_LIMIT_EXCEEDED and retry_after_ms.
+func (p *FaultProxy) LimitRedactions(n int, retryAfter time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.redact.limitNext, p.retryAfter = n, retryAfter
+}
+
+// Redactions reports how many redactions arrived and how many of them were refused.
+func (p *FaultProxy) Redactions() (total, limited int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.redact.total, p.redact.limited
 }
 
 // Close stops the proxy.

@@ -102,8 +102,14 @@ func (u *User) Close() {
 // CreateDM creates a direct chat with other, the way Element does (trusted_private_chat, is_direct,
 // and with encryption on unless encrypted is false).
 func (u *User) CreateDM(ctx context.Context, other id.UserID, encrypted bool) (id.RoomID, error) {
+	return u.CreateDMPreset(ctx, other, encrypted, "trusted_private_chat")
+}
+
+// CreateDMPreset is CreateDM with another preset: "private_chat" leaves the invitee at the default
+// power level (0), where "trusted_private_chat" gives them the creator's (100).
+func (u *User) CreateDMPreset(ctx context.Context, other id.UserID, encrypted bool, preset string) (id.RoomID, error) {
 	req := &mautrix.ReqCreateRoom{
-		Preset:   "trusted_private_chat",
+		Preset:   preset,
 		IsDirect: true,
 		Invite:   []id.UserID{other},
 	}
@@ -133,8 +139,48 @@ func (u *User) WaitJoined(ctx context.Context, room id.RoomID, who id.UserID) er
 
 // SendText sends a plain text message (encrypted if the room is).
 func (u *User) SendText(ctx context.Context, room id.RoomID, text string) error {
-	_, err := u.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: text})
+	_, err := u.Send(ctx, room, text)
 	return err
+}
+
+// Send is SendText returning the message's event id.
+func (u *User) Send(ctx context.Context, room id.RoomID, text string) (id.EventID, error) {
+	resp, err := u.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: text})
+	if err != nil {
+		return "", err
+	}
+	return resp.EventID, nil
+}
+
+// WaitRedacted waits until this user's sync has shown an m.room.redaction of each of events in
+// room, and then checks with the homeserver that every one of them has lost its content, the way a
+// client that scrolls back sees it. It returns the first event still readable, or an error.
+func (u *User) WaitRedacted(ctx context.Context, room id.RoomID, events []id.EventID) error {
+	for _, eid := range events {
+		if _, err := u.WaitEvent(ctx, func(e *event.Event) bool {
+			return e.RoomID == room && e.Type == event.EventRedaction && redacts(e) == eid
+		}); err != nil {
+			return fmt.Errorf("no redaction of %s: %w", eid, err)
+		}
+		evt, err := u.Client.GetEvent(ctx, room, eid)
+		if err != nil {
+			return fmt.Errorf("fetching %s: %w", eid, err)
+		}
+		if evt.Unsigned.RedactedBecause == nil || len(evt.Content.Raw) != 0 {
+			return fmt.Errorf("%s (%s) still has its content: %d keys", eid, evt.Type, len(evt.Content.Raw))
+		}
+	}
+	return nil
+}
+
+// redacts is the event an m.room.redaction redacts: top level up to room version 10, in the
+// content from version 11.
+func redacts(e *event.Event) id.EventID {
+	if e.Redacts != "" {
+		return e.Redacts
+	}
+	r, _ := e.Content.Raw["redacts"].(string)
+	return id.EventID(r)
 }
 
 // WaitEvent returns the first recorded event that match accepts, waiting for it until ctx ends.

@@ -16,6 +16,7 @@
   let stopped = false;   // the server said goodbye for good: do not reconnect
   let roomEndsAt = 0;    // server-clock ms when the room self-destructs, 0 when unknown
   let inRoom = false;
+  let creator = false;   // the core says this visitor created (or reclaimed) the room
 
   const now = () => Date.now() + skew;
 
@@ -47,10 +48,17 @@
     if (e.code === 1001) {
       setStatus('closed', 'kumo is shutting down. Reconnecting when it is back…');
     }
+    // 1008 and 1013 are the server refusing this connection (too many from this network, or kumo is
+    // full); the reason says which. Keep it on screen while the page retries, slowly.
+    const refused = e.code === 1008 || e.code === 1013;
+    if (refused) {
+      setStatus('closed', (e.reason || 'The server refused the connection.') + ' Retrying…');
+      retries = Math.max(retries, 4);
+    }
     if (stopped) return;
     retries++;
     const wait = Math.min(30000, 500 * 2 ** Math.min(retries, 6));
-    if (e.code !== 1001) setStatus('connecting', 'Connection lost. Reconnecting…');
+    if (e.code !== 1001 && !refused) setStatus('connecting', 'Connection lost. Reconnecting…');
     setTimeout(connect, wait);
   }
 
@@ -88,7 +96,7 @@
     switch (ev.type) {
       case 'hello':
         if (token && !ev.resumed) {
-          system('Your previous session ended while you were away: you are a new visitor now. Rejoin your room with its password.');
+          system('Your previous session ended while you were away: you are a new visitor now. Rejoin your room with its password, or with your creator key if you created it.');
           lastSeq = 0;
           setRoom(false);
         }
@@ -103,6 +111,7 @@
         if (ev.seq) lastSeq = ev.seq;
         render(ev);
         trackRoom(ev);
+        document.body.dataset.chat = 'on';
         break;
       case 'error':
         showError(ev.error || 'Something went wrong.');
@@ -171,7 +180,9 @@
     switch (ev.kind) {
       case 'relay':
         m.appendChild(el('span', 'from', ev.from || '?'));
-        m.appendChild(el('span', 'text', ev.text || ''));
+        // Several lines are set in a quote under the name, so no line of a member's text can pass
+        // for a message of its own (or a notice).
+        m.appendChild(el('span', (ev.text || '').includes('\n') ? 'text lines' : 'text', ev.text || ''));
         break;
       case 'notice':
         m.appendChild(el('span', 'mark', '🔔'));
@@ -191,7 +202,22 @@
       m.appendChild(img);
     }
     if (ev.code && ev.kind !== 'invoice') m.appendChild(codeBlock(ev.code));
+    m.appendChild(stamp()); // last: a message opens with its sender
     append(m);
+    // A new invoice is what the visitor must act on: its QR code comes into view at once.
+    if (ev.kind === 'invoice') m.scrollIntoView({ block: 'start' });
+  }
+
+  // stamp is when a message arrived, in the visitor's own time zone.
+  function stamp() {
+    const d = new Date();
+    const t = el('time', 'at', formatClock(d));
+    t.dateTime = d.toISOString();
+    return t;
+  }
+
+  function formatClock(d) {
+    return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
   }
 
   function invoiceCard(ev) {
@@ -210,6 +236,8 @@
     const details = el('div', 'details');
     details.appendChild(el('p', 'amount', formatSat(inv.amountSat) + ' sat'));
     const countdown = el('p', 'countdown', '');
+    countdown.setAttribute('role', 'timer'); // ticks every second: never read out on its own
+    countdown.setAttribute('aria-live', 'off');
     details.appendChild(countdown);
     details.appendChild(el('p', 'hint', 'Pay with any Lightning wallet: scan the code or copy the invoice.'));
     details.appendChild(codeBlock(inv.bolt11 || ev.code || '', 'bolt11'));
@@ -221,7 +249,8 @@
     }
     if (inv.simulate) {
       const sim = el('div', 'simulate');
-      const b = el('button', 'simulate-pay', 'Simulate payment (development backend, no real money)');
+      // The caption already says this is the development backend: the button does not repeat it.
+      const b = el('button', 'simulate-pay', 'Simulate payment');
       b.type = 'button';
       b.addEventListener('click', () => {
         if (send({ type: 'pay', invoice: inv.id })) {
@@ -230,8 +259,6 @@
         }
       });
       sim.appendChild(b);
-      sim.appendChild(el('p', 'dev-note',
-        'This kumo runs its development payment backend: no real money moves, and this button stands in for a wallet.'));
       details.appendChild(sim);
     }
     card.appendChild(details);
@@ -279,7 +306,7 @@
     if (r.endsAt) roomEndsAt = r.endsAt;
     // A room state after an invoice means the room it paid for is open.
     markInvoicesPaid();
-    setRoom(true);
+    setRoom(true, r);
   }
 
   function markInvoicesPaid() {
@@ -291,23 +318,44 @@
     });
   }
 
-  function setRoom(on) {
+  // Controls that only apply in a room, out of one, or to its creator.
+  const inRoomOnly = ['btn-who', 'btn-info', 'btn-nick-open', 'btn-leave', 'nick-name', 'btn-nick'];
+  const outOfRoomOnly = ['btn-newroom', 'join-password', 'btn-join'];
+
+  function setRoom(on, r) {
     inRoom = on;
+    creator = on && !!(r && r.creator);
     if (!on) roomEndsAt = 0;
     document.body.dataset.room = on ? 'in' : 'out';
-    $('room-state').textContent = on ? 'You are in a room.' : 'You are not in a room.';
+    document.body.dataset.creator = creator ? 'yes' : 'no';
+    inRoomOnly.forEach((id) => { $(id).disabled = !on; });
+    outOfRoomOnly.forEach((id) => { $(id).disabled = on; });
+    $('btn-destroy').disabled = !creator;
+    if (!on) showNick(false);
+    let state = 'You are not in a room.';
+    if (on) {
+      state = (r && r.nick) ? r.nick : 'In a room';
+      if (r && r.members) state += ' · ' + r.members + (r.members === 1 ? ' member' : ' members');
+      if (creator) state += ' · creator';
+    }
+    // Only a real change is written, so the live region speaks only when the room changed.
+    if ($('room-state').textContent !== state) $('room-state').textContent = state;
     tickRoom();
   }
 
   function tickRoom() {
-    const tl = $('time-left');
+    const tl = $('time-left'), at = $('ends-at');
     if (!inRoom || !roomEndsAt) {
-      tl.hidden = true;
-      tl.textContent = '';
+      tl.hidden = at.hidden = true;
+      tl.textContent = at.textContent = '';
       return;
     }
     const left = roomEndsAt - now();
-    tl.hidden = false;
+    tl.hidden = at.hidden = false;
+    // The end in the visitor's own time zone, by their own clock.
+    const ends = new Date(roomEndsAt - skew);
+    at.textContent = '(' + formatClock(ends) + ')';
+    at.dataset.at = ends.toISOString();
     tl.textContent = left > 0 ? 'Self-destructs in ' + formatDuration(left) : 'Self-destructing…';
   }
   setInterval(tickRoom, 1000);
@@ -356,7 +404,15 @@
   $('btn-newroom').addEventListener('click', () => sendText('/newroom'));
   $('btn-who').addEventListener('click', () => sendText('/who'));
   $('btn-info').addEventListener('click', () => sendText('/info'));
-  $('btn-leave').addEventListener('click', () => sendText('/leave'));
+  $('btn-leave').addEventListener('click', () => {
+    ask('Leave this room? To come back you need its password' + (creator ? ', and your creator key to be its creator again.' : '.'), 'Leave')
+      .then((yes) => { if (yes) sendText('/leave'); });
+  });
+  $('btn-destroy').addEventListener('click', () => {
+    ask('Destroy this room for everyone, now? Nobody can undo it.', 'Destroy')
+      .then((yes) => { if (yes) sendText('/destroy'); });
+  });
+  $('btn-nick-open').addEventListener('click', () => showNick($('nick-form').hidden));
   $('btn-help').addEventListener('click', () => sendText('/help'));
   $('join-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -366,7 +422,42 @@
   $('nick-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const n = $('nick-name');
-    if (n.value.trim() !== '' && sendText('/nick ' + n.value.trim())) n.value = '';
+    if (n.value.trim() !== '' && sendText('/nick ' + n.value.trim())) {
+      n.value = '';
+      showNick(false);
+    }
+  });
+
+  function showNick(on) {
+    $('nick-form').hidden = !on;
+    $('btn-nick-open').setAttribute('aria-expanded', on ? 'true' : 'false');
+    if (on) $('nick-name').focus();
+  }
+
+  // ask shows the page's own confirmation (a modal dialog) and resolves to the answer.
+  function ask(question, yes) {
+    const d = $('confirm');
+    $('confirm-text').textContent = question;
+    $('confirm-yes').textContent = yes;
+    return new Promise((resolve) => {
+      const done = (answer) => {
+        $('confirm-yes').onclick = $('confirm-no').onclick = d.oncancel = null;
+        if (d.open) d.close();
+        resolve(answer);
+      };
+      $('confirm-yes').onclick = () => done(true);
+      $('confirm-no').onclick = () => done(false);
+      d.oncancel = () => done(false);
+      d.showModal();
+      $('confirm-no').focus();
+    });
+  }
+
+  // Leaving the page leaves the room for good (a reload is a new visitor): the browser asks first.
+  window.addEventListener('beforeunload', (e) => {
+    if (!inRoom) return;
+    e.preventDefault();
+    e.returnValue = '';
   });
 
   setRoom(false);

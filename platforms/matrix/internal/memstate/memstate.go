@@ -7,6 +7,7 @@ package memstate
 
 import (
 	"context"
+	"sync"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
@@ -16,11 +17,24 @@ import (
 // Store is a mautrix.StateStore (and crypto.StateStore) kept in memory only.
 type Store struct {
 	*mautrix.MemoryStateStore
+
+	// powerLevels serialises GetPowerLevels: mautrix's fills in the levels' create event while
+	// holding only a read lock, so two concurrent readers write the same field.
+	powerLevels sync.Mutex
 }
 
 // New returns an empty store.
 func New() *Store {
 	return &Store{MemoryStateStore: mautrix.NewMemoryStateStore().(*mautrix.MemoryStateStore)}
+}
+
+// GetPowerLevels returns a copy of the room's power levels (nil when unknown): the original hands out
+// the stored content itself, which the sync loop's next power-level event replaces under readers.
+func (s *Store) GetPowerLevels(ctx context.Context, roomID id.RoomID) (*event.PowerLevelsEventContent, error) {
+	s.powerLevels.Lock()
+	defer s.powerLevels.Unlock()
+	pl, err := s.MemoryStateStore.GetPowerLevels(ctx, roomID)
+	return pl.Clone(), err
 }
 
 // GetRoomMembers returns a copy of the room's member map (the original returns the live map).
