@@ -34,6 +34,12 @@ type Harness interface {
 	RateLimit(t *testing.T, to bridge.Addr)
 }
 
+// Cannot is what a harness implements when its platform has no way to produce some case: the
+// case's name (as in Run) and why. Those cases are skipped with the reason.
+type Cannot interface {
+	Cannot() map[string]string
+}
+
 // Shown is one message as the person sees it.
 type Shown struct {
 	ID    bridge.MessageID
@@ -56,7 +62,15 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Deleter", testDeleter},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.f(t, newHarness(t)) })
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			if n, ok := h.(Cannot); ok {
+				if why, ok := n.Cannot()[c.name]; ok {
+					t.Skipf("%s cannot: %s", h.Platform().Name(), why)
+				}
+			}
+			c.f(t, h)
+		})
 	}
 }
 

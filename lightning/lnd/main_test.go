@@ -4,15 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/lightning/lnd"
 	"github.com/kumo-chat/kumo/lightning/lnd/lndtest"
+	"github.com/kumo-chat/kumo/lightning/paymentstest"
 )
 
 // One real regtest network (btcd, kumo's lnd, a payer's lnd with a channel to it) for the whole
@@ -55,66 +53,10 @@ func kumoConfig(addr string) lnd.Config {
 	return lnd.Config{Address: addr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: kumoMacaroon}
 }
 
-// recorder is the notify function of Run, recording every event.
-type recorder struct {
-	mu      sync.Mutex
-	events  []bridge.PaymentEvent
-	changed chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{changed: make(chan struct{})} }
-
-func (r *recorder) notify(ev bridge.PaymentEvent) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, ev)
-	close(r.changed)
-	r.changed = make(chan struct{})
-}
-
-func (r *recorder) count(id string, state bridge.PaymentState) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, ev := range r.events {
-		if ev.ID == id && ev.State == state {
-			n++
-		}
-	}
-	return n
-}
-
-func (r *recorder) all() []bridge.PaymentEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.events)
-}
-
-// wait waits until the event was reported, and returns when it was.
-func (r *recorder) wait(t *testing.T, id string, state bridge.PaymentState, timeout time.Duration) time.Time {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		r.mu.Lock()
-		changed := r.changed
-		found := slices.Contains(r.events, bridge.PaymentEvent{ID: id, State: state})
-		r.mu.Unlock()
-		if found {
-			return time.Now()
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("no %s event for %s within %s; got %v", state, id[:8], timeout, r.all())
-		}
-	}
-}
-
 // running is a Backend whose Run is going.
 type running struct {
 	*lnd.Backend
-	rec  *recorder
+	rec  *paymentstest.Events
 	logs *bridgetest.LogBuffer
 	stop func()
 }
@@ -128,8 +70,8 @@ func startBackend(t *testing.T, addr string) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{Backend: b, rec: newRecorder(), logs: logs}
-	run := bridgetest.Background(t, "lnd backend", func(ctx context.Context) error { return b.Run(ctx, r.rec.notify) })
+	r := &running{Backend: b, rec: &paymentstest.Events{}, logs: logs}
+	run := bridgetest.Background(t, "lnd backend", func(ctx context.Context) error { return b.Run(ctx, r.rec.Notify) })
 	r.stop = func() {
 		run.Stop()
 		b.Close()

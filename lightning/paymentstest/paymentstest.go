@@ -6,9 +6,7 @@ package paymentstest
 import (
 	"bytes"
 	"context"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,57 +42,15 @@ const price = 1234
 // running is a backend run for one test, with every event it reported.
 type running struct {
 	bridge.Payments
-	run     *bridgetest.Running
-	mu      sync.Mutex
-	events  []bridge.PaymentEvent
-	changed chan struct{}
+	Events
+	run *bridgetest.Running
 }
 
 func start(t *testing.T, h Harness) *running {
 	t.Helper()
-	r := &running{Payments: h.New(t), changed: make(chan struct{})}
-	r.run = bridgetest.Background(t, "payments", func(ctx context.Context) error { return r.Run(ctx, r.notify) })
+	r := &running{Payments: h.New(t)}
+	r.run = bridgetest.Background(t, "payments", func(ctx context.Context) error { return r.Run(ctx, r.Notify) })
 	return r
-}
-
-func (r *running) notify(ev bridge.PaymentEvent) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, ev)
-	close(r.changed)
-	r.changed = make(chan struct{})
-}
-
-func (r *running) count(id string, st bridge.PaymentState) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, ev := range r.events {
-		if ev.ID == id && ev.State == st {
-			n++
-		}
-	}
-	return n
-}
-
-// wait waits for an event; replays of one are allowed, so any count from one up will do.
-func (r *running) wait(t *testing.T, h Harness, id string, st bridge.PaymentState) {
-	t.Helper()
-	deadline := time.NewTimer(h.Timeout())
-	defer deadline.Stop()
-	for {
-		r.mu.Lock()
-		ch := r.changed
-		r.mu.Unlock()
-		if r.count(id, st) > 0 {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("no %s event for invoice %.8s within %s", st, id, h.Timeout())
-		}
-	}
 }
 
 func create(t *testing.T, ctx context.Context, b bridge.Payments, expiry time.Duration) bridge.Invoice {
@@ -144,7 +100,7 @@ func testSettle(t *testing.T, h Harness) {
 		t.Fatal("an unpaid invoice settled")
 	}
 	moved := h.Pay(t, ctx, b.Payments, inv)
-	b.wait(t, h, inv.ID, bridge.PaymentAccepted)
+	b.Wait(t, inv.ID, bridge.PaymentAccepted, h.Timeout())
 	for range 2 { // settling again is not an error
 		if err := b.Settle(ctx, inv.ID); err != nil {
 			t.Fatal(err)
@@ -153,7 +109,7 @@ func testSettle(t *testing.T, h Harness) {
 	if !moved(ctx) {
 		t.Fatal("the payer's money did not move after Settle")
 	}
-	if n := b.count(inv.ID, bridge.PaymentCanceled); n != 0 {
+	if n := b.Count(inv.ID, bridge.PaymentCanceled); n != 0 {
 		t.Error("a settled invoice was reported cancelled")
 	}
 	if err := b.Cancel(ctx, inv.ID); err == nil {
@@ -166,7 +122,7 @@ func testCancel(t *testing.T, h Harness) {
 	b := start(t, h)
 	paid, unpaid := create(t, ctx, b, 10*time.Minute), create(t, ctx, b, 10*time.Minute)
 	moved := h.Pay(t, ctx, b.Payments, paid)
-	b.wait(t, h, paid.ID, bridge.PaymentAccepted)
+	b.Wait(t, paid.ID, bridge.PaymentAccepted, h.Timeout())
 	for _, inv := range []bridge.Invoice{paid, unpaid} {
 		for range 2 { // cancelling again is not an error
 			if err := b.Cancel(ctx, inv.ID); err != nil {
@@ -183,7 +139,7 @@ func testCancel(t *testing.T, h Harness) {
 	if late := h.Pay(t, ctx, b.Payments, unpaid); late(ctx) {
 		t.Error("a cancelled invoice could be paid")
 	}
-	if b.count(unpaid.ID, bridge.PaymentAccepted) != 0 {
+	if b.Count(unpaid.ID, bridge.PaymentAccepted) != 0 {
 		t.Error("a cancelled invoice was reported paid")
 	}
 }
@@ -196,7 +152,7 @@ func testRestart(t *testing.T, h Harness) {
 	old := start(t, h)
 	paid, unpaid := create(t, ctx, old, 10*time.Minute), create(t, ctx, old, 10*time.Minute)
 	moved := h.Pay(t, ctx, old.Payments, paid)
-	old.wait(t, h, paid.ID, bridge.PaymentAccepted)
+	old.Wait(t, paid.ID, bridge.PaymentAccepted, h.Timeout())
 	old.run.Stop()
 
 	fresh := start(t, h)
@@ -210,10 +166,7 @@ func testRestart(t *testing.T, h Harness) {
 		t.Error("an invoice of the old run could still be paid")
 	}
 	mine := create(t, ctx, fresh, 10*time.Minute)
-	fresh.mu.Lock()
-	evs := slices.Clone(fresh.events)
-	fresh.mu.Unlock()
-	for _, ev := range evs {
+	for _, ev := range fresh.All() {
 		if ev.ID == paid.ID || ev.ID == unpaid.ID {
 			t.Errorf("the new run reported %v about an invoice it never made", ev)
 		}
@@ -227,14 +180,14 @@ func testExpiry(t *testing.T, h Harness) {
 	ctx := testCtx(t, h)
 	b := start(t, h)
 	inv := create(t, ctx, b, h.ShortExpiry())
-	b.wait(t, h, inv.ID, bridge.PaymentCanceled)
+	b.Wait(t, inv.ID, bridge.PaymentCanceled, h.Timeout())
 	if late := h.Pay(t, ctx, b.Payments, inv); late(ctx) {
 		t.Error("an expired invoice could be paid")
 	}
 	if err := b.Settle(ctx, inv.ID); err == nil {
 		t.Error("an expired invoice settled")
 	}
-	if b.count(inv.ID, bridge.PaymentAccepted) != 0 {
+	if b.Count(inv.ID, bridge.PaymentAccepted) != 0 {
 		t.Error("an expired invoice was reported paid")
 	}
 }

@@ -15,12 +15,10 @@ import (
 	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
 )
 
-// TestRateLimited: a send answered with M_LIMIT_EXCEEDED comes back to the bridge as a
-// *bridge.RateLimitError carrying retry_after_ms, after exactly one request (mautrix does not retry
-// behind the bridge's back), and the same message sent again then arrives once.
-func TestRateLimited(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+// dmBehindProxy runs a bot that reaches the homeserver through a fault proxy, and an encrypted DM
+// of alice's with it.
+func dmBehindProxy(t *testing.T, ctx context.Context) (*matrixtest.FaultProxy, *bot, *matrixtest.User, id.RoomID, bridge.Addr) {
+	t.Helper()
 	proxy, err := matrixtest.NewFaultProxy(hs.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -30,12 +28,21 @@ func TestRateLimited(t *testing.T) {
 	b := startBotAt(t, ctx, proxy.URL, &bridgetest.Inbox{})
 	alice := login(t, ctx, "alice")
 	room := openDM(t, ctx, alice, b, true)
-	to := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+	return proxy, b, alice, room, bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+}
+
+// TestRateLimited: a send answered with M_LIMIT_EXCEEDED comes back to the bridge as a
+// *bridge.RateLimitError carrying retry_after_ms, after exactly one request (mautrix does not retry
+// behind the bridge's back), and the same message sent again then arrives once.
+func TestRateLimited(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	proxy, b, alice, room, to := dmBehindProxy(t, ctx)
 	m := bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: "first"}
 
 	proxy.LimitSends(1, 1500*time.Millisecond)
 	before, _ := proxy.Sends()
-	_, err = b.a.SendText(ctx, to, m)
+	_, err := b.a.SendText(ctx, to, m)
 	var rl *bridge.RateLimitError
 	if !errors.As(err, &rl) || rl.RetryAfter != 1500*time.Millisecond {
 		t.Fatalf("SendText under M_LIMIT_EXCEEDED = %v, want *bridge.RateLimitError{RetryAfter: 1.5s}", err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
-	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
 )
 
 // deleteAll deletes ids from the chat at to the way the bridge's wipe does: batches of DeleteBatch,
@@ -159,15 +158,7 @@ func TestRedactDM(t *testing.T) {
 func TestRedactRateLimited(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	proxy, err := matrixtest.NewFaultProxy(hs.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	b := startBotAt(t, ctx, proxy.URL, &bridgetest.Inbox{})
-	alice := login(t, ctx, "alice")
-	room := openDM(t, ctx, alice, b, true)
-	to := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+	proxy, b, alice, room, to := dmBehindProxy(t, ctx)
 	var kept []bridge.MessageID
 	for i := range 4 {
 		mid, err := b.a.SendText(ctx, to, bridge.Message{Kind: bridge.KindNotice, Text: fmt.Sprintf("notice %d", i)})
@@ -178,7 +169,7 @@ func TestRedactRateLimited(t *testing.T) {
 	}
 
 	proxy.LimitRedactions(3, 200*time.Millisecond)
-	err = b.a.DeleteMessages(ctx, to, kept[:1])
+	err := b.a.DeleteMessages(ctx, to, kept[:1])
 	var rl *bridge.RateLimitError
 	if !errors.As(err, &rl) || rl.RetryAfter != 200*time.Millisecond {
 		t.Fatalf("DeleteMessages under M_LIMIT_EXCEEDED = %v, want *bridge.RateLimitError{RetryAfter: 200ms}", err)
