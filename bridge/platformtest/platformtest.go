@@ -282,8 +282,12 @@ func testDeleter(t *testing.T, h Harness) {
 			}
 		}
 	}
-	shown := h.Shown(t, ctx, to)
-	if len(shown) != 1 || shown[0].ID != ids[2] {
-		t.Fatalf("after deleting two of three the chat shows %+v, want only %q", shown, ids[2])
+	// A homeserver's clients learn of a deletion through their sync: wait for it.
+	for shown := h.Shown(t, ctx, to); len(shown) != 1 || shown[0].ID != ids[2]; shown = h.Shown(t, ctx, to) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("after deleting two of three the chat shows %+v, want only %q", shown, ids[2])
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
