@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -140,5 +141,24 @@ func TestBinaryCommandLine(t *testing.T) {
 				t.Errorf("stderr:\n%q\nwant:\n%q", stderr.String(), tc.stderr)
 			}
 		})
+	}
+}
+
+// A wildcard listener is shown as an address one can open, not as http://[::]:18090.
+func TestDisplayURL(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"[::]:18090", "http://localhost:18090"},
+		{"0.0.0.0:8080", "http://localhost:8080"},
+		{"127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"[::1]:8080", "http://[::1]:8080"},
+		{"192.0.2.7:80", "http://192.0.2.7:80"},
+	} {
+		addr, err := net.ResolveTCPAddr("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := displayURL(addr); got != tc.want {
+			t.Errorf("displayURL(%s) = %s, want %s", tc.addr, got, tc.want)
+		}
 	}
 }
