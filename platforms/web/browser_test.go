@@ -607,12 +607,9 @@ func startWeb(t *testing.T, cfg web.Config) (*web.Adapter, string, chan bridge.I
 	srv := httptest.NewServer(p.Handler())
 	t.Cleanup(srv.Close) // runs after Run has returned (registered first)
 	in := make(chan bridge.Inbound, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- p.Run(ctx, bridge.HandlerFunc(func(_ context.Context, m bridge.Inbound) { in <- m }))
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	bridgetest.Background(t, "web", func(ctx context.Context) error {
+		return p.Run(ctx, bridge.HandlerFunc(func(_ context.Context, m bridge.Inbound) { in <- m }))
+	})
 	return p, srv.URL, in
 }
 
