@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,5 +116,87 @@ func waitUntil(b *testing.B, cond func() bool) {
 			b.Fatal("timed out")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// guessPlatform answers instantly and sorts the core's answers to guesses.
+type guessPlatform struct {
+	countingPlatform
+	checked, busy, answered atomic.Int64
+}
+
+func (p *guessPlatform) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
+	switch {
+	case strings.Contains(m.Text, "o live room has that password"):
+		p.checked.Add(1)
+	case strings.Contains(m.Text, "Try again in"):
+		p.busy.Add(1)
+	}
+	p.answered.Add(1)
+	return p.countingPlatform.SendText(ctx, to, m)
+}
+
+// BenchmarkGuessing measures what an attacker with a fresh identity per guess gets through the core
+// against the default limits (rooms.max_failures_per_origin 20, rooms.max_failures_global 1,000 per
+// 15m), from one origin and from a new origin per guess: accepted-guesses/s are guesses whose
+// password was checked (answered "no live room has that password"), answers/s everything the core
+// answered (mostly "busy, try again in ..."). Accepted guesses are bounded by the budgets whatever
+// the run's length, so accepted-guesses/s falls as the run grows.
+// Run: go test -tags goolm -run '^$' -bench Guessing -benchtime 20000x ./bridge/
+func BenchmarkGuessing(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		origin func(i int) string
+	}{
+		{"one-origin", func(int) string { return "ip:203.0.113.7" }},
+		{"many-origins", func(i int) string { return fmt.Sprintf("ip:10.%d.%d.%d", i>>16&255, i>>8&255, i&255) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			p := &guessPlatform{countingPlatform: countingPlatform{name: "p", ready: make(chan struct{})}}
+			cfg := bridge.DefaultConfig()
+			cfg.PriceSat = 0
+			br, err := bridge.New(cfg, nil, nil, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { _ = br.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			<-p.ready
+			p.h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "p", User: "creator", Chat: "creator"}, Text: "/newroom"})
+			waitUntil(b, func() bool { r, _ := br.Store().Counts(); return r == 1 })
+			waitUntil(b, func() bool { return br.Stats().PendingDeliveries == 0 })
+			base := p.answered.Load()
+			runtime.GC()
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+
+			b.ResetTimer()
+			start := time.Now()
+			const batch = 256
+			for sent := 0; sent < b.N; {
+				n := min(batch, b.N-sent)
+				for i := range n {
+					id := fmt.Sprint("guesser-", sent+i)
+					p.h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "p", User: id, Chat: id}, Origin: c.origin(sent + i),
+						Text: fmt.Sprintf("/join guess number %08d", sent+i)})
+				}
+				sent += n
+				for p.answered.Load() < base+int64(sent) {
+					time.Sleep(50 * time.Microsecond)
+				}
+			}
+			elapsed := time.Since(start).Seconds()
+			b.StopTimer()
+			runtime.GC()
+			runtime.ReadMemStats(&m1)
+			// What the guesses left behind in memory right after the run (counters, flood limiters of
+			// the fresh identities, which expire within seconds).
+			b.ReportMetric((float64(m1.HeapAlloc)-float64(m0.HeapAlloc))/float64(b.N), "retained-B/guess")
+			b.ReportMetric(float64(p.checked.Load())/elapsed, "accepted-guesses/s")
+			b.ReportMetric(float64(b.N)/elapsed, "answers/s")
+			b.ReportMetric(float64(p.checked.Load()), "accepted-guesses")
+		})
 	}
 }

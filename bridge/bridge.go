@@ -184,11 +184,15 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 		pay:       pay,
 		platforms: make(map[string]Platform, len(platforms)),
 		now:       cfg.Now,
-		ephemeral: cache.New(10*time.Minute, time.Minute),
+		// The janitor sweeps often: flood limiters of one-message identities expire within seconds.
+		ephemeral: cache.New(10*time.Minute, 10*time.Second),
 		payEvents: make(chan PaymentEvent, 256),
 	}
 	if b.now == nil {
 		b.now = time.Now
+	}
+	if cfg.Rooms.Now == nil {
+		cfg.Rooms.Now = b.now // the guess limits run on the core's clock
 	}
 	var names []string
 	for _, p := range platforms {
@@ -322,13 +326,20 @@ func (b *Bridge) allow(from Addr) bool {
 		return true
 	}
 	key := from.Key()
+	// A limiter left alone until its bucket is full again is no different from a new one, so it is
+	// kept only that long (refreshed at every message): identities that cost nothing (a new web
+	// socket, a new Matrix account per message) then hold seconds of memory each, not minutes.
+	burst := max(b.cfg.FloodBurst, 1)
+	idle := time.Duration(float64(burst)/b.cfg.FloodRate*float64(time.Second)) + time.Second
 	v, ok := b.ephemeral.Get("flood:" + key)
 	if !ok {
 		// Add, not Set: of two first messages arriving at once, both must use the same limiter.
-		_ = b.ephemeral.Add("flood:"+key, rate.NewLimiter(rate.Limit(b.cfg.FloodRate), max(b.cfg.FloodBurst, 1)), cache.DefaultExpiration)
+		_ = b.ephemeral.Add("flood:"+key, rate.NewLimiter(rate.Limit(b.cfg.FloodRate), burst), idle)
 		v, _ = b.ephemeral.Get("flood:" + key)
 	}
-	if v.(*rate.Limiter).Allow() {
+	lim := v.(*rate.Limiter)
+	b.ephemeral.Set("flood:"+key, lim, idle)
+	if lim.Allow() {
 		return true
 	}
 	if b.ephemeral.Add("floodwarned:"+key, true, 10*time.Second) == nil {
@@ -363,7 +374,7 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		return
 	}
 	if name, args, ok := ParseCommand(text); ok {
-		b.command(ctx, in.From, name, args)
+		b.command(ctx, in, name, args)
 		return
 	}
 	room, me, err := b.store.RoomOf(in.From.Key())
@@ -373,11 +384,11 @@ func (b *Bridge) handle(_ string, in Inbound) {
 	}
 	// Someone in no room: a creator key is a reclaim, a message that could be a password a join.
 	if rooms.LooksLikeCreatorKey(text) {
-		b.reclaim(in.From, text)
+		b.reclaim(in, text)
 		return
 	}
 	if rooms.CheckPassword(text) == nil && !strings.Contains(strings.TrimSpace(text), "\n") {
-		b.join(in.From, text, true)
+		b.join(in, text, true)
 		return
 	}
 	b.reply(in.From, "You are not in a room. Send /newroom to open one, or send a room's password to join it. /help lists everything.")

@@ -253,7 +253,7 @@ func TestRoomLifetime(t *testing.T) {
 func TestWrongPasswordsAreThrottled(t *testing.T) {
 	h := start(t, func(c *bridge.Config) { c.PriceSat = 0 })
 	alice, mallory := h.tg.User("alice"), h.dc.User("mallory")
-	password := h.openRoom(t, h.tg, alice, "correct horse battery")
+	password := h.openRoom(t, h.tg, alice, "purple elephants dance at noon")
 	for i := range 5 {
 		h.dc.Say(t, mallory, fmt.Sprintf("/join wrong guess number %d", i))
 	}
@@ -273,7 +273,7 @@ func TestWrongPasswordsAreThrottled(t *testing.T) {
 	}
 	// Somebody else is not affected, and case and spacing do not matter.
 	carol := h.dc.User("carol")
-	h.dc.Say(t, carol, "  CORRECT horse   battery ")
+	h.dc.Say(t, carol, "  PURPLE elephants   dance at noon ")
 	h.dc.WaitText(t, carol.Chat, "You joined the room")
 }
 
@@ -488,7 +488,7 @@ func TestPurchaseEdgeCases(t *testing.T) {
 	t.Run("password taken meanwhile: payment cancelled", func(t *testing.T) {
 		h := start(t, nil)
 		alice, bob := h.tg.User("alice"), h.dc.User("bob")
-		const pw = "the same password"
+		const pw = "purple elephants dance at noon"
 		h.tg.Say(t, alice, "/newroom "+pw)
 		h.dc.Say(t, bob, "/newroom "+pw)
 		invA, invB := waitInvoice(t, h.tg, alice.Chat), waitInvoice(t, h.dc, bob.Chat)

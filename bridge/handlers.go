@@ -11,18 +11,19 @@ import (
 )
 
 // command answers one command.
-func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
+func (b *Bridge) command(ctx context.Context, in Inbound, name, args string) {
+	from := in.From
 	switch name {
 	case "start", "help":
 		b.reply(from, helpText(b.cfg.PriceSat, b.cfg.Rooms.Lifetime))
 	case "newroom":
-		b.newRoom(ctx, from, args)
+		b.newRoom(ctx, in, args)
 	case "join":
 		if args == "" {
 			b.reply(from, "Send /join followed by the room's password.")
 			return
 		}
-		b.join(from, args, false)
+		b.join(in, args, false)
 	case "leave":
 		room, m, err := b.store.Leave(from.Key())
 		if err != nil {
@@ -79,7 +80,7 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 			b.reply(from, "Send /reclaim followed by the creator key you got when your room opened.")
 			return
 		}
-		b.reclaim(from, args)
+		b.reclaim(in, args)
 	case "destroy":
 		_, err := b.store.Destroy(from.Key())
 		switch {
@@ -96,16 +97,17 @@ func (b *Bridge) command(ctx context.Context, from Addr, name, args string) {
 
 // join lets someone into the room with that password.
 // bare says the password came as a plain message (from someone in no room) rather than with /join.
-func (b *Bridge) join(from Addr, password string, bare bool) {
+func (b *Bridge) join(in Inbound, password string, bare bool) {
+	from := in.From
 	if rooms.LooksLikeCreatorKey(password) {
-		b.reclaim(from, password)
+		b.reclaim(in, password)
 		return
 	}
-	room, m, err := b.store.Join(password, memberOf(from))
+	room, m, err := b.store.Join(password, memberOf(from), in.Origin)
 	var th *rooms.ThrottledError
 	switch {
 	case errors.As(err, &th):
-		b.reply(from, fmt.Sprintf("Too many wrong passwords. Try again in %s.", human(th.RetryIn)))
+		b.reply(from, throttledText(th))
 	case errors.Is(err, rooms.ErrAlreadyInRoom):
 		b.reply(from, "You are already in a room. /leave it first.")
 	case errors.Is(err, rooms.ErrWrongPassword):
@@ -131,8 +133,21 @@ func (b *Bridge) join(from Addr, password string, bare bool) {
 	}
 }
 
+// throttledText answers an attempt that a guess limit stopped before its password was looked at.
+func throttledText(th *rooms.ThrottledError) string {
+	wait := human(th.RetryIn)
+	switch th.Scope {
+	case rooms.ScopeOrigin:
+		return "⏳ Busy: too many wrong passwords came from your network lately, so no password from it is checked for now. Try again in " + wait + "."
+	case rooms.ScopeGlobal:
+		return "⏳ Busy: too many wrong passwords were sent lately, so no password is checked for now. Try again in " + wait + ". Members already in rooms are not affected."
+	}
+	return "Too many wrong passwords. Try again in " + wait + "."
+}
+
 // newRoom starts a purchase, or opens a free room at once.
-func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
+func (b *Bridge) newRoom(ctx context.Context, in Inbound, password string) {
+	from := in.From
 	if _, _, err := b.store.RoomOf(from.Key()); err == nil {
 		b.reply(from, "You are already in a room. /leave it first.")
 		return
@@ -149,16 +164,38 @@ func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
 			b.reply(from, "That looks like a creator key, not a password. Choose another password, or send /newroom alone and I will make one.")
 			return
 		}
-		if err := rooms.CheckPassword(password); err != nil {
-			b.reply(from, fmt.Sprintf("A password needs at least %d characters. Send /newroom alone and I will make a strong one.", rooms.MinPasswordLen))
+		// Strength first, without looking the password up: only passwords no budget of guesses can
+		// find ever reach the "in use" answer below.
+		if err := b.store.CheckStrength(password); err != nil {
+			why := fmt.Sprintf("A password needs at least %d characters.", rooms.MinPasswordLen)
+			if errors.Is(err, rooms.ErrPasswordGuessable) {
+				why = "That password is too easy to guess: " + strings.TrimPrefix(err.Error(), rooms.ErrPasswordGuessable.Error()+": ") +
+					". A room's password is its only lock."
+			}
+			b.reply(from, why+" Send /newroom alone and I will make a strong one, like the one below.")
+			b.send(from, Message{Kind: KindReply, Text: "A strong password (send /newroom followed by it, or /newroom alone for a fresh one):", Code: rooms.GeneratePassword()}, nil, "")
 			return
 		}
-		if !b.store.PasswordFree(password) {
-			b.reply(from, "That password is already in use. Choose another one.")
+		// The answer tells whether a live room uses the password, so it is a guess: counted like a
+		// wrong password, and not given at all past a limit.
+		err := b.store.CheckChosen(password, from.Key(), in.Origin)
+		var th *rooms.ThrottledError
+		switch {
+		case errors.As(err, &th):
+			b.reply(from, throttledText(th))
+			return
+		case errors.Is(err, rooms.ErrPasswordTaken):
+			b.reply(from, "That password is already in use. Choose another one (this counted as a wrong password), or send /newroom alone for a strong one.")
 			return
 		}
 	}
-	p := rooms.Purchase{Creator: memberOf(from), Password: password, Generated: generated}
+	if b.cfg.PriceSat > 0 {
+		if err := b.store.CanPurchase(from.Key(), in.Origin); err != nil {
+			b.reply(from, pendingText(err))
+			return
+		}
+	}
+	p := rooms.Purchase{Creator: memberOf(from), Password: password, Generated: generated, Origin: in.Origin}
 	if b.cfg.PriceSat == 0 {
 		b.open(p)
 		return
@@ -179,7 +216,14 @@ func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
 	p.InvoiceID = inv.ID
 	p.ExpiresAt = inv.ExpiresAt
 	b.purchaseMu.Lock()
-	old, replaced := b.store.AddPurchase(p)
+	old, replaced, err := b.store.AddPurchase(p)
+	if err != nil {
+		// Others filled the cap while this invoice was being made.
+		b.purchaseMu.Unlock()
+		b.cancelInvoice(inv.ID)
+		b.reply(from, pendingText(err))
+		return
+	}
 	_, early := b.ephemeral.Get("early:" + inv.ID)
 	if early {
 		b.store.TakePurchase(inv.ID)
@@ -196,6 +240,14 @@ func (b *Bridge) newRoom(ctx context.Context, from Addr, password string) {
 	}
 	b.send(from, Message{Kind: KindInvoice, Text: invoiceCaption(inv, b.now()), Code: inv.BOLT11, Invoice: &inv},
 		&Image{Name: "invoice.png", PNG: inv.QR}, "")
+}
+
+// pendingText answers a purchase refused by a cap on unpaid invoices.
+func pendingText(err error) string {
+	if errors.Is(err, rooms.ErrTooManyPendingOrigin) {
+		return "⏳ Busy: too many unpaid invoices are waiting from your network. Pay or let one expire (or try again in a few minutes); no invoice was made."
+	}
+	return "⏳ Busy: too many unpaid invoices are waiting right now. Please try again in a few minutes; no invoice was made."
 }
 
 func invoiceCaption(inv Invoice, now time.Time) string {
@@ -311,12 +363,16 @@ const creatorKeyText = "🔑 Your creator key, shown only this once: keep it to 
 	"kumo cannot show it again."
 
 // reclaim makes the sender the creator of the room the creator key opens (rooms.Store.Reclaim).
-func (b *Bridge) reclaim(from Addr, key string) {
-	got, err := b.store.Reclaim(key, memberOf(from))
+func (b *Bridge) reclaim(in Inbound, key string) {
+	from := in.From
+	got, err := b.store.Reclaim(key, memberOf(from), in.Origin)
 	var th *rooms.ThrottledError
 	switch {
-	case errors.As(err, &th):
+	case errors.As(err, &th) && th.Scope == rooms.ScopePerson:
 		b.reply(from, fmt.Sprintf("Too many wrong passwords or keys. Try again in %s.", human(th.RetryIn)))
+		return
+	case errors.As(err, &th):
+		b.reply(from, throttledText(th))
 		return
 	case errors.Is(err, rooms.ErrWrongCreatorKey):
 		msg := "No live room has that creator key."

@@ -10,18 +10,28 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/kumo-chat/kumo/bridge"
 )
+
+// devRemembered is how many finished (settled or cancelled) invoices the development backend still
+// knows, so that repeated Settle/Cancel calls stay idempotent as Payments requires. Older ones are
+// forgotten: only open and accepted invoices are held without bound of time, and the core caps those.
+const devRemembered = 1024
 
 // Dev is the development payment backend: invoices that no wallet can pay, paid only by an explicit
 // call to Pay (from tests, or the web page's clearly labelled "simulate payment" button). It moves no
 // money and says so on every invoice (Invoice.Dev). It keeps the hold-invoice life cycle of lnd:
-// open -> accepted -> settled, or cancelled (by kumo, or by expiry).
+// open -> accepted -> settled, or cancelled (by kumo, or by expiry). It forgets an invoice once it is
+// settled, cancelled or expired, keeping only its final state among the last devRemembered (an LRU
+// from hashicorp/golang-lru, so memory stays bounded however many invoices it makes).
 type Dev struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	invoices map[string]*devInvoice
+	invoices map[string]*devInvoice // open and accepted only
+	done     *lru.Cache[string, devState]
 	notify   func(bridge.PaymentEvent)
 	pending  []bridge.PaymentEvent // events raised before Run started
 }
@@ -55,7 +65,27 @@ func NewDev(log *slog.Logger) *Dev {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Dev{log: log, invoices: make(map[string]*devInvoice)}
+	done, err := lru.New[string, devState](devRemembered)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return &Dev{log: log, invoices: make(map[string]*devInvoice), done: done}
+}
+
+// finish forgets an invoice, remembering only how it ended. Callers hold mu.
+func (d *Dev) finish(id string, st devState) {
+	if inv, ok := d.invoices[id]; ok {
+		inv.timer.Stop()
+		delete(d.invoices, id)
+	}
+	d.done.Add(id, st)
+}
+
+// Held is how many invoices the backend holds in full (open or accepted).
+func (d *Dev) Held() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.invoices)
 }
 
 // CreateInvoice makes an invoice that only Pay can pay.
@@ -88,7 +118,7 @@ func (d *Dev) expire(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if inv, ok := d.invoices[id]; ok && inv.state == devOpen {
-		inv.state = devCanceled
+		d.finish(id, devCanceled)
 		d.emit(bridge.PaymentEvent{ID: id, State: bridge.PaymentCanceled})
 	}
 }
@@ -108,6 +138,9 @@ func (d *Dev) Pay(ctx context.Context, id string) error {
 	defer d.mu.Unlock()
 	inv, ok := d.invoices[id]
 	if !ok {
+		if d.done.Contains(id) {
+			return ErrNotPayable
+		}
 		return ErrUnknownInvoice
 	}
 	if inv.state != devOpen {
@@ -124,15 +157,20 @@ func (d *Dev) Settle(ctx context.Context, id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	inv, ok := d.invoices[id]
-	switch {
-	case !ok:
-		return ErrUnknownInvoice
-	case inv.state == devSettled:
-		return nil
-	case inv.state != devAccepted:
+	if !ok {
+		switch st, known := d.done.Get(id); {
+		case !known:
+			return ErrUnknownInvoice
+		case st == devSettled:
+			return nil
+		default:
+			return ErrNotAccepted
+		}
+	}
+	if inv.state != devAccepted {
 		return ErrNotAccepted
 	}
-	inv.state = devSettled
+	d.finish(id, devSettled)
 	return nil
 }
 
@@ -140,15 +178,17 @@ func (d *Dev) Settle(ctx context.Context, id string) error {
 func (d *Dev) Cancel(ctx context.Context, id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	inv, ok := d.invoices[id]
-	if !ok {
-		return ErrUnknownInvoice
+	if _, ok := d.invoices[id]; !ok {
+		switch st, known := d.done.Get(id); {
+		case !known:
+			return ErrUnknownInvoice
+		case st == devSettled:
+			return fmt.Errorf("dev invoice %s is settled: %w", short(id), ErrNotPayable)
+		default:
+			return nil
+		}
 	}
-	if inv.state == devSettled {
-		return fmt.Errorf("dev invoice %s is settled: %w", id[:8], ErrNotPayable)
-	}
-	inv.timer.Stop()
-	inv.state = devCanceled
+	d.finish(id, devCanceled)
 	return nil
 }
 
@@ -156,11 +196,15 @@ func (d *Dev) Cancel(ctx context.Context, id string) error {
 func (d *Dev) State(id string) (string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	inv, ok := d.invoices[id]
-	if !ok {
+	st := devOpen
+	if inv, ok := d.invoices[id]; ok {
+		st = inv.state
+	} else if fin, known := d.done.Peek(id); known {
+		st = fin
+	} else {
 		return "", ErrUnknownInvoice
 	}
-	return [...]string{"OPEN", "ACCEPTED", "SETTLED", "CANCELED"}[inv.state], nil
+	return [...]string{"OPEN", "ACCEPTED", "SETTLED", "CANCELED"}[st], nil
 }
 
 // Run delivers events to notify until ctx ends.
@@ -177,4 +221,11 @@ func (d *Dev) Run(ctx context.Context, notify func(bridge.PaymentEvent)) error {
 	d.notify = nil
 	d.mu.Unlock()
 	return nil
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/kumo-chat/kumo/lightning/paymentstest"
 )
 
+const wait = 10 * time.Second
+
 func TestDevLifecycle(t *testing.T) {
 	ctx := context.Background()
 	d := lightning.NewDev(slog.New(slog.DiscardHandler))
@@ -96,3 +98,89 @@ func (devHarness) ShortExpiry() time.Duration { return 50 * time.Millisecond }
 func (devHarness) Timeout() time.Duration     { return 10 * time.Second }
 
 func TestDevPaymentsContract(t *testing.T) { paymentstest.Run(t, devHarness{}) }
+
+// The development backend forgets invoices once they are settled, cancelled or expired: its memory
+// is what is still payable, plus a bounded record of how the last ones ended.
+func TestDevForgetsFinishedInvoices(t *testing.T) {
+	ctx := context.Background()
+	d := lightning.NewDev(slog.New(slog.DiscardHandler))
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	expired := make(chan string, 2048)
+	go func() {
+		_ = d.Run(rctx, func(ev bridge.PaymentEvent) {
+			if ev.State == bridge.PaymentCanceled {
+				expired <- ev.ID
+			}
+		})
+	}()
+	newInv := func(expiry time.Duration) string {
+		inv, err := d.CreateInvoice(ctx, bridge.InvoiceRequest{AmountSat: 1, Memo: "kumo room", Expiry: expiry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inv.ID
+	}
+	const each = 345 // three kinds of ending: 1,035 finished, more than the 1,024 the backend remembers
+	var ids []string
+	for i := range 3 * each {
+		switch i % 3 {
+		case 0:
+			id := newInv(time.Hour)
+			if err := d.Pay(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Settle(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		case 1:
+			id := newInv(time.Hour)
+			if err := d.Cancel(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		case 2:
+			ids = append(ids, newInv(time.Millisecond))
+		}
+	}
+	deadline := time.After(wait)
+	for n := 0; n < each; n++ {
+		select {
+		case <-expired:
+		case <-deadline:
+			t.Fatalf("only %d of %d invoices reported expired", n, each)
+		}
+	}
+	if n := d.Held(); n != 0 {
+		t.Fatalf("%d finished invoices still held", n)
+	}
+	open := newInv(time.Hour)
+	if n := d.Held(); n != 1 {
+		t.Fatalf("%d invoices held, want the one open invoice", n)
+	}
+	// The most recent endings are remembered, so repeating them stays harmless.
+	last := ids[len(ids)-3] // settled
+	if err := d.Settle(ctx, last); err != nil {
+		t.Fatalf("settling a settled invoice again: %v", err)
+	}
+	if err := d.Cancel(ctx, ids[len(ids)-2]); err != nil {
+		t.Fatalf("cancelling a cancelled invoice again: %v", err)
+	}
+	if err := d.Cancel(ctx, last); !errors.Is(err, lightning.ErrNotPayable) {
+		t.Fatalf("cancelling a settled invoice: %v", err)
+	}
+	if err := d.Pay(ctx, ids[len(ids)-1]); !errors.Is(err, lightning.ErrNotPayable) {
+		t.Fatalf("paying an expired invoice: %v", err)
+	}
+	if st, err := d.State(last); err != nil || st != "SETTLED" {
+		t.Fatalf("state of a recent settled invoice: %s, %v", st, err)
+	}
+	// The oldest are forgotten altogether.
+	if _, err := d.State(ids[0]); !errors.Is(err, lightning.ErrUnknownInvoice) {
+		t.Fatalf("the oldest finished invoice is still known: %v", err)
+	}
+	if st, _ := d.State(open); st != "OPEN" {
+		t.Fatalf("open invoice: %s", st)
+	}
+}

@@ -79,21 +79,22 @@ type Reclaimed struct {
 // Reclaim makes m the creator of the room the creator key opens. The creator's seat moves to m when
 // it is still in the room (a reloaded page leaves its old, dead session there), so the room keeps
 // its size and the creator their pseudonym; otherwise m joins, within the room's capacity. Wrong keys
-// count as wrong passwords.
-func (s *Store) Reclaim(key string, m Member) (Reclaimed, error) {
+// count as wrong passwords, per person, per origin (Inbound.Origin) and globally, and past a limit no
+// key is looked at (see limits.go).
+func (s *Store) Reclaim(key string, m Member, origin string) (Reclaimed, error) {
 	mk := m.Key()
-	if left, ok := s.throttled(mk); ok {
-		return Reclaimed{}, &ThrottledError{RetryIn: left}
-	}
 	ck := s.creatorKeyOf(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.throttled(mk, origin); err != nil {
+		return Reclaimed{}, err
+	}
 	var r *room
 	if v, ok := s.c.Get(creatorPrefix + ck); ok {
 		r, _ = s.getRoom(v.(string))
 	}
 	if r == nil || r.ckKey != ck {
-		s.fail(mk)
+		s.count(mk, origin)
 		return Reclaimed{}, ErrWrongCreatorKey
 	}
 	cur, mine, in := s.roomOf(mk)

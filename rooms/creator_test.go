@@ -109,7 +109,7 @@ func TestReclaim(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, id := range []string{"c", "d"} {
-					if _, _, err := s.Join(pw, member(id)); err != nil {
+					if _, _, err := s.Join(pw, member(id), ""); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -136,7 +136,7 @@ func TestReclaim(t *testing.T) {
 			if _, _, err := s.Open(member("a"), pw); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := s.Join(pw, member("b")); err != nil {
+			if _, _, err := s.Join(pw, member("b"), ""); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.NewCreatorKey(member("b").Key()); !errors.Is(err, rooms.ErrNotCreator) {
@@ -152,7 +152,7 @@ func TestReclaim(t *testing.T) {
 			if tc.setup != nil {
 				key = tc.setup(t, s, key)
 			}
-			got, err := s.Reclaim(key, member(tc.who))
+			got, err := s.Reclaim(key, member(tc.who), "")
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("Reclaim: %v, want %v", err, tc.err)
 			}
@@ -169,12 +169,12 @@ func TestReclaim(t *testing.T) {
 func TestReclaimWrongKeysAreThrottled(t *testing.T) {
 	s := newStore(t, rooms.Config{MaxFailures: 2}, nil)
 	for range 2 {
-		if _, err := s.Reclaim("kumo-aaaaaaaaaaaaaaaaaaaaaaaaaa", member("x")); !errors.Is(err, rooms.ErrWrongCreatorKey) {
+		if _, err := s.Reclaim("kumo-aaaaaaaaaaaaaaaaaaaaaaaaaa", member("x"), ""); !errors.Is(err, rooms.ErrWrongCreatorKey) {
 			t.Fatal(err)
 		}
 	}
 	var th *rooms.ThrottledError
-	if _, err := s.Reclaim("kumo-aaaaaaaaaaaaaaaaaaaaaaaaaa", member("x")); !errors.As(err, &th) {
+	if _, err := s.Reclaim("kumo-aaaaaaaaaaaaaaaaaaaaaaaaaa", member("x"), ""); !errors.As(err, &th) {
 		t.Fatalf("third wrong key: %v, want throttled", err)
 	}
 }

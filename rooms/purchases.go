@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"errors"
 	"time"
 )
 
@@ -14,6 +15,81 @@ type Purchase struct {
 	// Generated says kumo drew the password (so it is shown to the creator when the room opens).
 	Generated bool
 	ExpiresAt time.Time
+	// Origin is where the buyer came from (Inbound.Origin), for the per-origin cap on unpaid purchases.
+	Origin string
+}
+
+// Errors of the caps on unpaid purchases. A person's own pending purchase is replaced by their next
+// one, so it never counts against them.
+var (
+	ErrTooManyPendingOrigin = errors.New("too many unpaid invoices from this origin")
+	ErrTooManyPending       = errors.New("too many unpaid invoices")
+)
+
+// CanPurchase says whether a new purchase by key from origin would fit under the caps on unpaid
+// purchases, so no invoice is made for one that would not. AddPurchase checks again.
+func (s *Store) CanPurchase(key, origin string) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.canPurchase(key, origin)
+}
+
+// canPurchase: callers hold mu.
+func (s *Store) canPurchase(key, origin string) error {
+	replacing := ""
+	replaces := false
+	if v, found := s.c.Get(buyerPrefix + key); found {
+		if old, found := s.c.Get(invoicePrefix + v.(string)); found {
+			replacing, replaces = old.(*Purchase).Origin, true
+		}
+	}
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	total, here := s.pending[""], 0
+	if origin != "" {
+		here = s.pending[origin]
+	}
+	if replaces {
+		total--
+		if replacing == origin {
+			here--
+		}
+	}
+	switch {
+	case origin != "" && here >= s.cfg.MaxPendingPerOrigin:
+		return ErrTooManyPendingOrigin
+	case total >= s.cfg.MaxPendingGlobal:
+		return ErrTooManyPending
+	}
+	return nil
+}
+
+func (s *Store) pend(origin string) {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	s.pending[""]++
+	if origin != "" {
+		s.pending[origin]++
+	}
+}
+
+// unpend is called by the cache whenever a purchase leaves it (taken, replaced or expired).
+func (s *Store) unpend(origin string) {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	s.pending[""]--
+	if origin != "" {
+		if s.pending[origin]--; s.pending[origin] <= 0 {
+			delete(s.pending, origin)
+		}
+	}
+}
+
+// Pending is how many purchases are waiting to be paid.
+func (s *Store) Pending() int {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	return s.pending[""]
 }
 
 // purchaseGrace keeps a purchase a little past its invoice's expiry, so the backend's own "expired"
@@ -21,12 +97,16 @@ type Purchase struct {
 const purchaseGrace = time.Minute
 
 // AddPurchase records a pending purchase. A person has one at a time: the one it replaces, if any,
-// is returned so its invoice can be cancelled.
-func (s *Store) AddPurchase(p Purchase) (replaced Purchase, ok bool) {
+// is returned so its invoice can be cancelled. Past a cap on unpaid purchases nothing is recorded and
+// the error says which cap (the caller cancels the invoice it made).
+func (s *Store) AddPurchase(p Purchase) (replaced Purchase, ok bool, err error) {
 	key := p.Creator.Key()
 	ttl := time.Until(p.ExpiresAt) + purchaseGrace
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.canPurchase(key, p.Origin); err != nil {
+		return Purchase{}, false, err
+	}
 	if v, found := s.c.Get(buyerPrefix + key); found {
 		if old, found := s.c.Get(invoicePrefix + v.(string)); found {
 			replaced, ok = *old.(*Purchase), true
@@ -34,9 +114,10 @@ func (s *Store) AddPurchase(p Purchase) (replaced Purchase, ok bool) {
 		}
 	}
 	cp := p
+	s.pend(p.Origin)
 	s.c.Set(invoicePrefix+p.InvoiceID, &cp, ttl)
 	s.c.Set(buyerPrefix+key, p.InvoiceID, ttl)
-	return replaced, ok
+	return replaced, ok, nil
 }
 
 // TakePurchase removes and returns the purchase for an invoice. Only the first caller gets it, so a

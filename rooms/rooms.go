@@ -17,10 +17,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/patrickmn/go-cache"
+	"golang.org/x/time/rate"
 )
 
 // Config shapes rooms. The zero value of a field means its default.
@@ -36,6 +36,24 @@ type Config struct {
 	// (default 5 in 15m).
 	MaxFailures   int           `yaml:"max_failures"`
 	FailureWindow time.Duration `yaml:"failure_window"`
+	// MaxFailuresPerOrigin bounds the wrong passwords from one origin (a web client's IP address or
+	// IPv6 /64, see Inbound.Origin) per FailureWindow, however many identities it uses
+	// (rooms.max_failures_per_origin, default 20). Past it, join attempts from the origin wait.
+	MaxFailuresPerOrigin int `yaml:"max_failures_per_origin"`
+	// MaxFailuresPerHomeserver is the same for origins that are Matrix homeservers ("hs:" origins),
+	// which serve many people (rooms.max_failures_per_homeserver, default 200).
+	MaxFailuresPerHomeserver int `yaml:"max_failures_per_homeserver"`
+	// MaxFailuresGlobal bounds the wrong passwords from everyone together per FailureWindow
+	// (rooms.max_failures_global, default 1,000). It is what an attacker with unlimited identities and
+	// origins meets, and what the password strength check is sized against (see MinGuesses).
+	MaxFailuresGlobal int `yaml:"max_failures_global"`
+	// MaxPendingPerOrigin and MaxPendingGlobal cap unpaid purchases (invoices waiting to be paid) from
+	// one origin and from everyone (rooms.max_pending_per_origin, default 10; rooms.max_pending_global,
+	// default 1,000). A person always has at most one.
+	MaxPendingPerOrigin int `yaml:"max_pending_per_origin"`
+	MaxPendingGlobal    int `yaml:"max_pending_global"`
+	// Now is the clock the limits read (tests); nil means time.Now.
+	Now func() time.Time `yaml:"-"`
 }
 
 // DefaultConfig is a 24-hour room of at most 50 members.
@@ -46,6 +64,12 @@ func DefaultConfig() Config {
 		Warnings:      []time.Duration{time.Hour, 5 * time.Minute},
 		MaxFailures:   5,
 		FailureWindow: 15 * time.Minute,
+
+		MaxFailuresPerOrigin:     20,
+		MaxFailuresPerHomeserver: 200,
+		MaxFailuresGlobal:        1000,
+		MaxPendingPerOrigin:      10,
+		MaxPendingGlobal:         1000,
 	}
 }
 
@@ -66,6 +90,24 @@ func (c Config) withDefaults() Config {
 	if c.FailureWindow == 0 {
 		c.FailureWindow = d.FailureWindow
 	}
+	if c.MaxFailuresPerOrigin == 0 {
+		c.MaxFailuresPerOrigin = d.MaxFailuresPerOrigin
+	}
+	if c.MaxFailuresPerHomeserver == 0 {
+		c.MaxFailuresPerHomeserver = d.MaxFailuresPerHomeserver
+	}
+	if c.MaxFailuresGlobal == 0 {
+		c.MaxFailuresGlobal = d.MaxFailuresGlobal
+	}
+	if c.MaxPendingPerOrigin == 0 {
+		c.MaxPendingPerOrigin = d.MaxPendingPerOrigin
+	}
+	if c.MaxPendingGlobal == 0 {
+		c.MaxPendingGlobal = d.MaxPendingGlobal
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	return c
 }
 
@@ -85,6 +127,16 @@ func (c Config) Validate() error {
 	}
 	if c.FailureWindow < time.Second {
 		errs = append(errs, fmt.Errorf("rooms.failure_window must be at least 1s, e.g. 15m, got %s", c.FailureWindow))
+	}
+	if c.MaxFailuresPerOrigin < 1 || c.MaxFailuresPerHomeserver < 1 || c.MaxFailuresGlobal < 1 {
+		errs = append(errs, fmt.Errorf("rooms.max_failures_per_origin, rooms.max_failures_per_homeserver and rooms.max_failures_global must be at least 1"))
+	}
+	if c.MaxPendingPerOrigin < 1 || c.MaxPendingGlobal < 1 {
+		errs = append(errs, fmt.Errorf("rooms.max_pending_per_origin and rooms.max_pending_global must be at least 1"))
+	}
+	if len(errs) == 0 && c.MinGuesses() > maxMinGuesses {
+		errs = append(errs, fmt.Errorf("rooms.max_failures_global %d per rooms.failure_window %s over rooms.lifetime %s allows so many guesses that no password could be strong enough (generated ones included); lower it",
+			c.MaxFailuresGlobal, c.FailureWindow, c.Lifetime))
 	}
 	for _, w := range c.Warnings {
 		if w <= 0 {
@@ -184,13 +236,6 @@ var (
 	ErrWrongCreatorKey = errors.New("no live room has that creator key")
 )
 
-// ThrottledError means too many wrong passwords: try again after RetryIn.
-type ThrottledError struct{ RetryIn time.Duration }
-
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many wrong passwords, try again in %s", e.RetryIn.Round(time.Second))
-}
-
 // Store is the room state. It is safe for concurrent use.
 type Store struct {
 	cfg   Config
@@ -204,6 +249,15 @@ type Store struct {
 	rooms   atomic.Int64
 	members atomic.Int64
 	now     func() time.Time
+
+	// The guess limits, guarded by mu (every join takes it anyway): one token bucket per origin that
+	// guessed wrong lately, and one for everyone. See limits.go.
+	origins *cache.Cache
+	global  *rate.Limiter
+	// pending counts unpaid purchases per origin ("" for all of them together); guarded by pendingMu,
+	// which is never held while calling into the cache (go-cache calls evicted from inside Delete).
+	pendingMu sync.Mutex
+	pending   map[string]int
 }
 
 // Cache key prefixes: one cache, one namespace per kind of state.
@@ -211,7 +265,7 @@ const (
 	roomPrefix     = "r:" // room id -> *room
 	passwordPrefix = "p:" // HMAC(password) -> room id
 	memberPrefix   = "m:" // member key -> room id
-	failurePrefix  = "f:" // member key -> wrong-password count, expiring with the window
+	failurePrefix  = "f:" // member key -> *failures, expiring with the window
 	invoicePrefix  = "i:" // invoice id -> *Purchase
 	buyerPrefix    = "b:" // member key -> invoice id of their pending purchase
 	creatorPrefix  = "k:" // HMAC(creator key) -> room id
@@ -254,7 +308,10 @@ func New(cfg Config, ev Events) (*Store, error) {
 	// The janitor is only the backstop that frees expired failure counters and purchases; rooms close
 	// on their own timers, to the second.
 	janitor := min(cfg.Lifetime, cfg.FailureWindow, time.Minute)
-	s := &Store{cfg: cfg, ev: ev, c: cache.New(cache.NoExpiration, janitor), pwKey: key, now: time.Now}
+	s := &Store{cfg: cfg, ev: ev, c: cache.New(cache.NoExpiration, janitor), pwKey: key, now: cfg.Now,
+		origins: cache.New(cfg.FailureWindow, janitor),
+		global:  rate.NewLimiter(perWindow(cfg.MaxFailuresGlobal, cfg.FailureWindow), cfg.MaxFailuresGlobal),
+		pending: make(map[string]int)}
 	s.c.OnEvicted(s.evicted)
 	return s, nil
 }
@@ -266,9 +323,14 @@ func (s *Store) Config() Config { return s.cfg }
 // for that. (go-cache ends its janitor goroutine itself once the store is garbage collected.)
 func (s *Store) Close() {
 	s.c.Flush()
+	s.origins.Flush()
 }
 
 func (s *Store) evicted(k string, v any) {
+	if strings.HasPrefix(k, invoicePrefix) {
+		s.unpend(v.(*Purchase).Origin)
+		return
+	}
 	if strings.HasPrefix(k, roomPrefix) {
 		// Reached only if a room item expired in the cache before its timer ran.
 		s.close(v.(*room), Expired)
@@ -441,24 +503,26 @@ func (s *Store) close(r *room, why Reason) {
 	}
 }
 
-// Join adds m to the live room with that password.
-func (s *Store) Join(password string, m Member) (Room, Member, error) {
+// Join adds m to the live room with that password. origin is where the attempt came from
+// (Inbound.Origin; "" when the identity is the only source there is). Past any of the guess limits the
+// password is not looked at: the answer is a *ThrottledError, whether it was right or not.
+func (s *Store) Join(password string, m Member, origin string) (Room, Member, error) {
 	key := m.Key()
-	if left, ok := s.throttled(key); ok {
-		return Room{}, Member{}, &ThrottledError{RetryIn: left}
-	}
 	pwKey := s.keyOf(password)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, _, in := s.roomOf(key); in {
 		return Room{}, Member{}, ErrAlreadyInRoom
 	}
+	if err := s.throttled(key, origin); err != nil {
+		return Room{}, Member{}, err
+	}
 	var r *room
 	if v, ok := s.c.Get(passwordPrefix + pwKey); ok {
 		r, _ = s.getRoom(v.(string))
 	}
 	if r == nil {
-		s.fail(key)
+		s.count(key, origin)
 		return Room{}, Member{}, ErrWrongPassword
 	}
 	if len(r.members) >= s.cfg.MaxMembers {
@@ -469,30 +533,6 @@ func (s *Store) Join(password string, m Member) (Room, Member, error) {
 	s.c.Set(memberPrefix+key, r.id, cache.NoExpiration)
 	s.members.Add(1)
 	return r.snapshot(), m, nil
-}
-
-func (s *Store) throttled(key string) (time.Duration, bool) {
-	v, exp, ok := s.c.GetWithExpiration(failurePrefix + key)
-	if !ok || v.(int) < s.cfg.MaxFailures {
-		return 0, false
-	}
-	return max(exp.Sub(s.now()), time.Second), true
-}
-
-// fail counts one wrong password; the count lives for one window from the first failure.
-func (s *Store) fail(key string) {
-	if err := s.c.Add(failurePrefix+key, 1, s.cfg.FailureWindow); err != nil {
-		_, _ = s.c.IncrementInt(failurePrefix+key, 1)
-	}
-}
-
-// FailuresLeft is how many more wrong passwords the member may send before being made to wait.
-func (s *Store) FailuresLeft(key string) int {
-	v, ok := s.c.Get(failurePrefix + key)
-	if !ok {
-		return s.cfg.MaxFailures
-	}
-	return max(s.cfg.MaxFailures-v.(int), 0)
 }
 
 // Leave takes the member out of their room.
@@ -534,7 +574,7 @@ func (s *Store) Rename(key, nick string) (Room, Member, Member, error) {
 		return Room{}, Member{}, Member{}, ErrNotInRoom
 	}
 	for j, o := range r.members {
-		if j != i && strings.EqualFold(o.Nick, nick) {
+		if j != i && sameNick(o.Nick, nick) {
 			return Room{}, Member{}, Member{}, ErrNickTaken
 		}
 	}
@@ -579,47 +619,13 @@ func (s *Store) Counts() (rooms, members int) {
 	return int(s.rooms.Load()), int(s.members.Load())
 }
 
-// Nick rules: a pseudonym is what stands before every message a member sends, so it must not be able
-// to pass for the bot or for someone else.
-const maxNickLen = 32
-
-var reservedNicks = []string{"kumo", "bot", "system", "admin", "server", "notice"}
-
-// CleanNick trims a chosen pseudonym and says why it cannot be used, if it cannot.
-func CleanNick(nick string) (string, error) {
-	nick = strings.Join(strings.Fields(nick), " ")
-	n := utf8.RuneCountInString(nick)
-	switch {
-	case n < 2:
-		return "", fmt.Errorf("%w: use at least 2 characters", ErrNickInvalid)
-	case n > maxNickLen:
-		return "", fmt.Errorf("%w: use at most %d characters", ErrNickInvalid, maxNickLen)
-	case strings.ContainsAny(nick, ":🔔<>@#*_`~|[]\\"):
-		return "", fmt.Errorf("%w: no : @ # < > * _ ` ~ | [ ] \\ or 🔔", ErrNickInvalid)
-	}
-	for _, r := range nick {
-		// Control and format characters (bidi overrides, zero-width joiners outside emoji) can make a
-		// name render as another.
-		if unicode.IsControl(r) || (unicode.Is(unicode.Cf, r) && r != '\u200d' && r != '\ufe0f') || r == utf8.RuneError {
-			return "", fmt.Errorf("%w: no invisible or control characters", ErrNickInvalid)
-		}
-	}
-	lower := strings.ToLower(nick)
-	for _, w := range reservedNicks {
-		if strings.Contains(lower, w) {
-			return "", fmt.Errorf("%w: names with %q are reserved", ErrNickInvalid, w)
-		}
-	}
-	return nick, nil
-}
-
 // uniqueNick draws a pseudonym nobody in the room has.
 func uniqueNick(members []Member) string {
 	for {
 		n := randomPseudonym()
 		taken := false
 		for _, m := range members {
-			if strings.EqualFold(m.Nick, n) {
+			if sameNick(m.Nick, n) {
 				taken = true
 				break
 			}

@@ -66,11 +66,11 @@ func TestStoreLifecycle(t *testing.T) {
 		{"creator cannot open a second room", func() error { _, _, err := s.Open(member("a"), "another password"); return err }, rooms.ErrAlreadyInRoom},
 		{"password must be unique", func() error { _, _, err := s.Open(member("z"), "TWELVE  chars!"); return err }, rooms.ErrPasswordTaken},
 		{"password must be long", func() error { _, _, err := s.Open(member("z"), "short"); return err }, rooms.ErrPasswordTooWeak},
-		{"wrong password", func() error { _, _, err := s.Join("nope nope nope", member("b")); return err }, rooms.ErrWrongPassword},
-		{"join", func() error { _, _, err := s.Join(pw, member("b")); return err }, nil},
-		{"join twice", func() error { _, _, err := s.Join(pw, member("b")); return err }, rooms.ErrAlreadyInRoom},
-		{"third member", func() error { _, _, err := s.Join(" Twelve Chars! ", member("c")); return err }, nil},
-		{"full", func() error { _, _, err := s.Join(pw, member("d")); return err }, rooms.ErrRoomFull},
+		{"wrong password", func() error { _, _, err := s.Join("nope nope nope", member("b"), ""); return err }, rooms.ErrWrongPassword},
+		{"join", func() error { _, _, err := s.Join(pw, member("b"), ""); return err }, nil},
+		{"join twice", func() error { _, _, err := s.Join(pw, member("b"), ""); return err }, rooms.ErrAlreadyInRoom},
+		{"third member", func() error { _, _, err := s.Join(" Twelve Chars! ", member("c"), ""); return err }, nil},
+		{"full", func() error { _, _, err := s.Join(pw, member("d"), ""); return err }, rooms.ErrRoomFull},
 		{"leave", func() error { _, _, err := s.Leave(member("c").Key()); return err }, nil},
 		{"leave twice", func() error { _, _, err := s.Leave(member("c").Key()); return err }, rooms.ErrNotInRoom},
 		{"rename to a taken name", func() error { _, _, _, err := s.Rename(member("b").Key(), strings.ToLower(creator.Nick)); return err }, rooms.ErrNickTaken},
@@ -128,11 +128,11 @@ func TestThrottle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if _, _, err := s.Join("wrong password!", member("m")); !errors.Is(err, rooms.ErrWrongPassword) {
+		if _, _, err := s.Join("wrong password!", member("m"), ""); !errors.Is(err, rooms.ErrWrongPassword) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
-	_, _, err := s.Join("the right password", member("m"))
+	_, _, err := s.Join("the right password", member("m"), "")
 	var th *rooms.ThrottledError
 	if !errors.As(err, &th) || th.RetryIn < 59*time.Minute {
 		t.Fatalf("want a throttle of about an hour, got %v", err)
@@ -154,7 +154,7 @@ func TestConcurrentJoinsRespectCapacity(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, _, err := s.Join("the right password", member(fmt.Sprint("u", i))); err == nil {
+			if _, _, err := s.Join("the right password", member(fmt.Sprint("u", i)), ""); err == nil {
 				mu.Lock()
 				joined++
 				mu.Unlock()
@@ -182,8 +182,8 @@ func TestCleanNick(t *testing.T) {
 		{"Bob: hi", "", false},
 		{"@everyone", "", false},
 		{"**bold**", "", false},
-		{"evil\u202eeman", "", false},
-		{"zero\u200bwidth", "", false},
+		{"evil\u202eeman", "evileman", true}, // the bidi override is invisible, so it is removed
+		{"zero\u200bwidth", "zerowidth", true},
 		{"Kumo Bot", "", false},
 		{"the admin", "", false},
 	}
@@ -213,12 +213,12 @@ func TestGeneratedPasswords(t *testing.T) {
 func TestPurchasesAreTakenOnce(t *testing.T) {
 	s := newStore(t, rooms.Config{}, nil)
 	p := rooms.Purchase{InvoiceID: "inv1", Creator: member("a"), Password: "x", ExpiresAt: time.Now().Add(time.Minute)}
-	if _, replaced := s.AddPurchase(p); replaced {
+	if _, replaced, _ := s.AddPurchase(p); replaced {
 		t.Fatal("nothing to replace")
 	}
 	p2 := p
 	p2.InvoiceID = "inv2"
-	if old, replaced := s.AddPurchase(p2); !replaced || old.InvoiceID != "inv1" {
+	if old, replaced, _ := s.AddPurchase(p2); !replaced || old.InvoiceID != "inv1" {
 		t.Fatal("the second purchase should replace the first")
 	}
 	if _, ok := s.TakePurchase("inv1"); ok {
@@ -261,7 +261,7 @@ func BenchmarkMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		for j := range 4 {
-			if _, _, err := s.Join(fmt.Sprintf("password number %d", i), member(fmt.Sprint("m", i, "-", j))); err != nil {
+			if _, _, err := s.Join(fmt.Sprintf("password number %d", i), member(fmt.Sprint("m", i, "-", j)), ""); err != nil {
 				b.Fatal(err)
 			}
 		}

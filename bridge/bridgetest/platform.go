@@ -107,6 +107,13 @@ func (p *Platform) Say(t testing.TB, from bridge.Addr, text string) {
 	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, Text: text})
 }
 
+// SayFrom hands the core a message from the user arriving from origin (Inbound.Origin: the web
+// visitor's network, the Matrix homeserver).
+func (p *Platform) SayFrom(t testing.TB, from bridge.Addr, origin, text string) {
+	t.Helper()
+	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, Text: text, Origin: origin})
+}
+
 // SayNonText hands the core a photo/sticker/file from the user.
 func (p *Platform) SayNonText(t testing.TB, from bridge.Addr) {
 	t.Helper()
