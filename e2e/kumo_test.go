@@ -101,8 +101,10 @@ func startKumo(t testing.TB, s setup) *kumo {
 		if s.LNDAddr != "" {
 			addr = s.LNDAddr
 		}
-		fmt.Fprintf(&y, "lightning:\n  backend: lnd\n  lnd:\n    address: %s\n    tls_cert: %s\n    macaroon: %s\n",
-			addr, netw.Kumo.TLSCertPath(), macaroon)
+		// Every kumo of the run shares one lnd node, as several deployments may: each is a deployment
+		// of its own (its restarts keep the config, so the tag), and cancels only its own leftovers.
+		fmt.Fprintf(&y, "lightning:\n  backend: lnd\n  lnd:\n    address: %s\n    tls_cert: %s\n    macaroon: %s\n    instance: e2e-%d\n",
+			addr, netw.Kumo.TLSCertPath(), macaroon, n)
 	} else {
 		y.WriteString("lightning:\n  backend: dev\n")
 	}
@@ -286,6 +288,18 @@ func (k *kumo) finish() {
 	})
 	if len(created) > 0 {
 		t.Errorf("%s wrote files: %v", k.name, created)
+	}
+}
+
+// waitOutput waits until the process has written s.
+func waitOutput(t testing.TB, ctx context.Context, k *kumo, s string) {
+	t.Helper()
+	for !strings.Contains(k.output(), s) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never wrote %q\n%s", k.name, s, tail(k.output(), 4000))
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

@@ -578,6 +578,17 @@ func (c *config) validate(t *tree, keys []key, set map[string]bool, p *problems)
 		b := backends()[i]
 		c.backend = &b
 		if v, ok := c.backendCfg[name]; ok {
+			if b.deployment != nil {
+				var ids []string
+				for _, row := range c.on {
+					if row.identity != nil {
+						if id := row.identity(c.platformCfg[row.name], c.HTTP); id != "" {
+							ids = append(ids, row.name+":"+id)
+						}
+					}
+				}
+				b.deployment(v, ids)
+			}
 			addErr(b.validate(v))
 		}
 	}
@@ -683,6 +694,14 @@ type platformRow struct {
 	validate  func(reflect.Value) error
 	build     func(cfg reflect.Value, log *slog.Logger, w wiring) (bridge.Platform, error)
 	alone     bool // runs when no other platform is configured
+	// identity is what this deployment is known by on the platform ("" if nothing), for backends
+	// that tag what belongs to one deployment.
+	identity func(cfg reflect.Value, h httpConfig) string
+}
+
+func identifiedBy[C any](r platformRow, f func(C, httpConfig) string) platformRow {
+	r.identity = func(v reflect.Value, h httpConfig) string { return f(*v.Interface().(*C), h) }
+	return r
 }
 
 // wiring is what one part hands another at start.
@@ -714,6 +733,14 @@ type backendRow struct {
 	newConfig func() reflect.Value // nil: no lightning.<name> section
 	validate  func(reflect.Value) error
 	build     func(ctx context.Context, cfg reflect.Value, log *slog.Logger) (bridge.Payments, error)
+	// deployment, when set, fills what the backend derives from the running platforms' identities
+	// ("telegram:<bot id>", "web:<listen>"...) before the backend's Config is validated.
+	deployment func(cfg reflect.Value, ids []string)
+}
+
+func withDeployment[C any](r backendRow, f func(*C, []string)) backendRow {
+	r.deployment = func(v reflect.Value, ids []string) { f(v.Interface().(*C), ids) }
+	return r
 }
 
 func backendOf[C any](name string, build func(context.Context, C, *slog.Logger) (bridge.Payments, error)) backendRow {

@@ -207,3 +207,80 @@ func TestConfigSources(t *testing.T) {
 		})
 	}
 }
+
+// lndSection is a valid lnd configuration (with the web chat as platform), with instance if set.
+func lndSection(instance string) string {
+	y := "web: {enabled: true}\nlightning:\n  backend: lnd\n  lnd:\n    address: 127.0.0.1:10009\n    tls_cert: c\n    macaroon: m\n"
+	if instance != "" {
+		y += "    instance: " + instance + "\n"
+	}
+	return y
+}
+
+func TestLNDInstanceErrors(t *testing.T) {
+	const want = "lightning.lnd.instance must be 1 to 24 letters, digits, '.', '_' or '-', starting with a letter or digit (got 3 characters); wallets show it, so never a secret"
+	for _, tc := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"in the file", lndSection("'a b'"), nil, "kumo.yaml: lightning.lnd.instance (line 8) must be 1 to 24 letters, digits, '.', '_' or '-', starting with a letter or digit (got 3 characters); wallets show it, so never a secret"},
+		{"from the environment", lndSection(""), map[string]string{"KUMO_LND_INSTANCE": "a:b"}, "kumo.yaml: lightning.lnd.instance (KUMO_LND_INSTANCE) " + strings.TrimPrefix(want, "lightning.lnd.instance ")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.yaml, tc.env, nil)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// The instance tag tells deployments sharing an lnd node apart: unless set, it is derived from what
+// stays the same across restarts of one deployment (its bots' public ids, the web chat's address) and
+// never from a secret.
+func TestLNDInstance(t *testing.T) {
+	const tg, mx = "telegram: {token: '111:secret-one'}\n", "matrix: {homeserver: 'http://h', user_id: '@k:h', password: secret-pw}\n"
+	tagOf := func(t *testing.T, instance, yaml string, e map[string]string) string {
+		t.Helper()
+		c, err := load(t, lndSection(instance)+yaml, e, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.backendCfg["lnd"].Elem().FieldByName("Instance").String()
+	}
+	base := tagOf(t, "", tg+mx, nil)
+	cases := []struct {
+		name     string
+		instance string // lightning.lnd.instance in the file
+		yaml     string // the platforms
+		env      map[string]string
+		same     bool   // the tag equals base's
+		want     string // if set, the tag exactly
+	}{
+		{"the same deployment restarted", "", tg + mx, nil, true, ""},
+		{"a rotated token of the same bot", "", "telegram: {token: '111:secret-two'}\n" + mx, nil, true, ""},
+		{"the token from the environment", "", mx, map[string]string{"KUMO_TELEGRAM_TOKEN": "111:secret-three"}, true, ""},
+		{"another Matrix password", "", tg + "matrix: {homeserver: 'http://h', user_id: '@k:h', password: secret-other}\n", nil, true, ""},
+		{"another Telegram bot", "", "telegram: {token: '222:secret-one'}\n" + mx, nil, false, ""},
+		{"another Matrix account", "", tg + "matrix: {homeserver: 'http://h', user_id: '@k2:h', password: secret-pw}\n", nil, false, ""},
+		{"one more platform", "", tg + mx + "discord: {token: 'ODk.secret.x'}\n", nil, false, ""},
+		{"the web chat served elsewhere", "", tg + mx, map[string]string{"KUMO_HTTP_LISTEN": "127.0.0.1:8081"}, false, ""},
+		{"set in the file", "shop-eu", tg + mx, nil, false, "shop-eu"},
+		{"set in the environment", "shop-eu", tg + mx, map[string]string{"KUMO_LND_INSTANCE": "shop-us"}, false, "shop-us"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := tagOf(t, c.instance, c.yaml, c.env)
+			switch {
+			case c.want != "" && got != c.want:
+				t.Errorf("instance %q, want %q", got, c.want)
+			case c.want == "" && c.same != (got == base):
+				t.Errorf("instance %q, base %q: same %v, want %v", got, base, got == base, c.same)
+			}
+			if strings.Contains(got, "secret") || strings.Contains(got, "111") {
+				t.Errorf("instance %q shows the configuration", got)
+			}
+		})
+	}
+}

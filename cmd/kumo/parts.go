@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/lightning"
@@ -21,24 +22,26 @@ import (
 // platforms is every messenger kumo can run, by YAML section (the package's Name).
 func platforms() []platformRow {
 	return []platformRow{
-		platformOf(telegram.Name, func(c telegram.Config, log *slog.Logger, _ wiring) (bridge.Platform, error) {
+		// Each platform's identity is what its users know this deployment by (public parts only:
+		// a Telegram token's bot id, a Discord token's first part), for lightning.lnd.instance.
+		identifiedBy(platformOf(telegram.Name, func(c telegram.Config, log *slog.Logger, _ wiring) (bridge.Platform, error) {
 			return telegram.New(c, log)
-		}),
-		platformOf(discord.Name, func(c discord.Config, log *slog.Logger, _ wiring) (bridge.Platform, error) {
+		}), func(c telegram.Config, _ httpConfig) string { return before(c.Token, ":") }),
+		identifiedBy(platformOf(discord.Name, func(c discord.Config, log *slog.Logger, _ wiring) (bridge.Platform, error) {
 			return discord.New(c, log)
-		}),
-		platformOf(matrix.Name, func(c matrix.Config, log *slog.Logger, _ wiring) (bridge.Platform, error) {
+		}), func(c discord.Config, _ httpConfig) string { return before(c.Token, ".") }),
+		identifiedBy(platformOf(matrix.Name, func(c matrix.Config, log *slog.Logger, _ wiring) (bridge.Platform, error) {
 			return matrix.New(c, log)
-		}),
+		}), func(c matrix.Config, _ httpConfig) string { return c.UserID }),
 		// The web chat runs when no other platform is configured (web.enabled: false turns it off).
-		platformOf(web.Name, func(c web.Config, log *slog.Logger, w wiring) (bridge.Platform, error) {
+		identifiedBy(platformOf(web.Name, func(c web.Config, log *slog.Logger, w wiring) (bridge.Platform, error) {
 			proxies, _ := web.ParseTrustedProxies(w.http.TrustedProxies) // validated already
 			opts := []web.Option{web.WithTrustedProxies(proxies), web.WithListenAddr(w.http.Listen)}
 			if w.simulate != nil {
 				opts = append(opts, web.WithSimulatedPayments(w.simulate))
 			}
 			return web.New(c, log, opts...)
-		}).onAlone(),
+		}).onAlone(), func(_ web.Config, h httpConfig) string { return h.Listen }),
 	}
 }
 
@@ -49,8 +52,21 @@ func backends() []backendRow {
 		backendOf(lightning.DevName, func(_ context.Context, _ struct{}, log *slog.Logger) (bridge.Payments, error) {
 			return lightning.NewDev(log), nil
 		}).noConfig(),
-		backendOf("lnd", func(ctx context.Context, c lnd.Config, log *slog.Logger) (bridge.Payments, error) {
+		// A deployment's invoices carry its tag: unset, it follows from the platforms' identities.
+		withDeployment(backendOf("lnd", func(ctx context.Context, c lnd.Config, log *slog.Logger) (bridge.Payments, error) {
 			return lnd.New(ctx, c, log)
+		}), func(c *lnd.Config, ids []string) {
+			if c.Instance == "" {
+				c.Instance = lnd.DefaultInstance(ids...)
+			}
 		}),
 	}
+}
+
+// before is what comes before sep in s, or "" when sep is not there (then all of s may be secret).
+func before(s, sep string) string {
+	if head, _, ok := strings.Cut(s, sep); ok {
+		return head
+	}
+	return ""
 }

@@ -47,14 +47,21 @@ func TestStartupCheck(t *testing.T) {
 		wantErr string // "" = starts
 	}{
 		{"restricted macaroon", kumoConfig(netw.Kumo.RPCAddr), ""},
-		{"macaroon under ~", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: "~/kumo.macaroon"}, ""},
+		{"macaroon under ~", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: "~/kumo.macaroon", Instance: instance}, ""},
 		{"empty", lnd.Config{}, "lightning.lnd.address is empty: set it to host:port of lnd's gRPC, e.g. 127.0.0.1:10009\nlightning.lnd.tls_cert is empty"},
+		{"no instance", withInstance(""), "lightning.lnd.instance must be"},
+		{"instance with a space", withInstance("shop eu"), "lightning.lnd.instance must be"},
+		{"instance like a token", withInstance("123456:AAE"), "lightning.lnd.instance must be"},
+		{"instance too long", withInstance(strings.Repeat("a", 25)), "lightning.lnd.instance must be"},
+		{"instance starting with a dash", withInstance("-x"), "lightning.lnd.instance must be"},
+		{"instance of 24", withInstance(strings.Repeat("a", 24)), ""},
+		{"instance with dots and dashes", withInstance("shop-eu.2_b"), ""},
 		{"unreachable", kumoConfig(closed.Addr()), "cannot reach lnd"},
-		{"missing cert", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: filepath.Join(home, "nope.cert"), Macaroon: kumoMacaroon}, "reading tls_cert"},
-		{"missing macaroon", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: "~/nope.macaroon"}, "reading macaroon"},
-		{"wrong cert", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Payer.TLSCertPath(), Macaroon: kumoMacaroon}, "cannot reach lnd"},
-		{"macaroon without invoices", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: readOnly}, "may not read invoices"},
-		{"macaroon of another node", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: netw.Payer.AdminMacaroonPath()}, "refused the macaroon"},
+		{"missing cert", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: filepath.Join(home, "nope.cert"), Macaroon: kumoMacaroon, Instance: instance}, "reading tls_cert"},
+		{"missing macaroon", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: "~/nope.macaroon", Instance: instance}, "reading macaroon"},
+		{"wrong cert", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Payer.TLSCertPath(), Macaroon: kumoMacaroon, Instance: instance}, "cannot reach lnd"},
+		{"macaroon without invoices", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: readOnly, Instance: instance}, "may not read invoices"},
+		{"macaroon of another node", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: netw.Payer.AdminMacaroonPath(), Instance: instance}, "refused the macaroon"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +88,12 @@ func TestStartupCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withInstance(tag string) lnd.Config {
+	c := kumoConfig(netw.Kumo.RPCAddr)
+	c.Instance = tag
+	return c
 }
 
 func payerBalance(t *testing.T, ctx context.Context) int64 {
@@ -327,7 +340,7 @@ func TestBakeMacaroonCommand(t *testing.T) {
 		t.Fatalf("%s: %v\n%s", lnd.BakeMacaroonCommand, err, out)
 	}
 	log, _ := testLog(t)
-	b, err := lnd.New(ctx, lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: filepath.Join(dir, "kumo.macaroon")}, log)
+	b, err := lnd.New(ctx, lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: filepath.Join(dir, "kumo.macaroon"), Instance: instance}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,11 +356,11 @@ func TestBakeMacaroonCommand(t *testing.T) {
 
 // Validate names exactly the keys that are missing, each with what to put there.
 func TestValidateNamesOnlyWhatIsMissing(t *testing.T) {
-	err := lnd.Config{TLSCert: "/x", Macaroon: "/y"}.Validate()
+	err := lnd.Config{TLSCert: "/x", Macaroon: "/y", Instance: "shop"}.Validate()
 	if want := "lightning.lnd.address is empty: set it to host:port of lnd's gRPC, e.g. 127.0.0.1:10009"; err == nil || err.Error() != want {
 		t.Fatalf("Validate = %v, want %q", err, want)
 	}
-	if err := (lnd.Config{Address: "h:1", TLSCert: "/x", Macaroon: "/y"}).Validate(); err != nil {
+	if err := (lnd.Config{Address: "h:1", TLSCert: "/x", Macaroon: "/y", Instance: "shop"}).Validate(); err != nil {
 		t.Fatalf("a full config: %v", err)
 	}
 }

@@ -7,7 +7,9 @@
 // then calls Settle, or calls Cancel and the payer's HTLC is released at once.
 //
 // A kumo that restarts has lost its preimages by design, so its open and accepted invoices can never
-// be settled: Run cancels them at start, and nobody is left having paid for nothing.
+// be settled: Run cancels them at start, and nobody is left having paid for nothing. It recognises
+// them by its instance tag in their memo (Config.Instance), so several kumo deployments can share
+// one lnd node without cancelling each other's invoices.
 package lnd
 
 import (
@@ -20,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -36,10 +39,34 @@ import (
 	"github.com/kumo-chat/kumo/lightning"
 )
 
-// Memo is the description of every invoice kumo makes, as wallets show it. It is also how kumo
-// recognises its own invoices after a restart, so it is fixed here rather than taken from the
-// request: InvoiceRequest.Memo is ignored. It never says anything about the room.
-const Memo = "kumo room"
+// Memo is the description of every invoice of the kumo whose instance tag is instance, as wallets
+// show it: "kumo room · <instance>". It is also how a restarted kumo recognises its own invoices, so
+// it is made here rather than taken from the request (InvoiceRequest.Memo is ignored). It never says
+// anything about the room.
+func Memo(instance string) string { return memoPrefix + instance }
+
+// memoPrefix starts every tagged memo; legacyMemo is the whole memo of kumo versions from before
+// instance tags, which ran one kumo per lnd node.
+const (
+	memoPrefix = legacyMemo + " · "
+	legacyMemo = "kumo room"
+)
+
+// instanceRE is what an instance tag may be: short and plain, since every payer's wallet shows it.
+// It has no room for a token or a macaroon (longer, and with ':' or other punctuation).
+var instanceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,23}$`)
+
+// DefaultInstance derives an instance tag from identities that stay the same across restarts of one
+// deployment and differ between deployments (kumo passes its bots' public ids). The tag is "k" and
+// 10 hex digits of their SHA-256: it tells deployments apart without showing what they are.
+func DefaultInstance(identities ...string) string {
+	h := sha256.New()
+	for _, id := range identities {
+		h.Write([]byte(id))
+		h.Write([]byte{0}) // so that ("ab", "c") and ("a", "bc") differ
+	}
+	return "k" + hex.EncodeToString(h.Sum(nil))[:10]
+}
 
 // Permissions is everything kumo's macaroon needs: invoices (add, look up, list, subscribe, settle,
 // cancel) and info:read for the start-up check (GetInfo).
@@ -58,9 +85,16 @@ type Config struct {
 	TLSCert string `yaml:"tls_cert"`
 	// Macaroon is the path of a macaroon with Permissions (see BakeMacaroonCommand); "~/" expands.
 	Macaroon string `yaml:"macaroon" env:"KUMO_LND_MACAROON"`
+	// Instance tags this deployment's invoices (their memo is Memo(Instance)): a restarted kumo
+	// cancels the leftovers with its own tag and leaves other deployments' alone. It must stay the
+	// same across restarts and differ between deployments on one lnd node; 1 to 24 letters, digits,
+	// '.', '_' or '-', and never a secret, as payers' wallets show it. Required here; kumo fills it
+	// from its configuration when the file leaves it out (see DefaultInstance).
+	Instance string `yaml:"instance" env:"KUMO_LND_INSTANCE"`
 }
 
-// Validate names every key that is missing.
+// Validate names every key that is missing or wrong. It does not echo the instance tag back, in
+// case someone put a secret there.
 func (c Config) Validate() error {
 	var errs []error
 	if c.Address == "" {
@@ -71,6 +105,9 @@ func (c Config) Validate() error {
 	}
 	if c.Macaroon == "" {
 		errs = append(errs, errors.New("lightning.lnd.macaroon is empty: set it to the path of a macaroon made with: "+BakeMacaroonCommand))
+	}
+	if !instanceRE.MatchString(c.Instance) {
+		errs = append(errs, fmt.Errorf("lightning.lnd.instance must be 1 to 24 letters, digits, '.', '_' or '-', starting with a letter or digit (got %d characters); wallets show it, so never a secret", len(c.Instance)))
 	}
 	return errors.Join(errs...)
 }
@@ -83,6 +120,7 @@ var ErrUnknownInvoice = errors.New("lnd: invoice not created by this kumo proces
 type Backend struct {
 	log  *slog.Logger
 	addr string
+	memo string // Memo(Config.Instance)
 	conn *grpc.ClientConn
 	ln   lnrpc.LightningClient
 	inv  invoicesrpc.InvoicesClient
@@ -162,6 +200,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Backend, error) {
 	b := &Backend{
 		log:        log,
 		addr:       cfg.Address,
+		memo:       Memo(cfg.Instance),
 		conn:       conn,
 		ln:         lnrpc.NewLightningClient(conn),
 		inv:        invoicesrpc.NewInvoicesClient(conn),
@@ -175,7 +214,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Backend, error) {
 		return nil, err
 	}
 	log.Info("lnd connected", "address", cfg.Address, "alias", b.node.Alias, "network", b.node.Network,
-		"version", b.node.Version, "height", b.node.BlockHeight)
+		"version", b.node.Version, "height", b.node.BlockHeight, "instance", cfg.Instance)
 	return b, nil
 }
 
@@ -281,7 +320,7 @@ func (b *Backend) CreateInvoice(ctx context.Context, req bridge.InvoiceRequest) 
 	b.mu.Unlock()
 
 	resp, err := b.inv.AddHoldInvoice(ctx, &invoicesrpc.AddHoldInvoiceRequest{
-		Memo: Memo, Hash: inv.hash, Value: req.AmountSat, Expiry: expiry,
+		Memo: b.memo, Hash: inv.hash, Value: req.AmountSat, Expiry: expiry,
 	})
 	if err != nil {
 		b.mu.Lock()
@@ -448,12 +487,19 @@ func (b *Backend) retry(ctx context.Context, what string, f func(context.Context
 	}
 }
 
-// cancelLeftovers cancels kumo's hold invoices that this process does not know: they were made by
-// a previous process, whose preimages died with it. Accepted ones hold a payer's money for a room
-// that will never open; open ones could still be paid into that same trap.
+// cancelLeftovers cancels this deployment's hold invoices that this process does not know: they
+// were made by a previous process of it, whose preimages died with it. Accepted ones hold a payer's
+// money for a room that will never open; open ones could still be paid into that same trap.
+//
+// Its own are those whose memo carries its instance tag, plus those with the bare legacy memo of
+// kumo versions from before tags: those versions ran alone on their lnd node, so a legacy invoice
+// can only be a leftover of a kumo that has since been upgraded and restarted, and nobody else will
+// ever release it. Other deployments' invoices (other tags) are theirs to clean up; they are only
+// counted, so that an operator who changed the tag can see what the old one left.
 func (b *Backend) cancelLeftovers(ctx context.Context) (bool, error) {
 	var offset uint64
 	cancelled := 0
+	others := map[string]int{} // instance tag -> pending invoices of that other deployment
 	for {
 		lctx, lcancel := context.WithTimeout(ctx, b.rpcTimeout)
 		resp, err := b.ln.ListInvoices(lctx, &lnrpc.ListInvoiceRequest{PendingOnly: true, IndexOffset: offset, NumMaxInvoices: 200})
@@ -463,8 +509,13 @@ func (b *Backend) cancelLeftovers(ctx context.Context) (bool, error) {
 		}
 		for _, inv := range resp.Invoices {
 			// A hold invoice has no preimage in lnd until it is settled; kumo never adds others.
-			if inv.Memo != Memo || len(inv.RPreimage) != 0 ||
-				(inv.State != lnrpc.Invoice_OPEN && inv.State != lnrpc.Invoice_ACCEPTED) {
+			if len(inv.RPreimage) != 0 || (inv.State != lnrpc.Invoice_OPEN && inv.State != lnrpc.Invoice_ACCEPTED) {
+				continue
+			}
+			if inv.Memo != b.memo && inv.Memo != legacyMemo {
+				if tag, ok := strings.CutPrefix(inv.Memo, memoPrefix); ok {
+					others[tag]++
+				}
 				continue
 			}
 			id := hex.EncodeToString(inv.RHash)
@@ -481,16 +532,20 @@ func (b *Backend) cancelLeftovers(ctx context.Context) (bool, error) {
 				return cancelled > 0, err
 			}
 			cancelled++
-			b.log.Info("lnd: cancelled an invoice of a previous run", "invoice", short(id), "was", inv.State.String())
+			b.log.Info("lnd: cancelled an invoice of a previous run", "invoice", short(id), "was", inv.State.String(),
+				"legacy", inv.Memo == legacyMemo)
 		}
 		if len(resp.Invoices) == 0 || resp.LastIndexOffset <= offset {
 			break
 		}
 		offset = resp.LastIndexOffset
 	}
-	if cancelled > 0 {
-		b.log.Info("lnd: previous run's invoices cancelled", "count", cancelled)
+	if len(others) > 0 {
+		// Tags are public (every payer's wallet shows them), so naming them is safe.
+		b.log.Info("lnd: left other kumo deployments' pending invoices alone", "by_instance", others)
 	}
+	// Always said, also when there was nothing to do: it marks the end of the clean-up.
+	b.log.Info("lnd: start-up clean-up done", "cancelled", cancelled)
 	return true, nil
 }
 

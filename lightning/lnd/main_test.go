@@ -49,8 +49,13 @@ func testLog(t *testing.T) (*slog.Logger, *bridgetest.LogBuffer) {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 
+// instance is the tag of the kumo deployment the tests run, one after the other: each test's
+// backend is a restart of the previous test's, and cancels what that one left, as kumo would.
+// TestInstancesShareANode runs deployments of other tags beside it.
+const instance = "lndtest"
+
 func kumoConfig(addr string) lnd.Config {
-	return lnd.Config{Address: addr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: kumoMacaroon}
+	return lnd.Config{Address: addr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: kumoMacaroon, Instance: instance}
 }
 
 // running is a Backend whose Run is going.
@@ -65,8 +70,14 @@ type running struct {
 // and runs it until the test ends or stop is called.
 func startBackend(t *testing.T, addr string) *running {
 	t.Helper()
+	return runBackend(t, kumoConfig(addr))
+}
+
+// runBackend is startBackend with a configuration of the test's own.
+func runBackend(t *testing.T, cfg lnd.Config) *running {
+	t.Helper()
 	log, logs := testLog(t)
-	b, err := lnd.New(testCtx(t), kumoConfig(addr), log)
+	b, err := lnd.New(testCtx(t), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

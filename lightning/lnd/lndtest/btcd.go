@@ -72,7 +72,10 @@ func (b *btcd) start(ctx context.Context, miningAddr string) error {
 		return b.call(ctx, "getblockcount", nil, &h)
 	})
 	if err != nil {
-		return fmt.Errorf("lndtest: btcd did not start: %w", err)
+		if p.exited() { // the error quotes its output already
+			return fmt.Errorf("lndtest: btcd did not start: %w", err)
+		}
+		return fmt.Errorf("lndtest: btcd did not start: %w (output: %s)", err, p.tail())
 	}
 	return nil
 }

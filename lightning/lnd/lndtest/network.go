@@ -39,11 +39,31 @@ type Network struct {
 
 // Start builds (if needed) and starts the network in dir (a directory the caller removes), and
 // returns once the payer can pay kumo. On error, whatever was started is stopped again.
-func Start(ctx context.Context, dir string) (_ *Network, err error) {
+func Start(ctx context.Context, dir string) (*Network, error) {
+	return startPicking(ctx, dir, freePort)
+}
+
+// startPicking is Start with the ports from pick.
+func startPicking(ctx context.Context, dir string, pick func() (int, error)) (*Network, error) {
 	bins, err := FindBinaries(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// The ports are picked free, but other programs on the machine (other test runs) may take one
+	// before btcd or lnd binds it: then start over on new ports, in a fresh directory.
+	for attempt := 0; ; attempt++ {
+		d := dir
+		if attempt > 0 {
+			d = filepath.Join(dir, fmt.Sprintf("retry%d", attempt))
+		}
+		n, err := start(ctx, bins, d, pick)
+		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
+			return n, err
+		}
+	}
+}
+
+func start(ctx context.Context, bins Binaries, dir string, pick func() (int, error)) (_ *Network, err error) {
 	n := &Network{Bins: bins, dir: dir}
 	defer func() {
 		if err != nil {
@@ -52,7 +72,7 @@ func Start(ctx context.Context, dir string) (_ *Network, err error) {
 	}()
 	ports := make([]int, 6)
 	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = pick(); err != nil {
 			return nil, fmt.Errorf("lndtest: free port: %w", err)
 		}
 	}
@@ -327,20 +347,30 @@ func (n *Network) BakeKumoMacaroon(ctx context.Context, name string, perms ...st
 	return path, os.WriteFile(path, mac, 0o600)
 }
 
-// InvoiceState looks an invoice up on kumo's node by its payment hash (hex).
-func (n *Network) InvoiceState(ctx context.Context, hashHex string) (lnrpc.Invoice_InvoiceState, error) {
+// Invoice looks an invoice up on kumo's node by its payment hash (hex).
+func (n *Network) Invoice(ctx context.Context, hashHex string) (*lnrpc.Invoice, error) {
 	hash, err := hex.DecodeString(hashHex)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	inv, err := n.Kumo.ln.LookupInvoice(ctx, &lnrpc.PaymentHash{RHash: hash})
 	if err != nil {
-		return 0, fmt.Errorf("lndtest: lookup invoice: %w", err)
+		return nil, fmt.Errorf("lndtest: lookup invoice: %w", err)
+	}
+	return inv, nil
+}
+
+// InvoiceState looks an invoice up on kumo's node by its payment hash (hex).
+func (n *Network) InvoiceState(ctx context.Context, hashHex string) (lnrpc.Invoice_InvoiceState, error) {
+	inv, err := n.Invoice(ctx, hashHex)
+	if err != nil {
+		return 0, err
 	}
 	return inv.State, nil
 }
 
-// WaitInvoiceState polls kumo's node until the invoice is in state.
+// WaitInvoiceState polls kumo's node until the invoice is in state. An invoice that is settled or
+// cancelled stays so: reaching the other final state fails at once rather than at the timeout.
 func (n *Network) WaitInvoiceState(ctx context.Context, hashHex string, state lnrpc.Invoice_InvoiceState, timeout time.Duration) error {
 	return poll(ctx, timeout, func() error {
 		got, err := n.InvoiceState(ctx, hashHex)
@@ -348,10 +378,59 @@ func (n *Network) WaitInvoiceState(ctx context.Context, hashHex string, state ln
 			return err
 		}
 		if got != state {
-			return fmt.Errorf("invoice is %s, want %s", got, state)
+			err := fmt.Errorf("invoice is %s, want %s", got, state)
+			if got == lnrpc.Invoice_SETTLED || got == lnrpc.Invoice_CANCELED {
+				return errStop(err)
+			}
+			return err
 		}
 		return nil
 	})
+}
+
+// CheckPaid checks from one payment's own records that it moved exactly sat from the payer to kumo:
+// the payer's side succeeded, delivering sat for no fee (the channel is direct), and kumo's invoice
+// is settled for sat. Unlike the payer's balance, this holds however many other payments run at the
+// same time, so tests sharing the network in parallel can each check their own.
+func (n *Network) CheckPaid(ctx context.Context, p *lnrpc.Payment, sat int64) error {
+	if p.Status != lnrpc.Payment_SUCCEEDED || p.ValueSat != sat || p.FeeSat != 0 {
+		return fmt.Errorf("lndtest: payment %s delivering %d sat for a fee of %d, want SUCCEEDED delivering %d for 0", p.Status, p.ValueSat, p.FeeSat, sat)
+	}
+	inv, err := n.Invoice(ctx, p.PaymentHash)
+	if err != nil {
+		return err
+	}
+	if inv.State != lnrpc.Invoice_SETTLED || inv.AmtPaidSat != sat {
+		return fmt.Errorf("lndtest: kumo's invoice is %s with %d sat paid, want SETTLED with %d", inv.State, inv.AmtPaidSat, sat)
+	}
+	return nil
+}
+
+// CheckRefunded checks from one payment's own records that no money moved: the payer's payment
+// failed with none of its attempts succeeded or still in flight, and kumo's invoice is cancelled
+// with every HTLC it held released.
+func (n *Network) CheckRefunded(ctx context.Context, p *lnrpc.Payment) error {
+	if p.Status != lnrpc.Payment_FAILED {
+		return fmt.Errorf("lndtest: payment %s, want FAILED", p.Status)
+	}
+	for _, h := range p.Htlcs {
+		if h.Status != lnrpc.HTLCAttempt_FAILED {
+			return fmt.Errorf("lndtest: a failed payment has an attempt %s", h.Status)
+		}
+	}
+	inv, err := n.Invoice(ctx, p.PaymentHash)
+	if err != nil {
+		return err
+	}
+	if inv.State != lnrpc.Invoice_CANCELED {
+		return fmt.Errorf("lndtest: kumo's invoice is %s, want CANCELED", inv.State)
+	}
+	for _, h := range inv.Htlcs {
+		if h.State != lnrpc.InvoiceHTLCState_CANCELED {
+			return fmt.Errorf("lndtest: kumo's cancelled invoice still has an HTLC %s", h.State)
+		}
+	}
+	return nil
 }
 
 // PayerBalance is the payer's balance in the channel, in sat, once no HTLC is pending on its

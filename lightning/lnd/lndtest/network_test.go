@@ -3,6 +3,7 @@ package lndtest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -84,5 +85,42 @@ func TestProxyCutsAndRestores(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Another program takes a port between Start picking it and btcd binding it (a machine shared with
+// other test runs): Start begins again on new ports, and the network works.
+func TestStartOnTakenPort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	takenPort := taken.Addr().(*net.TCPAddr).Port
+	first := true
+	pick := func() (int, error) {
+		if first { // btcd's RPC port, the first one bound
+			first = false
+			return takenPort, nil
+		}
+		return freePort()
+	}
+	n, err := startPicking(ctx, t.TempDir(), pick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	if n.chain.rpcPort == takenPort {
+		t.Fatalf("btcd's RPC is on the taken port")
+	}
+	inv, err := n.Kumo.Lightning().AddInvoice(ctx, &lnrpc.Invoice{Value: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, err := n.Pay(ctx, inv.PaymentRequest).Wait(ctx)
+	if err != nil || pay.Status != lnrpc.Payment_SUCCEEDED {
+		t.Fatalf("payment %v: %v", pay.GetStatus(), err)
 	}
 }
