@@ -35,8 +35,12 @@ type Config struct {
 	FloodBurst int     `yaml:"flood_burst"`
 	// Retry is how undeliverable messages are retried.
 	Retry RetryPolicy `yaml:"-"`
-	// ShutdownGrace bounds how long a stopping kumo keeps delivering the "room is gone" notices.
-	ShutdownGrace time.Duration `yaml:"-"`
+	// Wipe erases a room's conversation from every member's chat when the room ends or they leave
+	// it, where the platform allows (rooms.wipe, default true).
+	Wipe bool `yaml:"wipe"`
+	// ShutdownGrace bounds how long a stopping kumo keeps wiping rooms and delivering the "room is
+	// gone" notices (rooms.shutdown_grace, default 30s); what is left then is logged as counts.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// Reconnect is how a platform whose Run failed is run again: after Min, doubling up to Max.
 	Reconnect Backoff `yaml:"-"`
 	// Now is the clock (tests); nil means time.Now.
@@ -70,7 +74,8 @@ func DefaultConfig() Config {
 			MaxBackoff:       30 * time.Second,
 			MaxRateLimitWait: 10 * time.Minute,
 		},
-		ShutdownGrace: 10 * time.Second,
+		Wipe:          true,
+		ShutdownGrace: 30 * time.Second,
 		Reconnect:     Backoff{Min: time.Second, Max: time.Minute},
 	}
 }
@@ -130,9 +135,12 @@ type Bridge struct {
 
 	stats struct {
 		relayed, delivered, failed, invoicesCreated, invoicesPaid, invoicesExpired atomic.Uint64
+		erased, eraseFailed, refsDropped                                           atomic.Uint64
 	}
-	mu       sync.Mutex
-	observer func(DeliveryEvent) // tests and benchmarks only
+	// wipeInFlight counts ids a running wipe has taken and not yet erased or given up.
+	wipeInFlight atomic.Int64
+	mu           sync.Mutex
+	observer     func(DeliveryEvent) // tests and benchmarks only
 }
 
 // DeliveryEvent describes one finished delivery, for instrumentation.
@@ -151,6 +159,10 @@ type delivery struct {
 	img    *Image
 	sender string // member key of a relayed message's author, to tell them if it fails
 	queued time.Time
+	// trace is where the ids of what this delivery shows are recorded for the wipe (zero: nowhere).
+	trace rooms.Trace
+	// wipe, when set, makes this a wipe of the recipient's chat instead of a send.
+	wipe *wipeJob
 }
 
 // New builds the core. pay may be nil only when rooms are free (PriceSat 0).
@@ -230,6 +242,9 @@ type Stats struct {
 	Relayed, Delivered, DeliveriesFailed           uint64
 	InvoicesCreated, InvoicesPaid, InvoicesExpired uint64
 	PendingDeliveries                              int
+	// Erased and EraseFailed count messages the wipe deleted and could not delete; RefsDropped those
+	// it never knew of because their room's record was full (rooms.max_refs).
+	Erased, EraseFailed, RefsDropped uint64
 }
 
 // Stats returns the current counters.
@@ -244,6 +259,9 @@ func (b *Bridge) Stats() Stats {
 		InvoicesPaid:      b.stats.invoicesPaid.Load(),
 		InvoicesExpired:   b.stats.invoicesExpired.Load(),
 		PendingDeliveries: b.outbox.active(),
+		Erased:            b.stats.erased.Load(),
+		EraseFailed:       b.stats.eraseFailed.Load(),
+		RefsDropped:       b.stats.refsDropped.Load(),
 	}
 }
 
@@ -280,11 +298,18 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	b.stopping.Store(true)
 	closed := b.store.CloseAll()
+	// Invoices nobody paid are traces too; they can no longer open a room.
+	for _, p := range b.store.Purchases() {
+		b.wipePending(addrOf(p.Creator))
+	}
 	b.log.Info("kumo stopping", "rooms_closed", closed)
 	grace := make(chan struct{})
 	timer := time.AfterFunc(b.cfg.ShutdownGrace, func() { close(grace) })
 	if !b.outbox.wait(grace) {
-		b.log.Warn("shutdown grace ran out with deliveries pending", "recipients", b.outbox.active())
+		refs, chats := b.store.RefsLeft()
+		// Counts only: which rooms or people these were must not outlive them.
+		b.log.Warn("shutdown grace ran out with deliveries pending", "recipients", b.outbox.active(),
+			"messages_not_erased", refs+int(b.wipeInFlight.Load()), "chats_not_wiped", chats)
 	}
 	timer.Stop()
 	b.cancelSend()
@@ -361,6 +386,15 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		b.left(in.From)
 		return
 	}
+	// The person's own message belongs to their room (recorded before it is handled, so that a
+	// /leave or /destroy is itself erased, and a photo that is not relayed still leaves with the
+	// room), or to the room or purchase it starts.
+	room, me, err := b.store.RoomOf(in.From.Key())
+	if err == nil {
+		b.keepOwn(ctx, in, rooms.Trace{Room: room.ID, Member: me.Key()})
+	} else {
+		defer b.keepOwnAfter(ctx, in)
+	}
 	if in.NonText {
 		b.reply(in.From, "Only text is relayed: photos, stickers, voice messages and files are not sent to the room.")
 		return
@@ -377,7 +411,6 @@ func (b *Bridge) handle(_ string, in Inbound) {
 		b.command(ctx, in, name, args)
 		return
 	}
-	room, me, err := b.store.RoomOf(in.From.Key())
 	if err == nil {
 		b.relay(room, me, text)
 		return
@@ -418,7 +451,7 @@ func (b *Bridge) relay(room rooms.Room, me rooms.Member, text string) {
 			cache = append(cache, split{m.Platform, parts})
 		}
 		for _, p := range parts {
-			b.send(addrOf(m), p, nil, me.Key())
+			b.sendTraced(b.roomTrace(room.ID, addrOf(m)), addrOf(m), p, nil, me.Key())
 		}
 	}
 }
@@ -457,17 +490,21 @@ func (b *Bridge) splitFor(platform string, m Message) []Message {
 	return out
 }
 
+// reply answers the person; an answer given while they are in a room belongs to the room (its wipe
+// erases it).
 func (b *Bridge) reply(to Addr, text string) {
+	t := b.traceOf(to)
 	for _, m := range b.splitFor(to.Platform, Message{Kind: KindReply, Text: text}) {
-		b.send(to, m, nil, "")
+		b.sendTraced(t, to, m, nil, "")
 	}
 }
 
 // replyRoom answers with the person's room state attached.
 func (b *Bridge) replyRoom(to Addr, m Message, st *RoomState) {
 	m.Kind, m.Room = KindReply, st
+	t := b.traceOf(to)
 	for _, part := range b.splitFor(to.Platform, m) {
-		b.send(to, part, nil, "")
+		b.sendTraced(t, to, part, nil, "")
 	}
 }
 
@@ -488,22 +525,40 @@ func (b *Bridge) noticeAll(r rooms.Room, skip, text string, closed bool) {
 		if !closed {
 			st = stateOf(r, to)
 		}
+		t := rooms.Trace{}
+		if !closed {
+			t = b.roomTrace(r.ID, addrOf(to))
+		}
 		for _, m := range b.splitFor(to.Platform, Message{Kind: KindNotice, Text: text, Room: st}) {
-			b.send(addrOf(to), m, nil, "")
+			b.sendTraced(t, addrOf(to), m, nil, "")
 		}
 	}
 }
 
 // send queues one message for one person, behind what they are already due.
 func (b *Bridge) send(to Addr, m Message, img *Image, sender string) {
-	d := delivery{to: to, msg: m, img: img, sender: sender, queued: b.now()}
+	b.sendTraced(rooms.Trace{}, to, m, img, sender)
+}
+
+// sendTraced queues a message whose ids are recorded in t for the wipe.
+func (b *Bridge) sendTraced(t rooms.Trace, to Addr, m Message, img *Image, sender string) {
+	d := delivery{to: to, msg: m, img: img, sender: sender, queued: b.now(), trace: t}
 	if !b.outbox.push(to.Platform+"\x1f"+to.Chat, d) {
 		b.failed(d, 0, errors.New("recipient's queue is full"))
 	}
 }
 
 // deliver runs in the recipient's lane: it sends, and retries what can be retried, in order.
-func (b *Bridge) deliver(_ string, d delivery) {
+func (b *Bridge) deliver(key string, d delivery) {
+	if d.wipe != nil {
+		b.wipe(key, d)
+		return
+	}
+	if d.trace.Room != "" && !b.store.Tracing(d.trace) {
+		// The member's wipe already ran (they left, or the room ended while this was queued):
+		// nothing of the room may appear after its final notice.
+		return
+	}
 	p, ok := b.platforms[d.to.Platform]
 	if !ok {
 		b.failed(d, 0, fmt.Errorf("no platform %q", d.to.Platform))
@@ -566,10 +621,6 @@ func (b *Bridge) deliver(_ string, d delivery) {
 	}
 }
 
-// shown learns which platform messages a delivery created, even one that then failed in part.
-// Nothing keeps them yet; the room's wipe will (they are what a room's end must erase).
-func (b *Bridge) shown(_ delivery, _ []MessageID) {}
-
 func (b *Bridge) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -610,7 +661,7 @@ func (b *Bridge) failed(d delivery, attempts int, err error) {
 		}
 	}
 	// A failure report is never itself reported, so this cannot loop.
-	b.send(addrOf(author), Message{Kind: KindReply, Text: fmt.Sprintf("⚠️ A message of yours could not be delivered to %s.", nick)}, nil, "")
+	b.sendTraced(b.roomTrace(room.ID, addrOf(author)), addrOf(author), Message{Kind: KindReply, Text: fmt.Sprintf("⚠️ A message of yours could not be delivered to %s.", nick)}, nil, "")
 }
 
 // gone removes someone the platform can no longer reach.
@@ -620,6 +671,8 @@ func (b *Bridge) gone(to Addr, err error) {
 	if lerr != nil {
 		return
 	}
+	// Their chat cannot be reached, so it cannot be wiped either: forget what it shows.
+	b.store.TakeRefs(rooms.Trace{Room: room.ID, Member: m.Key()})
 	b.noticeAll(room, "", fmt.Sprintf("%s left (they can no longer be reached). %s.", m.Nick, members(len(room.Members))), false)
 }
 
@@ -630,6 +683,8 @@ func (b *Bridge) left(from Addr) {
 		return // in no room (already removed, or their seat moved to another chat)
 	}
 	b.log.Info("member gone from their platform, removing", "platform", from.Platform)
+	// Their chat is gone with them: nothing there to wipe, so forget what it showed.
+	b.store.TakeRefs(rooms.Trace{Room: room.ID, Member: m.Key()})
 	b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))), false)
 }
 
@@ -658,5 +713,11 @@ func (e roomEvents) RoomClosed(r rooms.Room, why rooms.Reason) {
 		text = "💥 This room has self-destructed. Everything in it is gone; nothing you send is relayed any more."
 	}
 	e.b.log.Info("room closed", "room", r.ID[:8], "why", why.String(), "members", len(r.Members))
+	if e.b.cfg.Wipe {
+		for _, m := range r.Members {
+			e.b.wipeChat(addrOf(m), rooms.Trace{Room: r.ID, Member: m.Key()}, closingWhy(why))
+		}
+		return
+	}
 	e.b.noticeAll(r, "", text, true)
 }

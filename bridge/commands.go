@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/kumo-chat/kumo/rooms"
 )
 
 // ParseCommand recognises "/name args", "!name args" and Telegram's "/name@botname args". name comes
@@ -33,26 +35,49 @@ func ParseCommand(text string) (name, args string, ok bool) {
 	return strings.ToLower(word), strings.TrimSpace(rest), true
 }
 
-// The commands, in the order help lists them.
+// The commands, in the order help lists them: the one list every platform's menu (Telegram's
+// setMyCommands, Discord's application commands) and /help are made from. "{lifetime}" in a text
+// is replaced by the configured room lifetime.
 var commandHelp = []struct{ name, args, what, arg string }{
-	{"newroom", "[password]", "open a room; without a password you get a strong one", "the room's password (left out, a strong one is made up)"},
-	{"join", "<password>", "join a room (or just send me its password)", "the room's password"},
+	{"newroom", "[password]", "open a room for {lifetime}; without a password you get a strong one", "the room's password (left out, a strong one is made up)"},
+	{"join", "<password>", "join a room with its password or an invite (or just send me either)", "the room's password or invite token"},
+	{"invite", "[once|revoke]", "invite links that join without the password (once: single-use; revoke: creator cancels all)", "once for a single-use link, revoke to cancel every link"},
 	{"leave", "", "leave your room", ""},
 	{"who", "", "who is in the room (pseudonyms only)", ""},
 	{"info", "", "time left and number of members", ""},
 	{"nick", "<name>", "choose your pseudonym", "your new pseudonym"},
+	{"extend", "", "keep the room open {lifetime} longer, for another room's price (any member)", ""},
+	{"kick", "<pseudonym>", "remove someone from the room for good (creator only)", "the pseudonym of the member to remove"},
+	{"lock", "", "let no one new join (creator only)", ""},
+	{"unlock", "", "let people join again (creator only)", ""},
 	{"destroy", "", "end your room now, for everyone (creator only)", ""},
 	{"reclaim", "<creator key>", "be your room's creator again, from this chat (the key comes with the password)", "the creator key you got when your room opened"},
 	{"help", "", "this message", ""},
 }
 
-// Commands lists the command names, for adapters that register a command menu.
-func Commands() []CommandInfo {
+// Commands lists the commands as described for the default room lifetime. Adapters use MenuOf,
+// which describes the running bridge's.
+func Commands() []CommandInfo { return CommandsFor(rooms.DefaultConfig().Lifetime) }
+
+// CommandsFor lists the commands, their texts naming rooms that live for lifetime.
+func CommandsFor(lifetime time.Duration) []CommandInfo {
 	out := make([]CommandInfo, len(commandHelp))
 	for i, c := range commandHelp {
-		out[i] = CommandInfo{Name: c.name, Args: c.args, Description: c.what, ArgDescription: c.arg}
+		out[i] = CommandInfo{Name: c.name, Args: c.args, Description: strings.ReplaceAll(c.what, "{lifetime}", human(lifetime)), ArgDescription: c.arg}
 	}
 	return out
+}
+
+// Commands lists the commands as this bridge is configured (its room lifetime in their texts).
+func (b *Bridge) Commands() []CommandInfo { return CommandsFor(b.store.Config().Lifetime) }
+
+// MenuOf is the command list an adapter registers as its menu: the bridge's own when h is the
+// bridge (or anything else that lists commands), the defaults otherwise.
+func MenuOf(h Handler) []CommandInfo {
+	if l, ok := h.(interface{ Commands() []CommandInfo }); ok {
+		return l.Commands()
+	}
+	return Commands()
 }
 
 // CommandInfo describes one command for a platform's command menu.
@@ -71,12 +96,12 @@ func helpText(priceSat int64, lifetime time.Duration) string {
 		fmt.Fprintf(&b, "A room costs %s sat, paid with Lightning.\n", groupDigits(priceSat))
 	}
 	b.WriteString("\n")
-	for _, c := range commandHelp {
-		b.WriteString("/" + c.name)
-		if c.args != "" {
-			b.WriteString(" " + c.args)
+	for _, c := range CommandsFor(lifetime) {
+		b.WriteString("/" + c.Name)
+		if c.Args != "" {
+			b.WriteString(" " + c.Args)
 		}
-		b.WriteString(": " + c.what + "\n")
+		b.WriteString(": " + c.Description + "\n")
 	}
 	b.WriteString("\nEvery command also works with ! instead of /. In a room, everything else you send goes to the other members under your pseudonym; they never see who you are here.")
 	return b.String()
@@ -89,6 +114,13 @@ func human(d time.Duration) string {
 	}
 	d = d.Round(time.Second)
 	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
+	if h >= 48 {
+		// Extended rooms live for days: "7d", "2d 5h".
+		if h%24 == 0 {
+			return fmt.Sprintf("%dd", h/24)
+		}
+		return fmt.Sprintf("%dd %dh", h/24, h%24)
+	}
 	switch {
 	case h > 0 && m > 0:
 		return fmt.Sprintf("%dh %dm", h, m)

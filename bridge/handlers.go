@@ -15,7 +15,12 @@ func (b *Bridge) command(ctx context.Context, in Inbound, name, args string) {
 	from := in.From
 	switch name {
 	case "start", "help":
-		b.reply(from, helpText(b.cfg.PriceSat, b.cfg.Rooms.Lifetime))
+		if name == "start" && args != "" {
+			// A deep link (Telegram's t.me/<bot>?start=<token>) carries an invite token.
+			b.join(in, args, false)
+			return
+		}
+		b.reply(from, helpText(b.cfg.PriceSat, b.store.Config().Lifetime))
 	case "newroom":
 		b.newRoom(ctx, in, args)
 	case "join":
@@ -30,7 +35,11 @@ func (b *Bridge) command(ctx context.Context, in Inbound, name, args string) {
 			b.reply(from, "You are not in a room.")
 			return
 		}
-		b.replyRoom(from, Message{Text: "You left the room. Nothing more from it will reach you."}, closedState)
+		if b.cfg.Wipe {
+			b.wipeChat(from, rooms.Trace{Room: room.ID, Member: m.Key()}, "👋 You left the room. Nothing more from it will reach you.")
+		} else {
+			b.replyRoom(from, Message{Text: "You left the room. Nothing more from it will reach you."}, closedState)
+		}
 		b.noticeAll(room, "", fmt.Sprintf("%s left. %s.", m.Nick, members(len(room.Members))), false)
 	case "who":
 		room, me, err := b.store.RoomOf(from.Key())
@@ -53,8 +62,12 @@ func (b *Bridge) command(ctx context.Context, in Inbound, name, args string) {
 			b.reply(from, "You are not in a room.")
 			return
 		}
-		b.replyRoom(from, Message{Text: fmt.Sprintf("You are %s. %s. This room self-destructs in %s (at %s).",
-			me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"))},
+		locked := ""
+		if b.store.Locked(from.Key()) {
+			locked = " It is locked: no one new can join."
+		}
+		b.replyRoom(from, Message{Text: fmt.Sprintf("You are %s. %s. This room self-destructs in %s (at %s).%s",
+			me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), locked)},
 			stateOf(room, me))
 	case "nick":
 		if args == "" {
@@ -75,6 +88,8 @@ func (b *Bridge) command(ctx context.Context, in Inbound, name, args string) {
 			b.replyRoom(from, Message{Text: "You are now " + m.Nick + "."}, stateOf(room, m))
 			b.noticeAll(room, m.Key(), fmt.Sprintf("%s is now %s.", old.Nick, m.Nick), false)
 		}
+	case "invite", "kick", "lock", "unlock", "extend":
+		b.control(ctx, from, name, args)
 	case "reclaim":
 		if args == "" {
 			b.reply(from, "Send /reclaim followed by the creator key you got when your room opened.")
@@ -91,7 +106,7 @@ func (b *Bridge) command(ctx context.Context, in Inbound, name, args string) {
 		}
 		// On success every member, the creator included, gets the "destroyed" notice.
 	default:
-		b.reply(from, "I don't know /"+name+".\n\n"+helpText(b.cfg.PriceSat, b.cfg.Rooms.Lifetime))
+		b.reply(from, "I don't know /"+name+".\n\n"+helpText(b.cfg.PriceSat, b.store.Config().Lifetime))
 	}
 }
 
@@ -112,9 +127,9 @@ func (b *Bridge) join(in Inbound, password string, bare bool) {
 		b.reply(from, "You are already in a room. /leave it first.")
 	case errors.Is(err, rooms.ErrWrongPassword):
 		left := b.store.FailuresLeft(from.Key())
-		msg := "No live room has that password."
+		msg := "No live room has that password or invite."
 		if bare {
-			msg = "You are not in a room, and no live room has that password."
+			msg = "You are not in a room, and no live room has that password or invite."
 		}
 		if left == 0 {
 			msg += " That was too many wrong passwords: wait a while before trying again."
@@ -124,11 +139,15 @@ func (b *Bridge) join(in Inbound, password string, bare bool) {
 		b.reply(from, msg+" Send /newroom to open a room of your own.")
 	case errors.Is(err, rooms.ErrRoomFull):
 		b.reply(from, "That room is full.")
+	case errors.Is(err, rooms.ErrLocked):
+		b.reply(from, "That room is locked: its creator is letting no one new in right now.")
+	case errors.Is(err, rooms.ErrKicked):
+		b.reply(from, "You were removed from that room by its creator and cannot join it again.")
 	case err != nil:
 		b.reply(from, "Could not join that room.")
 	default:
-		b.replyRoom(from, Message{Text: fmt.Sprintf("You joined the room as %s. %s; it self-destructs in %s. Everything you send now goes to the room. /help lists the commands.",
-			m.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())))}, stateOf(room, m))
+		b.replyRoom(from, Message{Text: fmt.Sprintf("You joined the room as %s. %s; it self-destructs in %s. Everything you send now goes to the room. /help lists the commands.%s",
+			m.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())), b.ownStayNote(from))}, stateOf(room, m))
 		b.noticeAll(room, m.Key(), fmt.Sprintf("%s joined. %s.", m.Nick, members(len(room.Members))), false)
 	}
 }
@@ -238,7 +257,13 @@ func (b *Bridge) newRoom(ctx context.Context, in Inbound, password string) {
 		b.reply(from, "Sorry, the invoice expired before it could be shown. Please try again.")
 		return
 	}
-	b.send(from, Message{Kind: KindInvoice, Text: invoiceCaption(inv, b.now()), Code: inv.BOLT11, Invoice: &inv},
+	t := rooms.Trace{}
+	if b.cfg.Wipe {
+		// The invoice exists before the room: it is recorded with the purchase and moves into the
+		// room when it opens, or is wiped when the invoice expires.
+		t = rooms.Pending(from.Key())
+	}
+	b.sendTraced(t, from, Message{Kind: KindInvoice, Text: invoiceCaption(inv, b.now()), Code: inv.BOLT11, Invoice: &inv},
 		&Image{Name: "invoice.png", PNG: inv.QR}, "")
 }
 
@@ -286,6 +311,17 @@ func (b *Bridge) paymentLoop(ctx context.Context) {
 func (b *Bridge) payment(ev PaymentEvent) {
 	b.purchaseMu.Lock()
 	p, ok := b.store.TakePurchase(ev.ID)
+	var x extension
+	var isExt bool
+	if !ok {
+		x, isExt = b.takeExtension(ev.ID)
+	}
+	if isExt {
+		b.purchaseMu.Unlock()
+		b.ephemeral.Set("paid:"+ev.ID, true, 24*time.Hour)
+		b.extensionPayment(ev, x)
+		return
+	}
 	if !ok && ev.State == PaymentCanceled {
 		// Maybe newRoom has not recorded this purchase yet: let it know the invoice is gone.
 		b.ephemeral.Set("early:"+ev.ID, true, time.Hour)
@@ -308,6 +344,7 @@ func (b *Bridge) payment(ev PaymentEvent) {
 		b.open(p)
 	case PaymentCanceled:
 		b.stats.invoicesExpired.Add(1)
+		b.wipePending(addrOf(p.Creator))
 		b.reply(addrOf(p.Creator), "Your invoice expired before it was paid, so no room was opened and nothing was charged. Send /newroom to try again.")
 	}
 }
@@ -321,6 +358,7 @@ func (b *Bridge) open(p rooms.Purchase) {
 		if p.InvoiceID != "" {
 			b.cancelInvoice(p.InvoiceID)
 		}
+		b.wipePending(from)
 		b.reply(from, "kumo is shutting down, so your room could not be opened. Any payment was cancelled and the funds return to your wallet.")
 		return
 	}
@@ -335,6 +373,7 @@ func (b *Bridge) open(p rooms.Purchase) {
 		default:
 			why = "something went wrong"
 		}
+		b.wipePending(from)
 		if p.InvoiceID != "" {
 			b.cancelInvoice(p.InvoiceID)
 			b.reply(from, fmt.Sprintf("Your room could not be opened: %s. Your payment was cancelled and the funds return to your wallet. Send /newroom to try again.", why))
@@ -347,8 +386,8 @@ func (b *Bridge) open(p rooms.Purchase) {
 		b.settle(p.InvoiceID)
 	}
 	b.log.Info("room opened", "room", room.ID[:8], "paid", p.InvoiceID != "")
-	text := fmt.Sprintf("✅ Your room is open for %s (until %s). You are %s.\nAnyone who sends me this password joins, on any messenger. Its password:",
-		human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), me.Nick)
+	text := fmt.Sprintf("✅ Your room is open for %s (until %s). You are %s.\nAnyone who sends me this password joins, on any messenger.%s\nIts password:",
+		human(room.ExpiresAt.Sub(b.now())), room.ExpiresAt.UTC().Format("15:04 MST, 2 Jan"), me.Nick, b.ownStayNote(from))
 	b.replyRoom(from, Message{Text: text, Code: p.Password}, stateOf(room, me))
 	key, err := b.store.NewCreatorKey(me.Key())
 	if err != nil {
@@ -399,7 +438,13 @@ func (b *Bridge) reclaim(in Inbound, key string) {
 	b.replyRoom(from, Message{Text: fmt.Sprintf("🔑 You are the room's creator again, as %s. %s; it self-destructs in %s. Your creator key stays the same.",
 		me.Nick, members(len(room.Members)), human(room.ExpiresAt.Sub(b.now())))}, stateOf(room, me))
 	if got.Moved && got.Replaced.Key() != from.Key() {
-		b.replyRoom(addrOf(got.Replaced), Message{Text: "Your room's creator key was used in another chat: the room goes on there. Nothing more from it will reach you here."}, closedState)
+		const text = "Your room's creator key was used in another chat: the room goes on there. Nothing more from it will reach you here."
+		if b.cfg.Wipe {
+			// The old chat is out of the room: like a member who left, it keeps nothing of it.
+			b.wipeChat(addrOf(got.Replaced), rooms.Trace{Room: room.ID, Member: got.Replaced.Key()}, "🔑 "+text)
+		} else {
+			b.replyRoom(addrOf(got.Replaced), Message{Text: text}, closedState)
+		}
 	}
 	switch {
 	case got.Joined:

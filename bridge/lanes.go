@@ -47,6 +47,21 @@ func (l *lanes[T]) push(key string, item T) bool {
 	return true
 }
 
+// pushAlways queues item whatever the key's queue holds: for work that must not be lost (a wipe).
+func (l *lanes[T]) pushAlways(key string, item T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q, running := l.queues[key]
+	if !running {
+		q = &lane[T]{}
+		l.queues[key] = q
+	}
+	q.items = append(q.items, item)
+	if !running {
+		go l.drain(key, q)
+	}
+}
+
 func (l *lanes[T]) drain(key string, q *lane[T]) {
 	for {
 		l.mu.Lock()

@@ -231,6 +231,14 @@ type Deleter interface {
 	DeleteMessages(ctx context.Context, to Addr, ids []MessageID) error
 }
 
+// Inviter is a platform that can bring a person to the bot carrying a room's join token: a link
+// that hands the token over by itself (Telegram's t.me deep link, the web page's #join= fragment),
+// or one that opens a chat with the bot plus what to send there (Matrix, Discord). The text returned
+// is shown as it is in /invite's answer; ok is false when the adapter cannot make one (yet).
+type Inviter interface {
+	InviteLink(token string) (text string, ok bool)
+}
+
 var (
 	// ErrRecipientGone means the person cannot be reached any more: the bridge removes them from
 	// their room and tells the others.

@@ -92,11 +92,17 @@ type dcPerson struct {
 	fake *discordtest.Server
 	u    discordtest.User
 	ch   string
+
+	// The fake forgets what the bot deleted (the wipe): seen keeps what it saw once. Messages are
+	// deleted seconds after they are sent, long after the 10 ms polls of waitSeen saw them.
+	mu    sync.Mutex
+	known map[string]bool
+	hist  []string
 }
 
 func newDC(fake *discordtest.Server, name string) *dcPerson {
 	u := fake.AddUser(name)
-	return &dcPerson{fake: fake, u: u, ch: fake.DMChannel(u.ID)}
+	return &dcPerson{fake: fake, u: u, ch: fake.DMChannel(u.ID), known: map[string]bool{}}
 }
 
 func (p *dcPerson) platform() string { return "discord" }
@@ -106,11 +112,15 @@ func (p *dcPerson) send(_ testing.TB, _ context.Context, text string) {
 }
 func (p *dcPerson) seen() []string {
 	msgs := p.fake.Messages(p.ch)
-	out := make([]string, len(msgs))
-	for i, m := range msgs {
-		out[i] = discordPlain(m.Content)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range msgs {
+		if !p.known[m.ID] {
+			p.known[m.ID] = true
+			p.hist = append(p.hist, discordPlain(m.Content))
+		}
 	}
-	return out
+	return append([]string(nil), p.hist...)
 }
 
 // discordPlain renders Discord markdown as the reader sees it: escapes resolved, emphasis markers
@@ -236,17 +246,23 @@ type webPerson struct {
 	got  []string
 	recv []time.Time // when each of got arrived
 	err  error
+	// lines is what the page would still show, by seq ("o<n>" for the visitor's own lines, which
+	// the page shows itself); ownSeq numbers those lines.
+	lines  map[string]string
+	order  []string
+	ownSeq int
 }
 
 // webEvent is what the page receives (the fields the tests read).
 type webEvent struct {
-	Seq   uint64 `json:"seq"`
-	Type  string `json:"type"`
-	Kind  string `json:"kind"`
-	From  string `json:"from"`
-	Text  string `json:"text"`
-	Code  string `json:"code"`
-	Error string `json:"error"`
+	Seq   uint64   `json:"seq"`
+	Type  string   `json:"type"`
+	Kind  string   `json:"kind"`
+	From  string   `json:"from"`
+	Text  string   `json:"text"`
+	Code  string   `json:"code"`
+	Error string   `json:"error"`
+	IDs   []string `json:"ids"`
 }
 
 func newWeb(t testing.TB, ctx context.Context, k *kumo) *webPerson {
@@ -258,7 +274,7 @@ func newWeb(t testing.TB, ctx context.Context, k *kumo) *webPerson {
 	if err != nil {
 		t.Fatalf("web: %v", err)
 	}
-	p := &webPerson{conn: conn}
+	p := &webPerson{conn: conn, lines: map[string]string{}}
 	if err := conn.WriteJSON(map[string]string{"type": "hello"}); err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +292,13 @@ func (p *webPerson) read() {
 			p.mu.Unlock()
 			return
 		}
+		if ev.Type == "delete" {
+			p.mu.Lock()
+			for _, id := range ev.IDs {
+				delete(p.lines, id)
+			}
+			p.mu.Unlock()
+		}
 		if ev.Type != "msg" {
 			continue
 		}
@@ -290,6 +313,9 @@ func (p *webPerson) read() {
 		p.mu.Lock()
 		p.got = append(p.got, m.String())
 		p.recv = append(p.recv, now)
+		seq := strconv.FormatUint(ev.Seq, 10)
+		p.lines[seq] = m.String()
+		p.order = append(p.order, seq)
 		p.mu.Unlock()
 	}
 }
@@ -300,7 +326,14 @@ func (p *webPerson) send(t testing.TB, _ context.Context, text string) {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	_ = p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := p.conn.WriteJSON(map[string]string{"type": "text", "text": text}); err != nil {
+	// Like the page: every line the visitor writes is numbered, and shown as their own.
+	p.mu.Lock()
+	p.ownSeq++
+	own := strconv.Itoa(p.ownSeq)
+	p.lines["o"+own] = text
+	p.order = append(p.order, "o"+own)
+	p.mu.Unlock()
+	if err := p.conn.WriteJSON(map[string]string{"type": "text", "text": text, "id": own}); err != nil {
 		t.Errorf("web send: %v", err)
 	}
 }

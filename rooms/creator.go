@@ -128,6 +128,8 @@ func (s *Store) Reclaim(key string, m Member, origin string) (Reclaimed, error) 
 		r.creator = mk
 		s.c.Delete(memberPrefix + old.Key())
 		s.c.Set(memberPrefix+mk, r.id, cache.NoExpiration)
+		s.bookLeave(r.id, old.Key())
+		s.bookJoin(r.id, mk)
 		return Reclaimed{Room: r.snapshot(), Me: m, Moved: true, Replaced: old}, nil
 	default:
 		if len(r.members) >= s.cfg.MaxMembers {
@@ -137,6 +139,7 @@ func (s *Store) Reclaim(key string, m Member, origin string) (Reclaimed, error) 
 		r.members = append(r.members, m)
 		r.creator = mk
 		s.c.Set(memberPrefix+mk, r.id, cache.NoExpiration)
+		s.bookJoin(r.id, mk)
 		s.members.Add(1)
 		return Reclaimed{Room: r.snapshot(), Me: m, Joined: true}, nil
 	}
@@ -147,5 +150,6 @@ func (s *Store) removeMember(r *room, i int) {
 	key := r.members[i].Key()
 	r.members = append(r.members[:i:i], r.members[i+1:]...)
 	s.c.Delete(memberPrefix + key)
+	s.bookLeave(r.id, key)
 	s.members.Add(-1)
 }

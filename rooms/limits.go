@@ -56,12 +56,13 @@ const strengthMargin = 1e7
 // estimates 10^25 and more) must always pass.
 const maxMinGuesses = 1e20
 
-// MinGuesses is the zxcvbn guesses estimate a chosen password needs: what a room's lifetime of
-// guessing at the global budget can try, times strengthMargin. Defaults: 1,000 × (1 + 96) × 10^7 =
-// 9.7 × 10^11.
+// MinGuesses is the zxcvbn guesses estimate a chosen password needs: what a room's longest life
+// (MaxLifetime, which /extend can reach) of guessing at the global budget can try, times
+// strengthMargin. Defaults: 1,000 × (1 + 672) × 10^7 = 6.7 × 10^12.
 func (c Config) MinGuesses() float64 {
 	c = c.withDefaults()
-	lifetimeGuesses := float64(c.MaxFailuresGlobal) * (1 + float64(c.Lifetime)/float64(c.FailureWindow))
+	// A room may live up to MaxLifetime (/extend), and its password is guessable all that time.
+	lifetimeGuesses := float64(c.MaxFailuresGlobal) * (1 + float64(c.MaxLifetime)/float64(c.FailureWindow))
 	return lifetimeGuesses * strengthMargin
 }
 

@@ -205,7 +205,7 @@ func TestCheckStrength(t *testing.T) {
 		{"iloveyou2026!", rooms.ErrPasswordGuessable},
 		{"short", rooms.ErrPasswordTooWeak},
 		{"purple elephants dance at noon", nil},
-		{"zq8#Lm2!vRt9", nil},
+		{"zq8#Lm2!vRt9wK", nil},
 	}
 	for _, c := range cases {
 		err := s.CheckStrength(c.password)
@@ -225,7 +225,7 @@ func TestCheckStrength(t *testing.T) {
 
 func TestStrengthIsSizedToTheGlobalBudget(t *testing.T) {
 	d := rooms.DefaultConfig()
-	if got, want := d.MinGuesses(), 1000*(1+96)*1e7; got != want {
+	if got, want := d.MinGuesses(), 1000*(1+7*24*4)*1e7; got != want {
 		t.Fatalf("MinGuesses %g, want %g", got, want)
 	}
 	loose := d

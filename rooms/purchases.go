@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -150,4 +151,15 @@ func (s *Store) PurchaseOf(key string) (Purchase, bool) {
 		return Purchase{}, false
 	}
 	return *p.(*Purchase), true
+}
+
+// Purchases is every pending purchase (copies), for a stopping kumo to erase their invoices.
+func (s *Store) Purchases() []Purchase {
+	var out []Purchase
+	for k, it := range s.c.Items() {
+		if strings.HasPrefix(k, invoicePrefix) {
+			out = append(out, *it.Object.(*Purchase))
+		}
+	}
+	return out
 }

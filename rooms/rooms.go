@@ -36,6 +36,12 @@ type Config struct {
 	// (default 5 in 15m).
 	MaxFailures   int           `yaml:"max_failures"`
 	FailureWindow time.Duration `yaml:"failure_window"`
+	// MaxRefs caps how many message ids one room records for its wipe (rooms.max_refs, default
+	// DefaultMaxRefs); messages past it are counted and left in the chats.
+	MaxRefs int `yaml:"max_refs"`
+	// MaxLifetime caps how long /extend can keep a room alive, counted from its opening
+	// (rooms.max_lifetime, default 7 days, never less than Lifetime).
+	MaxLifetime time.Duration `yaml:"max_lifetime"`
 	// MaxFailuresPerOrigin bounds the wrong passwords from one origin (a web client's IP address or
 	// IPv6 /64, see Inbound.Origin) per FailureWindow, however many identities it uses
 	// (rooms.max_failures_per_origin, default 20). Past it, join attempts from the origin wait.
@@ -90,6 +96,9 @@ func (c Config) withDefaults() Config {
 	if c.FailureWindow == 0 {
 		c.FailureWindow = d.FailureWindow
 	}
+	if c.MaxLifetime == 0 {
+		c.MaxLifetime = max(DefaultMaxLifetime, c.Lifetime)
+	}
 	if c.MaxFailuresPerOrigin == 0 {
 		c.MaxFailuresPerOrigin = d.MaxFailuresPerOrigin
 	}
@@ -127,6 +136,12 @@ func (c Config) Validate() error {
 	}
 	if c.FailureWindow < time.Second {
 		errs = append(errs, fmt.Errorf("rooms.failure_window must be at least 1s, e.g. 15m, got %s", c.FailureWindow))
+	}
+	if c.MaxLifetime < c.Lifetime {
+		errs = append(errs, fmt.Errorf("rooms.max_lifetime (%s) must be at least rooms.lifetime (%s)", c.MaxLifetime, c.Lifetime))
+	}
+	if c.MaxRefs < 0 {
+		errs = append(errs, fmt.Errorf("rooms.max_refs must not be negative, got %d", c.MaxRefs))
 	}
 	if c.MaxFailuresPerOrigin < 1 || c.MaxFailuresPerHomeserver < 1 || c.MaxFailuresGlobal < 1 {
 		errs = append(errs, fmt.Errorf("rooms.max_failures_per_origin, rooms.max_failures_per_homeserver and rooms.max_failures_global must be at least 1"))
@@ -233,6 +248,13 @@ var (
 	ErrNotCreator      = errors.New("only the room's creator can do that")
 	ErrNickTaken       = errors.New("that name is taken in this room")
 	ErrNickInvalid     = errors.New("that name cannot be used")
+	ErrLocked          = errors.New("the room is locked")
+	ErrKicked          = errors.New("removed from that room by its creator")
+	ErrNoSuchMember    = errors.New("no member has that name")
+	ErrKickSelf        = errors.New("the creator cannot remove themselves")
+	ErrMaxLifetime     = errors.New("the room cannot live any longer")
+	ErrRoomGone        = errors.New("the room has ended")
+	ErrTooManyTokens   = errors.New("the room has too many invite links")
 	ErrWrongCreatorKey = errors.New("no live room has that creator key")
 )
 
@@ -268,6 +290,7 @@ const (
 	failurePrefix  = "f:" // member key -> *failures, expiring with the window
 	invoicePrefix  = "i:" // invoice id -> *Purchase
 	buyerPrefix    = "b:" // member key -> invoice id of their pending purchase
+	tokenPrefix    = "t:" // keyed hash of a join token -> room id
 	creatorPrefix  = "k:" // HMAC(creator key) -> room id
 )
 
@@ -281,8 +304,15 @@ type room struct {
 	openedAt  time.Time
 	expiresAt time.Time
 	timers    []*time.Timer
-	closed    atomic.Bool
-	reason    Reason
+	// gen counts reschedulings (Extend): a timer of an older schedule does nothing.
+	gen    int
+	closed atomic.Bool
+	reason Reason
+	// The creator's controls (controls.go): no joins while locked; kicked member keys never rejoin;
+	// join tokens by their keyed hash.
+	locked bool
+	kicked map[string]bool
+	tokens map[string]joinToken
 }
 
 func (r *room) snapshot() Room {
@@ -445,12 +475,8 @@ func (s *Store) Open(creator Member, password string) (Room, Member, error) {
 	s.c.Set(roomPrefix+r.id, r, s.cfg.Lifetime)
 	s.c.Set(passwordPrefix+pwKey, r.id, s.cfg.Lifetime)
 	s.c.Set(memberPrefix+creator.Key(), r.id, cache.NoExpiration)
-	r.timers = append(r.timers, time.AfterFunc(s.cfg.Lifetime, func() { s.close(r, Expired) }))
-	for _, w := range s.cfg.Warnings {
-		if w < s.cfg.Lifetime {
-			r.timers = append(r.timers, time.AfterFunc(s.cfg.Lifetime-w, func() { s.warn(r, w) }))
-		}
-	}
+	s.openBook(r, creator.Key())
+	s.schedule(r, s.cfg.Lifetime)
 	snap := r.snapshot()
 	s.mu.Unlock()
 	s.rooms.Add(1)
@@ -458,9 +484,37 @@ func (s *Store) Open(creator Member, password string) (Room, Member, error) {
 	return snap, creator, nil
 }
 
-func (s *Store) warn(r *room, left time.Duration) {
+// schedule (re)arms r's end and warnings, left from now; older timers are stopped. Callers hold mu
+// (or own r alone, as Open does).
+func (s *Store) schedule(r *room, left time.Duration) {
+	for _, t := range r.timers {
+		t.Stop()
+	}
+	r.gen++
+	gen := r.gen
+	r.timers = append(r.timers[:0], time.AfterFunc(left, func() { s.expire(r, gen) }))
+	for _, w := range s.cfg.Warnings {
+		if w < left {
+			r.timers = append(r.timers, time.AfterFunc(left-w, func() { s.warn(r, w, gen) }))
+		}
+	}
+}
+
+// expire closes r when its end comes, unless an extension rescheduled it meanwhile: deciding under
+// mu makes "extended" and "expired" exclusive, so an extension that was paid for is never lost.
+func (s *Store) expire(r *room, gen int) {
+	s.mu.Lock()
+	if r.gen != gen || !r.closed.CompareAndSwap(false, true) {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.finishClose(r, Expired)
+}
+
+func (s *Store) warn(r *room, left time.Duration, gen int) {
 	s.mu.RLock()
-	if r.closed.Load() {
+	if r.closed.Load() || r.gen != gen {
 		s.mu.RUnlock()
 		return
 	}
@@ -476,8 +530,16 @@ func (s *Store) close(r *room, why Reason) {
 	if !r.closed.CompareAndSwap(false, true) {
 		return
 	}
+	s.finishClose(r, why)
+}
+
+// finishClose is close once r is marked closed.
+func (s *Store) finishClose(r *room, why Reason) {
 	s.mu.Lock()
 	r.reason = why
+	for k := range r.tokens {
+		s.c.Delete(tokenPrefix + k)
+	}
 	for _, t := range r.timers {
 		t.Stop()
 	}
@@ -496,6 +558,7 @@ func (s *Store) close(r *room, why Reason) {
 	s.mu.Unlock()
 	// Outside mu: go-cache calls evicted synchronously from Delete, and evicted may call close.
 	s.c.Delete(roomPrefix + r.id)
+	s.bookClose(r)
 	s.rooms.Add(-1)
 	s.members.Add(-int64(len(snap.Members)))
 	if s.ev != nil {
@@ -503,12 +566,14 @@ func (s *Store) close(r *room, why Reason) {
 	}
 }
 
-// Join adds m to the live room with that password. origin is where the attempt came from
-// (Inbound.Origin; "" when the identity is the only source there is). Past any of the guess limits the
-// password is not looked at: the answer is a *ThrottledError, whether it was right or not.
-func (s *Store) Join(password string, m Member, origin string) (Room, Member, error) {
+// Join adds m to the live room with that password or join token (see NewToken). origin is where the
+// attempt came from (Inbound.Origin; "" when the identity is the only source there is). Password and
+// token are tried in one call, so a wrong token counts against the same guess limits as a wrong
+// password. Past any of the limits nothing is looked at: the answer is a *ThrottledError, whether the
+// secret was right or not.
+func (s *Store) Join(secret string, m Member, origin string) (Room, Member, error) {
 	key := m.Key()
-	pwKey := s.keyOf(password)
+	pwKey, tokKey := s.keyOf(secret), s.tokenKey(secret)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, _, in := s.roomOf(key); in {
@@ -517,20 +582,32 @@ func (s *Store) Join(password string, m Member, origin string) (Room, Member, er
 	if err := s.throttled(key, origin); err != nil {
 		return Room{}, Member{}, err
 	}
-	var r *room
-	if v, ok := s.c.Get(passwordPrefix + pwKey); ok {
-		r, _ = s.getRoom(v.(string))
+	r, tok, byToken := s.tokenRoom(tokKey)
+	if r == nil {
+		if v, ok := s.c.Get(passwordPrefix + pwKey); ok {
+			r, _ = s.getRoom(v.(string))
+		}
 	}
 	if r == nil {
 		s.count(key, origin)
 		return Room{}, Member{}, ErrWrongPassword
 	}
-	if len(r.members) >= s.cfg.MaxMembers {
+	switch {
+	case r.kicked[key]:
+		return Room{}, Member{}, ErrKicked
+	case r.locked:
+		return Room{}, Member{}, ErrLocked
+	case len(r.members) >= s.cfg.MaxMembers:
 		return Room{}, Member{}, ErrRoomFull
+	}
+	if byToken && tok.once {
+		delete(r.tokens, tokKey)
+		s.c.Delete(tokenPrefix + tokKey)
 	}
 	m.Nick = uniqueNick(r.members)
 	r.members = append(r.members, m)
 	s.c.Set(memberPrefix+key, r.id, cache.NoExpiration)
+	s.bookJoin(r.id, key)
 	s.members.Add(1)
 	return r.snapshot(), m, nil
 }
@@ -546,6 +623,7 @@ func (s *Store) Leave(key string) (Room, Member, error) {
 	m := r.members[i]
 	r.members = append(r.members[:i:i], r.members[i+1:]...)
 	s.c.Delete(memberPrefix + key)
+	s.bookLeave(r.id, key)
 	s.members.Add(-1)
 	return r.snapshot(), m, nil
 }

@@ -25,8 +25,14 @@ type Platform struct {
 	changed chan struct{} // closed and replaced at every send, to wake waiters
 	got     map[string][]bridge.Message
 	images  map[string][]bridge.Image
-	fail    func(to bridge.Addr, m bridge.Message) error
-	sends   int
+	// chats is what each chat shows now, the person's own messages included; next numbers
+	// messages per chat.
+	chats map[string][]Shown
+	next  map[string]int
+	fail  func(to bridge.Addr, m bridge.Message) error
+	sends int
+	// invite makes invite links (bridge.Inviter), when set.
+	invite func(token string) string
 }
 
 // New makes a fake platform with that name and limits.
@@ -37,6 +43,68 @@ func New(name string, limits bridge.Limits) *Platform {
 		changed: make(chan struct{}),
 		got:     make(map[string][]bridge.Message),
 		images:  make(map[string][]bridge.Image),
+		chats:   make(map[string][]Shown),
+		next:    make(map[string]int),
+	}
+}
+
+// Shown is one message a chat shows: one kumo sent (Msg) or one the person sent (Own, Text).
+type Shown struct {
+	ID   bridge.MessageID
+	Own  bool
+	Text string // Own: what the person wrote
+	Msg  bridge.Message
+}
+
+func (s Shown) String() string {
+	if s.Own {
+		return "(own) " + s.Text
+	}
+	return "[" + s.Msg.Kind.String() + "] " + s.Msg.String()
+}
+
+// newID numbers the chat's next message. Callers hold mu.
+func (p *Platform) newID(chat string) bridge.MessageID {
+	p.next[chat]++
+	return bridge.MessageID(fmt.Sprintf("%s#%d", chat, p.next[chat]))
+}
+
+// wake tells waiters something changed. Callers hold mu.
+func (p *Platform) wake() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// Chat is what the chat shows now: kumo's messages and the person's own, minus what was deleted.
+func (p *Platform) Chat(chat string) []Shown {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.chats[chat])
+}
+
+// WaitChat waits until cond holds for what the chat shows now.
+func (p *Platform) WaitChat(t testing.TB, chat string, timeout time.Duration, what string, cond func([]Shown) bool) []Shown {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		p.mu.Lock()
+		shown := slices.Clone(p.chats[chat])
+		changed := p.changed
+		p.mu.Unlock()
+		if cond(shown) {
+			return shown
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			var b strings.Builder
+			for _, s := range shown {
+				b.WriteString("  " + s.String() + "\n")
+			}
+			t.Fatalf("%s chat %s: timed out waiting for %s; it shows:\n%s", p.name, chat, what, b.String())
+			return nil
+		}
 	}
 }
 
@@ -87,12 +155,12 @@ func (p *Platform) record(to bridge.Addr, m bridge.Message, img *bridge.Image) (
 		}
 	}
 	p.got[to.Chat] = append(p.got[to.Chat], m)
-	id := bridge.MessageID(fmt.Sprintf("%s#%d", to.Chat, len(p.got[to.Chat])))
+	id := p.newID(to.Chat)
+	p.chats[to.Chat] = append(p.chats[to.Chat], Shown{ID: id, Msg: m})
 	if img != nil {
 		p.images[to.Chat] = append(p.images[to.Chat], *img)
 	}
-	close(p.changed)
-	p.changed = make(chan struct{})
+	p.wake()
 	return id, nil
 }
 
@@ -104,7 +172,13 @@ func (p *Platform) User(id string) bridge.Addr {
 // Say hands the core a message from the user, once the core is running.
 func (p *Platform) Say(t testing.TB, from bridge.Addr, text string) {
 	t.Helper()
-	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, Text: text})
+	h := p.handler(t)
+	p.mu.Lock()
+	id := p.newID(from.Chat)
+	p.chats[from.Chat] = append(p.chats[from.Chat], Shown{ID: id, Own: true, Text: text})
+	p.wake()
+	p.mu.Unlock()
+	h.HandleInbound(context.Background(), bridge.Inbound{From: from, Text: text, ID: id})
 }
 
 // SayFrom hands the core a message from the user arriving from origin (Inbound.Origin: the web
@@ -117,7 +191,13 @@ func (p *Platform) SayFrom(t testing.TB, from bridge.Addr, origin, text string) 
 // SayNonText hands the core a photo/sticker/file from the user.
 func (p *Platform) SayNonText(t testing.TB, from bridge.Addr) {
 	t.Helper()
-	p.handler(t).HandleInbound(context.Background(), bridge.Inbound{From: from, NonText: true})
+	h := p.handler(t)
+	p.mu.Lock()
+	id := p.newID(from.Chat)
+	p.chats[from.Chat] = append(p.chats[from.Chat], Shown{ID: id, Own: true, Text: "(photo)"})
+	p.wake()
+	p.mu.Unlock()
+	h.HandleInbound(context.Background(), bridge.Inbound{From: from, NonText: true, ID: id})
 }
 
 // Gone tells the core the user is gone for good on this platform (bridge.Inbound.Left).
@@ -213,4 +293,22 @@ func strconvQuote(s string) string { return "\"" + s + "\"" }
 func Run(t testing.TB, b *bridge.Bridge) (stop func()) {
 	t.Helper()
 	return Background(t, "bridge", b.Run).Stop
+}
+
+// SetInviteLink makes the platform a bridge.Inviter whose links f makes; nil makes it offer none.
+func (p *Platform) SetInviteLink(f func(token string) string) {
+	p.mu.Lock()
+	p.invite = f
+	p.mu.Unlock()
+}
+
+// InviteLink implements bridge.Inviter when SetInviteLink gave it a way.
+func (p *Platform) InviteLink(token string) (string, bool) {
+	p.mu.Lock()
+	f := p.invite
+	p.mu.Unlock()
+	if f == nil {
+		return "", false
+	}
+	return f(token), true
 }

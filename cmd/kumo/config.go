@@ -708,8 +708,10 @@ func identifiedBy[C any](r platformRow, f func(C, httpConfig) string) platformRo
 type wiring struct {
 	// simulate pays a development invoice: the web chat's "simulate payment" control.
 	simulate func(ctx context.Context, invoiceID string) error
-	// http is the HTTP server's configuration, for a platform served on it (the web chat).
-	http httpConfig
+	// http is the HTTP server's configuration, for a platform served on it (the web chat), and
+	// listenAddr the address it is bound to (http.listen with its port 0 resolved).
+	http       httpConfig
+	listenAddr string
 }
 
 type validator interface{ Validate() error }

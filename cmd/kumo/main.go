@@ -191,6 +191,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		}
 	}
 
+	// Listening before the platforms are made tells them the bound address (http.listen may ask for
+	// port 0), which the web chat's invite links carry when web.public_url is not set.
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	defer ln.Close() // a no-op once served; closes it when kumo stops before serving
+	w.listenAddr = ln.Addr().String()
 	var (
 		parts []bridge.Platform
 		page  http.Handler
@@ -211,10 +219,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		return fmt.Errorf("http.listen: %w", err)
-	}
 	metrics := metricsHandler(b)
 	servers := []*server{{ln: ln}}
 	metricsAddr := ln.Addr()

@@ -36,7 +36,7 @@ func platforms() []platformRow {
 		// The web chat runs when no other platform is configured (web.enabled: false turns it off).
 		identifiedBy(platformOf(web.Name, func(c web.Config, log *slog.Logger, w wiring) (bridge.Platform, error) {
 			proxies, _ := web.ParseTrustedProxies(w.http.TrustedProxies) // validated already
-			opts := []web.Option{web.WithTrustedProxies(proxies), web.WithListenAddr(w.http.Listen)}
+			opts := []web.Option{web.WithTrustedProxies(proxies), web.WithListenAddr(w.listenAddr)}
 			if w.simulate != nil {
 				opts = append(opts, web.WithSimulatedPayments(w.simulate))
 			}

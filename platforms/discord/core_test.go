@@ -59,6 +59,9 @@ func startCore(t *testing.T, opts discordtest.Options, aopts ...Option) *core {
 	cfg := bridge.DefaultConfig()
 	cfg.FloodRate = 0
 	cfg.Retry = bridge.RetryPolicy{Attempts: 3, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxRateLimitWait: time.Minute}
+	// Stopping wipes every room; at Discord's 5 deletions a second a big room's wipe outlasts the
+	// test's wait for Run, so the grace is bounded below it (what is left is counted, not waited for).
+	cfg.ShutdownGrace = wait / 2
 	c := &core{env: e, pay: &payments{Dev: lightning.NewDev(e.log)}, other: bridgetest.New("other", bridge.Limits{MaxText: 4096})}
 	b, err := bridge.New(cfg, c.pay, e.log, e.a, c.other)
 	if err != nil {

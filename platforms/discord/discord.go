@@ -18,7 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/bwmarrin/discordgo"
@@ -97,6 +96,7 @@ const pendingLifetime = 14 * time.Minute
 var (
 	_ bridge.Platform = (*Adapter)(nil)
 	_ bridge.Deleter  = (*Adapter)(nil)
+	_ bridge.Inviter  = (*Adapter)(nil)
 )
 
 // New makes an adapter from a valid cfg; a nil log discards. Nothing is contacted until Run or a send.
@@ -213,7 +213,7 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	a.mu.Lock()
 	appID := a.appID
 	a.mu.Unlock()
-	if err := a.registerCommands(ctx, appID); err != nil {
+	if err := a.registerCommands(ctx, appID, bridge.MenuOf(h)); err != nil {
 		// DMs still work without slash commands: say so loudly and carry on.
 		a.log.Error("discord: registering slash commands failed", "err", err)
 	}
@@ -238,61 +238,85 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	}
 }
 
-// commands are the slash commands; each becomes the text command the core parses.
-func commands() []*discordgo.ApplicationCommand {
+// commands are the slash commands, made from the core's command list (the same names and texts as
+// /help and Telegram's menu); each becomes the text command the core parses.
+func commands(list []bridge.CommandInfo) []*discordgo.ApplicationCommand {
 	contexts := []discordgo.InteractionContextType{discordgo.InteractionContextGuild, discordgo.InteractionContextBotDM}
 	installs := []discordgo.ApplicationIntegrationType{discordgo.ApplicationIntegrationGuildInstall}
-	str := func(name, desc string, required bool) *discordgo.ApplicationCommandOption {
-		return &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString, Name: name, Description: desc, Required: required}
-	}
-	cmd := func(name, desc string, opts ...*discordgo.ApplicationCommandOption) *discordgo.ApplicationCommand {
-		return &discordgo.ApplicationCommand{Name: name, Description: desc, Type: discordgo.ChatApplicationCommand,
-			Contexts: &contexts, IntegrationTypes: &installs, Options: opts}
-	}
 	var out []*discordgo.ApplicationCommand
-	for _, c := range bridge.Commands() {
+	for _, c := range list {
 		var opts []*discordgo.ApplicationCommandOption
-		// "[password]" is an optional option named password, "<creator key>" a required one named
-		// key (Discord's option names are single words).
-		if words := strings.Fields(strings.Trim(c.Args, "[]<>")); len(words) > 0 {
-			opts = append(opts, str(words[len(words)-1], describe(c.ArgDescription), strings.HasPrefix(c.Args, "<")))
+		if o := option(c); o != nil {
+			opts = append(opts, o)
 		}
-		out = append(out, cmd(c.Name, describe(c.Description), opts...))
+		out = append(out, &discordgo.ApplicationCommand{Name: c.Name, Description: describe(c.Description), Type: discordgo.ChatApplicationCommand,
+			Contexts: &contexts, IntegrationTypes: &installs, Options: opts})
 	}
 	return out
 }
 
-// describe fits a description into Discord's 1-100 characters, capitalised as Discord's own are.
-func describe(s string) string {
-	r := []rune(s)
-	if len(r) > 100 {
-		r = append(r[:99], '…')
+// option is a command's one string option: "[password]" an optional one named password,
+// "<name>" a required one, "[once|revoke]" an optional choice between those words.
+func option(c bridge.CommandInfo) *discordgo.ApplicationCommandOption {
+	arg := strings.Trim(c.Args, "[]<>")
+	if arg == "" {
+		return nil
 	}
-	if len(r) > 0 {
-		r[0] = unicode.ToUpper(r[0])
+	// Option names are one word: "<creator key>" is the option "key".
+	arg = arg[strings.LastIndexByte(arg, ' ')+1:]
+	o := &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString, Name: arg,
+		Description: describe(c.ArgDescription), Required: strings.HasPrefix(c.Args, "<")}
+	if words := strings.Split(arg, "|"); len(words) > 1 {
+		o.Name = "what"
+		for _, w := range words {
+			o.Choices = append(o.Choices, &discordgo.ApplicationCommandOptionChoice{Name: w, Value: w})
+		}
 	}
-	return string(r)
+	if o.Description == "" {
+		o.Description = o.Name
+	}
+	return o
 }
 
-func (a *Adapter) registerCommands(ctx context.Context, appID string) error {
+// describe fits a text into Discord's 1-100 characters for descriptions.
+func describe(s string) string {
+	if r := []rune(s); len(r) > 100 {
+		return string(r[:99]) + "…"
+	}
+	return s
+}
+
+func (a *Adapter) registerCommands(ctx context.Context, appID string, list []bridge.CommandInfo) error {
 	if err := a.wait(ctx); err != nil {
 		return err
 	}
-	_, err := a.s.ApplicationCommandBulkOverwrite(appID, "", commands(), discordgo.WithContext(ctx))
+	_, err := a.s.ApplicationCommandBulkOverwrite(appID, "", commands(list), discordgo.WithContext(ctx))
 	return err
 }
 
 // commandText turns a slash command into the text command the core parses.
 func commandText(d discordgo.ApplicationCommandInteractionData) string {
 	text := "/" + d.Name
-	for _, name := range []string{"password", "name", "key"} {
-		if o := d.GetOption(name); o != nil && o.Type == discordgo.ApplicationCommandOptionString {
+	for _, o := range d.Options {
+		if o != nil && o.Type == discordgo.ApplicationCommandOptionString {
 			if v := strings.TrimSpace(o.StringValue()); v != "" {
 				text += " " + v
 			}
 		}
 	}
 	return text
+}
+
+// InviteLink implements bridge.Inviter. Discord has no deep link that carries a payload into a
+// bot's DM: the link opens the bot's profile (Message starts the DM) and the person sends the token.
+func (a *Adapter) InviteLink(token string) (string, bool) {
+	a.mu.Lock()
+	botID := a.botID
+	a.mu.Unlock()
+	if botID == "" {
+		return "", false
+	}
+	return "https://discord.com/users/" + botID + " then send the bot: /join " + token, true
 }
 
 func (a *Adapter) onMessage(ctx context.Context, h bridge.Handler, m *discordgo.Message) {

@@ -46,6 +46,7 @@ func TestStartRegistersCommandsWithoutPrivilegedIntents(t *testing.T) {
 	want := map[string][]option{
 		"newroom": {{"password", false}}, "join": {{"password", true}}, "leave": nil, "who": nil,
 		"info": nil, "nick": {{"name", true}}, "destroy": nil, "help": nil,
+		"invite": {{"what", false}}, "kick": {{"pseudonym", true}}, "lock": nil, "unlock": nil, "extend": nil,
 		"reclaim": {{"key", true}},
 	}
 	if len(got) != len(want) {

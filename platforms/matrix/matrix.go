@@ -147,6 +147,14 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 }
 
 // Name implements bridge.Platform.
+// InviteLink implements bridge.Inviter. A matrix.to link opens a DM with the bot in any client; it
+// carries no payload into the chat, so the person sends the token there.
+func (a *Adapter) InviteLink(token string) (string, bool) {
+	return "https://matrix.to/#/" + a.cfg.UserID + " then send: /join " + token, true
+}
+
+var _ bridge.Inviter = (*Adapter)(nil)
+
 func (a *Adapter) Name() string { return Name }
 
 // Limits implements bridge.Platform: see textLen for how Matrix's 64 KiB event cap is counted.

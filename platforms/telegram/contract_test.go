@@ -31,8 +31,14 @@ func (h *harness) User(t *testing.T) bridge.Addr {
 func (h *harness) Shown(t *testing.T, _ context.Context, to bridge.Addr) []platformtest.Shown {
 	id, _ := strconv.ParseInt(to.Chat, 10, 64)
 	var out []platformtest.Shown
-	for _, m := range h.s.Shown(id) {
-		out = append(out, platformtest.Shown{ID: bridge.MessageID(strconv.Itoa(m.MessageID)), Text: m.Text, Image: m.Method == "sendPhoto"})
+	photos := map[int]bool{}
+	for _, m := range h.s.Sent(id) {
+		photos[m.MessageID] = m.Method == "sendPhoto"
+	}
+	for _, m := range h.s.Shows(id) {
+		if !m.Incoming {
+			out = append(out, platformtest.Shown{ID: bridge.MessageID(strconv.Itoa(m.MessageID)), Text: m.Text, Image: photos[m.MessageID]})
+		}
 	}
 	return out
 }

@@ -64,11 +64,14 @@ type Pacing struct {
 	GlobalBurst  int
 	PerChat      rate.Limit
 	PerChatBurst int
+	// Delete paces deleteMessage(s) calls over all chats (zero: unpaced).
+	Delete      rate.Limit
+	DeleteBurst int
 }
 
 // DefaultPacing stays under Telegram's published limits.
 func DefaultPacing() Pacing {
-	return Pacing{Global: 30, GlobalBurst: 1, PerChat: 1, PerChatBurst: 3}
+	return Pacing{Global: 30, GlobalBurst: 1, PerChat: 1, PerChatBurst: 3, Delete: 30, DeleteBurst: 10}
 }
 
 type options struct {
@@ -95,6 +98,9 @@ type Adapter struct {
 	bot    *bot.Bot
 	pacing Pacing
 	global *rate.Limiter
+	// deletes paces deleteMessage(s) calls, apart from sends: Telegram documents no delete limit,
+	// so the wipe stays at the overall send rate and never takes a chat's send budget.
+	deletes *rate.Limiter
 
 	running atomic.Bool
 	handler bridge.Handler // set by Run before polling starts
@@ -106,7 +112,10 @@ type Adapter struct {
 	sideJob sync.WaitGroup          // group answers in flight
 }
 
-var _ bridge.Platform = (*Adapter)(nil)
+var (
+	_ bridge.Platform = (*Adapter)(nil)
+	_ bridge.Inviter  = (*Adapter)(nil)
+)
 
 // New makes the adapter from a valid cfg; a nil log discards. It does not contact Telegram: Run checks
 // the token.
@@ -129,6 +138,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	}
 	if o.pacing.Global > 0 {
 		a.global = rate.NewLimiter(o.pacing.Global, max(1, o.pacing.GlobalBurst))
+	}
+	if o.pacing.Delete > 0 {
+		a.deletes = rate.NewLimiter(o.pacing.Delete, max(1, o.pacing.DeleteBurst))
 	}
 	bopts := []bot.Option{
 		bot.WithSkipGetMe(), // Run does it, with its context
@@ -168,9 +180,9 @@ func (a *Adapter) Limits() bridge.Limits {
 }
 
 // menu is the command menu Telegram shows, from the core's list of commands.
-func menu() []models.BotCommand {
+func menu(cmds []bridge.CommandInfo) []models.BotCommand {
 	var out []models.BotCommand
-	for _, c := range bridge.Commands() {
+	for _, c := range cmds {
 		d := c.Description
 		if c.Args != "" {
 			d = c.Args + ": " + d
@@ -208,7 +220,7 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	if _, err := a.bot.DeleteWebhook(ctx, &bot.DeleteWebhookParams{}); err != nil && ctx.Err() == nil {
 		a.log.Warn("telegram: deleteWebhook failed", "err", err)
 	}
-	if _, err := a.bot.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: menu()}); err != nil && ctx.Err() == nil {
+	if _, err := a.bot.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: menu(bridge.MenuOf(h))}); err != nil && ctx.Err() == nil {
 		// Not fatal: commands still work when typed, only the menu is missing.
 		a.log.Warn("telegram: setMyCommands failed", "err", err)
 	}
@@ -239,7 +251,7 @@ func (a *Adapter) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) 
 		Platform: Name,
 		User:     strconv.FormatInt(msg.From.ID, 10),
 		Chat:     strconv.FormatInt(msg.Chat.ID, 10),
-	}}
+	}, ID: bridge.MessageID(strconv.Itoa(msg.ID))}
 	if msg.Text != "" {
 		in.Text = msg.Text
 	} else {
@@ -247,6 +259,51 @@ func (a *Adapter) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) 
 		in.NonText = true
 	}
 	a.handler.HandleInbound(ctx, in)
+	if startPayload(in.Text) {
+		// A tapped invite link (t.me/<bot>?start=<token>) leaves "/start <token>" in the chat: the
+		// token must not stay on the person's screen, so it goes at once.
+		a.deleteAsync(ctx, in.From, in.ID)
+	}
+}
+
+// startPayload says whether text is a deep link's "/start <payload>".
+func startPayload(text string) bool {
+	cmd, payload, ok := strings.Cut(text, " ")
+	return ok && strings.TrimSpace(payload) != "" && (cmd == "/start" || strings.HasPrefix(cmd, "/start@"))
+}
+
+func (a *Adapter) deleteAsync(ctx context.Context, to bridge.Addr, id bridge.MessageID) {
+	a.sideJob.Add(1)
+	go func() {
+		defer a.sideJob.Done()
+		for attempt := 0; ; attempt++ {
+			err := a.DeleteMessages(ctx, to, []bridge.MessageID{id})
+			var rl *bridge.RateLimitError
+			if err == nil || ctx.Err() != nil {
+				return
+			}
+			if !errors.As(err, &rl) || attempt >= 3 {
+				a.log.Warn("telegram: could not delete a /start message", "err", err)
+				return
+			}
+			select {
+			case <-time.After(rl.RetryAfter):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// InviteLink implements bridge.Inviter: Telegram's deep link, which opens the bot's chat and sends
+// "/start <token>" when tapped. The token (22 characters of base64url) fits the payload's 64
+// characters of A-Za-z0-9_-. There is none until getMe told the bot's username.
+func (a *Adapter) InviteLink(token string) (string, bool) {
+	n := a.botName.Load()
+	if n == nil || *n == "" {
+		return "", false
+	}
+	return "https://t.me/" + *n + "?start=" + token, true
 }
 
 // answerGroup tells a group, once, that kumo only works in a private chat, and relays nothing.
@@ -295,6 +352,9 @@ func (a *Adapter) SendText(ctx context.Context, to bridge.Addr, m bridge.Message
 			Text:               text,
 			ParseMode:          models.ParseModeHTML,
 			LinkPreviewOptions: &models.LinkPreviewOptions{IsDisabled: bot.True()},
+			// A member's words cannot be forwarded or saved out of the room. Only relays: the
+			// password and invoices must stay copyable.
+			ProtectContent: m.Kind == bridge.KindRelay,
 		})
 		return err
 	})

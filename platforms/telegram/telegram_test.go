@@ -44,7 +44,7 @@ func pollOpt() telegram.Option {
 
 // pacingFor makes the adapter pace itself exactly at the fake's limits, evenly spaced.
 func pacingFor(l telegramtest.Limits) telegram.Pacing {
-	return telegram.Pacing{Global: l.Global, GlobalBurst: 1, PerChat: l.PerChat, PerChatBurst: 1}
+	return telegram.Pacing{Global: l.Global, GlobalBurst: 1, PerChat: l.PerChat, PerChatBurst: 1, Delete: l.Delete, DeleteBurst: l.DeleteBurst}
 }
 
 // noPacing is for fakes without limits: tests need not wait.
@@ -95,26 +95,36 @@ func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 	for _, c := range cmds {
 		names = append(names, c.Command)
 	}
-	if got, want := strings.Join(names, " "), "newroom join leave who info nick destroy reclaim help"; got != want {
+	var menu []string
+	for _, c := range bridge.Commands() {
+		menu = append(menu, c.Name)
+	}
+	if got, want := strings.Join(names, " "), strings.Join(menu, " "); got != want {
 		t.Fatalf("command menu %q, want %q", got, want)
 	}
 
 	// Interleaved senders; each one's order must hold.
+	// Each one's message_id (numbered per chat) is the Inbound's ID.
 	var want []bridge.Inbound
+	next := map[int64]int{}
+	id := func(u telegramtest.User) bridge.MessageID {
+		next[u.ID]++
+		return bridge.MessageID(strconv.Itoa(next[u.ID]))
+	}
 	for i := range 30 {
 		u := []telegramtest.User{alice, bob}[i%2]
 		text := "msg " + strconv.Itoa(i)
 		s.Inject(telegramtest.Incoming{From: u, Text: text})
-		want = append(want, bridge.Inbound{From: addr(u), Text: text})
+		want = append(want, bridge.Inbound{From: addr(u), Text: text, ID: id(u)})
 	}
 	s.Inject(telegramtest.Incoming{From: carol, Media: "sticker"})
 	s.Inject(telegramtest.Incoming{From: carol, Media: "photo", Caption: "look"})
 	s.Inject(telegramtest.Incoming{From: carol, Media: "voice"})
 	s.Inject(telegramtest.Incoming{From: carol, Text: "/join@kumo_test_bot secret"})
 	for range 3 {
-		want = append(want, bridge.Inbound{From: addr(carol), NonText: true})
+		want = append(want, bridge.Inbound{From: addr(carol), NonText: true, ID: id(carol)})
 	}
-	want = append(want, bridge.Inbound{From: addr(carol), Text: "/join@kumo_test_bot secret"})
+	want = append(want, bridge.Inbound{From: addr(carol), Text: "/join@kumo_test_bot secret", ID: id(carol)})
 
 	got := rec.Wait(t, ctx, len(want))
 	for i := range want {

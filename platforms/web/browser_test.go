@@ -478,12 +478,19 @@ func TestBrowserPaidRoom(t *testing.T) {
 	bob.do(chromedp.Click(chromedp.ID("btn-info")))
 	bob.waitKind("reply", "This room self-destructs in")
 
-	// Bob leaves: his page shows no room, Alice is told.
+	// Bob leaves: his page shows no room and nothing of it but the final notice; Alice is told, and
+	// her page keeps the conversation.
 	bob.do(chromedp.Click(chromedp.ID("btn-leave")))
 	bob.confirm(true)
-	bob.waitKind("reply", "You left the room")
+	bob.waitKind("notice", "You left the room")
 	bob.waitJS(`document.getElementById('time-left').hidden && document.body.dataset.room === 'out'`, "bob out of the room")
+	if n := evalJS[int](bob, `document.querySelectorAll('#log .msg').length`); n != 1 {
+		t.Errorf("bob's page shows %d messages after he left, want the final notice alone:\n%s", n, bob.pageLog())
+	}
 	alice.waitKind("notice", "Bob left")
+	if n := evalJS[int](alice, `document.querySelectorAll('#log .kind-relay, #log .kind-self').length`); n == 0 {
+		t.Errorf("alice's conversation was wiped when bob left")
+	}
 
 	for _, v := range []*visitor{alice, bob} {
 		if p := v.problems(); len(p) > 0 {
@@ -520,9 +527,33 @@ func TestBrowserSelfDestruct(t *testing.T) {
 	password := alice.code("Your room is open")
 	bob.do(chromedp.SetValue(chromedp.ID("join-password"), password), chromedp.Click(chromedp.ID("btn-join")))
 	bob.waitKind("reply", "You joined the room")
+	bob.send("bob was here")
+	alice.waitRelay(nickOfPage(bob), "bob was here")
+	// Count what the wipe removes before the final notice arrives: everything the page showed of the
+	// room (bob's own line too), removed by kumo's deletions, not only by the page clearing itself.
+	const observe = `(() => {
+		const log = document.getElementById('log');
+		window.kumoShown = log.children.length;
+		window.kumoRemoved = 0;
+		window.kumoFinal = false;
+		new MutationObserver((ms) => ms.forEach((m) => {
+			if (!window.kumoFinal) window.kumoRemoved += m.removedNodes.length;
+			m.addedNodes.forEach((n) => { if (n.textContent.includes('self-destructed')) window.kumoFinal = true; });
+		})).observe(log, { childList: true });
+		return true;
+	})()`
+	for _, v := range []*visitor{alice, bob} {
+		evalJS[bool](v, observe)
+	}
 	for _, v := range []*visitor{alice, bob} {
 		v.waitKind("notice", "This room has self-destructed")
 		v.waitJS(`document.getElementById('time-left').hidden && document.body.dataset.room === 'out'`, "no room")
+		if left := evalJS[int](v, `document.querySelectorAll('#log .msg').length`); left != 1 {
+			t.Errorf("%s's page shows %d messages after the room ended, want only the final notice:\n%s", v.name, left, v.pageLog())
+		}
+		if shown, removed := evalJS[int](v, `window.kumoShown`), evalJS[int](v, `window.kumoRemoved`); shown < 2 || removed != shown {
+			t.Errorf("%s: the wipe removed %d of the %d messages the page showed before the final notice:\n%s", v.name, removed, shown, v.pageLog())
+		}
 	}
 	// The room is gone: its password opens nothing.
 	bob.do(chromedp.SetValue(chromedp.ID("join-password"), password), chromedp.Click(chromedp.ID("btn-join")))
@@ -532,6 +563,17 @@ func TestBrowserSelfDestruct(t *testing.T) {
 			t.Errorf("%s: browser errors: %q", v.name, p)
 		}
 	}
+}
+
+// nickOfPage is the visitor's pseudonym, from the page's own line of it.
+func nickOfPage(v *visitor) string {
+	v.t.Helper()
+	text := evalJS[string](v, `[...document.querySelectorAll('#log .kind-reply .text')].map(e => e.textContent).find(t => t.includes('You joined the room as')) || ''`)
+	m := regexp.MustCompile(`You joined the room as (.+?)\. `).FindStringSubmatch(text)
+	if m == nil {
+		v.t.Fatalf("%s: no pseudonym in %q", v.name, text)
+	}
+	return m[1]
 }
 
 // TestBrowserWithTelegram: a web visitor and a Telegram user (the real adapter, through the fake Bot

@@ -55,9 +55,17 @@ func (c *contract) Shown(t *testing.T, _ context.Context, to bridge.Addr) []plat
 	c.mu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	deleted := map[string]bool{} // the page removes what a "delete" event names
+	for _, ev := range p.events {
+		if ev.Type == "delete" {
+			for _, id := range ev.IDs {
+				deleted[id] = true
+			}
+		}
+	}
 	var out []platformtest.Shown
 	for _, ev := range p.events {
-		if ev.Type != "msg" {
+		if ev.Type != "msg" || deleted[strconv.FormatUint(ev.Seq, 10)] {
 			continue
 		}
 		text := ev.Text

@@ -66,6 +66,8 @@ type inbound struct {
 	Text    string `json:"text,omitempty"`
 	Invoice string `json:"invoice,omitempty"` // "pay": the invoice ID
 	// "hello": the token of the session to resume, and the last Seq the page shows.
+	// ID is the page's id of the visitor's own line ("text"), so the wipe can have it removed.
+	ID     string `json:"id,omitempty"`
 	Resume string `json:"resume,omitempty"`
 	Last   uint64 `json:"last,omitempty"`
 }
@@ -277,7 +279,7 @@ func (p *Adapter) read(ctx context.Context, conn *websocket.Conn, s *session, or
 				refuse(fmt.Sprintf("Your message is %d characters long; the limit is %d. It was not sent.", n, MaxText))
 				continue
 			}
-			h.HandleInbound(ctx, bridge.Inbound{From: s.addr(), Text: text, Origin: origin})
+			h.HandleInbound(ctx, bridge.Inbound{From: s.addr(), Text: text, ID: ownID(in.ID), Origin: origin})
 		case "pay":
 			if p.opts.pay == nil {
 				refuse("Simulated payments are only available with the development payment backend.")

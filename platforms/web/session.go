@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/base64"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,7 +15,7 @@ type event struct {
 	// Seq numbers the bridge's messages to one visitor (1, 2, ...), so a page that reconnects can skip
 	// what it already shows. Control events (hello, error) have none.
 	Seq  uint64 `json:"seq,omitempty"`
-	Type string `json:"type"` // "hello", "msg", "error"
+	Type string `json:"type"` // "hello", "msg", "delete", "error"
 
 	// type "msg": a bridge.Message.
 	Kind    string       `json:"kind,omitempty"` // bridge.Kind's String(): relay, notice, reply, invoice
@@ -35,6 +36,10 @@ type event struct {
 
 	// type "error": why what the page sent was refused.
 	Error string `json:"error,omitempty"`
+
+	// IDs are, for "delete", the messages the page must remove: kumo's by seq ("12"), the
+	// visitor's own lines by the id the page gave them ("o3").
+	IDs []string `json:"ids,omitempty"`
 
 	// Now is the server's clock (Unix ms) for countdowns, so a visitor's wrong clock does not matter.
 	Now int64 `json:"now,omitempty"`
@@ -242,4 +247,45 @@ func (s *session) hasInvoice(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.invoices[id]
+}
+
+// remove forgets the messages with these seqs, written or not (a page that reconnects must not get
+// them again), and queues a "delete" event telling the page to remove ids. It returns the event's
+// seq.
+func (s *session) remove(ids []string) (uint64, error) {
+	gone := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		if n, err := strconv.ParseUint(id, 10, 64); err == nil {
+			gone[n] = true
+		}
+	}
+	s.mu.Lock()
+	keep, written := s.buf[:0], s.next
+	for i, ev := range s.buf {
+		if ev.Type == "msg" && gone[ev.Seq] {
+			if i < written {
+				s.next--
+			}
+			continue
+		}
+		keep = append(keep, ev)
+	}
+	clear(s.buf[len(keep):]) // no text lingers in the backing array
+	s.buf = keep
+	s.mu.Unlock()
+	return s.enqueueForce(event{Type: "delete", IDs: ids})
+}
+
+// enqueueForce is enqueue without the pending limit: a deletion must reach the page.
+func (s *session) enqueueForce(ev event) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gone {
+		return 0, fmt.Errorf("web: visitor's page is closed: %w", bridge.ErrRecipientGone)
+	}
+	s.seq++
+	ev.Seq = s.seq
+	s.buf = append(s.buf, ev)
+	s.signal()
+	return ev.Seq, nil
 }

@@ -16,9 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +40,8 @@ type Config struct {
 	// proxy that rewrites the Host header. The page's own origin is always allowed.
 	Origins []string `yaml:"origins"`
 	// PublicURL is the address visitors open (https://chat.example.org) when it is not the listen
-	// address: requests for any other host name are refused, against DNS rebinding.
+	// address: requests for any other host name are refused, against DNS rebinding. /invite's web
+	// links point here.
 	PublicURL string `yaml:"public_url"`
 	// MaxConnectionsPerIP caps the WebSockets open at once from one client address (IPv6: one /64);
 	// 0 means DefaultMaxConnectionsPerIP.
@@ -112,7 +115,30 @@ type Adapter struct {
 	limit    *connLimiter
 }
 
-var _ bridge.Platform = (*Adapter)(nil)
+var (
+	_ bridge.Platform = (*Adapter)(nil)
+	_ bridge.Inviter  = (*Adapter)(nil)
+)
+
+// InviteLink implements bridge.Inviter: the page with the token in its fragment, which browsers do
+// not send to the server (so it is in no request line or access log); the page hands it over the
+// WebSocket.
+func (p *Adapter) InviteLink(token string) (string, bool) {
+	base := strings.TrimRight(p.cfg.PublicURL, "/")
+	if base == "" && p.opts.listen != "" {
+		// No public address configured: the page is reached where kumo listens (on this machine,
+		// for a listener on every address).
+		host, port, err := net.SplitHostPort(p.opts.listen)
+		if ip, perr := netip.ParseAddr(host); err == nil && (host == "" || (perr == nil && ip.IsUnspecified())) {
+			host = "localhost"
+		}
+		base = "http://" + net.JoinHostPort(host, port)
+	}
+	if base == "" {
+		return "", false
+	}
+	return base + "/#join=" + token, true
+}
 
 // New makes the web platform from a valid cfg; a nil log discards. It serves nothing until Handler is
 // mounted, and accepts no visitor until Run is called.

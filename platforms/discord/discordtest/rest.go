@@ -413,7 +413,7 @@ func (s *Server) commandsRoute(w http.ResponseWriter, r *http.Request, appID str
 				om, _ := o.(map[string]any)
 				on, _ := om["name"].(string)
 				od, _ := om["description"].(string)
-				if !commandNameOK(on) || od == "" {
+				if !commandNameOK(on) || od == "" || utf8.RuneCountInString(od) > 100 {
 					writeError(w, http.StatusBadRequest, CodeInvalidFormBody, "Invalid Form Body")
 					return
 				}

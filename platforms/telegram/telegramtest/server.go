@@ -3,7 +3,8 @@
 // github.com/go-telegram/bot client talks to it unchanged, and it behaves like Telegram where the
 // adapter depends on it: long polling with offsets, per-chat message ids, HTML entity parsing and
 // its 400s, the 4096/1024 limits, rate limits answered with 429 and retry_after, 403 for users who
-// blocked the bot, 401 for a wrong token.
+// blocked the bot, 401 for a wrong token, deleteMessage/deleteMessages with the Bot API's rules, and
+// a record of what each chat still shows (the user's own messages included).
 package telegramtest
 
 import (
@@ -18,7 +19,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +63,10 @@ type Limits struct {
 	GlobalBurst  int
 	PerChat      rate.Limit // messages per second in one chat (Telegram: about 1)
 	PerChatBurst int
+	// Delete limits deleteMessage and deleteMessages calls per second over all chats. Telegram
+	// documents none ("high enough to cover all reasonable usages"); zero means none.
+	Delete      rate.Limit
+	DeleteBurst int
 }
 
 // TelegramLimits is roughly what Telegram allows a bot.
@@ -81,6 +85,16 @@ type Sent struct {
 	Photo     []byte   // uploaded file bytes (sendPhoto with a file part)
 	PhotoName string   // uploaded file name
 	FileID    string   // sendPhoto by file_id, or the id the fake gave an upload
+	// Protected says the message was sent with protect_content: it cannot be forwarded or saved.
+	Protected bool
+	At        time.Time
+}
+
+// Shown is one message a chat still shows: the bot's or the user's.
+type Shown struct {
+	MessageID int
+	Incoming  bool   // the user sent it
+	Text      string // its text or caption as the user sees it
 	At        time.Time
 }
 
@@ -103,6 +117,8 @@ type chatState struct {
 	nextID  int
 	sent    []Sent
 	limiter *rate.Limiter
+	// shows is what the chat shows now, in order: the bot's messages and the user's.
+	shows []Shown
 }
 
 // Server is the fake. Create it with New; it stops when the test ends.
@@ -123,8 +139,8 @@ type Server struct {
 	blocked   map[int64]bool
 	failures  []*failure
 	global    *rate.Limiter
+	deletes   *rate.Limiter
 	commands  json.RawMessage
-	deleted   map[int64][]int
 	stats     Stats
 	nextFile  int
 	closed    bool
@@ -148,7 +164,6 @@ func New(t testing.TB, opts ...Option) *Server {
 		nextUpd: 500000,
 		chats:   map[int64]*chatState{},
 		blocked: map[int64]bool{},
-		deleted: map[int64][]int{},
 		stats:   Stats{Calls: map[string]int{}},
 	}
 	for _, o := range opts {
@@ -157,6 +172,9 @@ func New(t testing.TB, opts ...Option) *Server {
 	s.token = strconv.FormatInt(s.me.ID, 10) + ":AAFakeTokenForTests-0123456789abcdefgh"
 	if s.limits.Global > 0 {
 		s.global = rate.NewLimiter(s.limits.Global, max(1, s.limits.GlobalBurst))
+	}
+	if s.limits.Delete > 0 {
+		s.deletes = rate.NewLimiter(s.limits.Delete, max(1, s.limits.DeleteBurst))
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -208,6 +226,7 @@ func (s *Server) Inject(in Incoming) int64 {
 	defer s.mu.Unlock()
 	cs := s.chatLocked(in.Chat)
 	cs.nextID++
+	cs.shows = append(cs.shows, Shown{MessageID: cs.nextID, Incoming: true, Text: in.Text + in.Caption, At: time.Now()})
 	msg := map[string]any{
 		"message_id": cs.nextID,
 		"from":       in.From,
@@ -281,21 +300,43 @@ func (s *Server) Sent(chatID int64) []Sent {
 	return append([]Sent(nil), cs.sent...)
 }
 
-// Shown is what a chat still shows of what the bot sent: Sent without the deleted messages.
-func (s *Server) Shown(chatID int64) []Sent {
+// Shows returns what a chat still shows, oldest first: every message the bot sent and the user sent
+// (by Inject) that was not deleted.
+func (s *Server) Shows(chatID int64) []Shown {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cs := s.chats[chatID]
 	if cs == nil {
 		return nil
 	}
-	var out []Sent
-	for _, m := range cs.sent {
-		if !slices.Contains(s.deleted[chatID], m.MessageID) {
-			out = append(out, m)
+	return append([]Shown(nil), cs.shows...)
+}
+
+// WaitShows waits until cond holds for what the chat shows, and returns it.
+func (s *Server) WaitShows(ctx context.Context, chatID int64, cond func([]Shown) bool) ([]Shown, error) {
+	err := s.wait(ctx, func() bool {
+		var shows []Shown
+		if cs := s.chats[chatID]; cs != nil {
+			shows = cs.shows
+		}
+		return cond(shows)
+	})
+	got := s.Shows(chatID)
+	if err != nil {
+		return got, fmt.Errorf("chat %d shows %d messages: %w", chatID, len(got), err)
+	}
+	return got, nil
+}
+
+// Backdate makes every message the chat holds d older, to test Telegram's 48-hour delete window.
+func (s *Server) Backdate(chatID int64, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cs := s.chats[chatID]; cs != nil {
+		for i := range cs.shows {
+			cs.shows[i].At = cs.shows[i].At.Add(-d)
 		}
 	}
-	return out
 }
 
 // Commands returns the bot's command menu as last set with setMyCommands (JSON as sent).
@@ -500,6 +541,8 @@ func (s *Server) call(ctx context.Context, method string, f form) (res any, e *a
 		res = true
 	case "deleteMessage":
 		res, e = s.deleteMessage(f)
+	case "deleteMessages":
+		res, e = s.deleteMessages(f)
 	case "setWebhook":
 		s.mu.Lock()
 		s.webhook = f.get("url")
@@ -684,7 +727,7 @@ func (s *Server) sendMessage(f form) (any, *apiError) {
 	if e := s.admitLocked(cs); e != nil {
 		return nil, e
 	}
-	return s.recordLocked(cs, Sent{Method: "sendMessage", Raw: raw, ParseMode: f.get("parse_mode"), Text: text, Entities: ents}), nil
+	return s.recordLocked(cs, Sent{Method: "sendMessage", Raw: raw, ParseMode: f.get("parse_mode"), Text: text, Entities: ents, Protected: f.get("protect_content") == "true"}), nil
 }
 
 func (s *Server) sendPhoto(f form) (any, *apiError) {
@@ -696,7 +739,7 @@ func (s *Server) sendPhoto(f form) (any, *apiError) {
 	if utf16Len(text) > MaxCaption {
 		return nil, badRequest("message caption is too long")
 	}
-	sent := Sent{Method: "sendPhoto", Raw: raw, ParseMode: f.get("parse_mode"), Text: text, Entities: ents}
+	sent := Sent{Method: "sendPhoto", Raw: raw, ParseMode: f.get("parse_mode"), Text: text, Entities: ents, Protected: f.get("protect_content") == "true"}
 	if fh := f.files["photo"]; fh != nil {
 		file, err := fh.Open()
 		if err != nil {
@@ -734,6 +777,7 @@ func (s *Server) recordLocked(cs *chatState, m Sent) map[string]any {
 	m.MessageID = cs.nextID
 	m.At = time.Now()
 	cs.sent = append(cs.sent, m)
+	cs.shows = append(cs.shows, Shown{MessageID: m.MessageID, Text: m.Text, At: m.At})
 	s.notifyLocked()
 	msg := map[string]any{
 		"message_id": m.MessageID,
@@ -784,6 +828,46 @@ func (s *Server) setMyCommands(f form) (any, *apiError) {
 	return true, nil
 }
 
+// deleteWindow is how old a message may be and still be deleted.
+const deleteWindow = 48 * time.Hour
+
+// deletableLocked says why the message at index i of the chat cannot be deleted, if it cannot: the
+// Bot API lets a bot delete, in a private chat, its own messages and the user's, only within 48
+// hours; in groups only its own (the fake has no administrators).
+func (s *Server) deletableLocked(cs *chatState, i int) *apiError {
+	m := cs.shows[i]
+	if time.Since(m.At) >= deleteWindow || (m.Incoming && cs.chat.Type != "private") {
+		return badRequest("message can't be deleted")
+	}
+	return nil
+}
+
+func (s *Server) admitDeleteLocked() *apiError {
+	if s.deletes == nil {
+		return nil
+	}
+	now := time.Now()
+	r := s.deletes.ReserveN(now, 1)
+	wait := r.DelayFrom(now)
+	if wait == 0 {
+		return nil
+	}
+	r.CancelAt(now)
+	s.stats.RateLimited++
+	secs := int(math.Ceil(wait.Seconds()))
+	return &apiError{code: 429, desc: fmt.Sprintf("Too Many Requests: retry after %d", secs), retryAfter: secs}
+}
+
+func indexOf(cs *chatState, id int) int {
+	for i, m := range cs.shows {
+		if m.MessageID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// deleteMessage deletes one message: an unknown (or already deleted) id is an error.
 func (s *Server) deleteMessage(f form) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -791,15 +875,68 @@ func (s *Server) deleteMessage(f form) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	id, _ := strconv.Atoi(f.get("message_id"))
-	if id <= 0 || id > cs.nextID {
+	id, err := strconv.Atoi(f.get("message_id"))
+	if err != nil || id <= 0 {
+		return nil, badRequest("message identifier is not specified")
+	}
+	if e := s.admitDeleteLocked(); e != nil {
+		return nil, e
+	}
+	i := indexOf(cs, id)
+	if i < 0 {
 		return nil, badRequest("message to delete not found")
 	}
-	for _, d := range s.deleted[cs.chat.ID] {
-		if d == id {
-			return nil, badRequest("message to delete not found")
+	if e := s.deletableLocked(cs, i); e != nil {
+		return nil, e
+	}
+	cs.shows = append(cs.shows[:i], cs.shows[i+1:]...)
+	s.notifyLocked()
+	return true, nil
+}
+
+// deleteMessages deletes 1-100 messages at once, skipping ids it cannot find (as documented). What
+// Telegram does when one it finds cannot be deleted (too old) is not documented; the fake takes the
+// stricter reading: the call fails with deleteMessage's error and deletes nothing.
+func (s *Server) deleteMessages(f form) (any, *apiError) {
+	var ids []int
+	if raw := f.get("message_ids"); raw == "" {
+		return nil, badRequest("message identifiers are not specified")
+	} else if err := json.Unmarshal([]byte(raw), &ids); err != nil {
+		return nil, badRequest("can't parse message identifiers JSON object")
+	}
+	switch {
+	case len(ids) == 0:
+		return nil, badRequest("message identifiers are not specified")
+	case len(ids) > 100:
+		return nil, badRequest("too many message identifiers specified")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs, e := s.targetLocked(f)
+	if e != nil {
+		return nil, e
+	}
+	if e := s.admitDeleteLocked(); e != nil {
+		return nil, e
+	}
+	for _, id := range ids {
+		if i := indexOf(cs, id); i >= 0 {
+			if e := s.deletableLocked(cs, i); e != nil {
+				return nil, e
+			}
 		}
 	}
-	s.deleted[cs.chat.ID] = append(s.deleted[cs.chat.ID], id)
+	keep := cs.shows[:0]
+	for _, m := range cs.shows {
+		found := false
+		for _, id := range ids {
+			found = found || id == m.MessageID
+		}
+		if !found {
+			keep = append(keep, m)
+		}
+	}
+	cs.shows = keep
+	s.notifyLocked()
 	return true, nil
 }

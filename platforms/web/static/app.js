@@ -16,9 +16,21 @@
   let stopped = false;   // the server said goodbye for good: do not reconnect
   let roomEndsAt = 0;    // server-clock ms when the room self-destructs, 0 when unknown
   let inRoom = false;
+  let ownSeq = 0;        // numbers the visitor's own lines, so kumo can have them removed
   let creator = false;   // the core says this visitor created (or reclaimed) the room
 
   const now = () => Date.now() + skew;
+
+  // An invite link (<url>/#join=<token>): the fragment never leaves the browser in a request; the
+  // token goes to kumo over the WebSocket once connected, and leaves the address bar at once.
+  let joinToken = '';
+  {
+    const m = /^#join=([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
+    if (m) {
+      joinToken = m[1];
+      history.replaceState(null, '', location.pathname + location.search);
+    }
+  }
 
   // ---- connection --------------------------------------------------------------------------
 
@@ -79,11 +91,13 @@
       return false;
     }
     hideError();
-    if (!send({ type: 'text', text: t })) return false;
+    const id = String(++ownSeq);
+    if (!send({ type: 'text', text: t, id: id })) return false;
     // The core relays a member's words to the others only: show them here ourselves.
     if (inRoom && !/^[/!]/.test(t)) {
       const m = el('div', 'msg kind-self');
       m.dataset.kind = 'self';
+      m.dataset.own = id;
       m.appendChild(el('span', 'from', 'You'));
       m.appendChild(el('span', 'text', t));
       append(m);
@@ -105,6 +119,10 @@
         retries = 0;
         setStatus('connected', 'Connected');
         document.body.dataset.simulate = ev.simulate ? 'on' : 'off';
+        if (joinToken) {
+          send({ type: 'text', text: '/join ' + joinToken });
+          joinToken = '';
+        }
         break;
       case 'msg':
         if (ev.seq && ev.seq <= lastSeq) return; // already shown before a reconnect
@@ -112,6 +130,15 @@
         render(ev);
         trackRoom(ev);
         document.body.dataset.chat = 'on';
+        break;
+      case 'delete':
+        // The room's wipe: its messages, and the visitor's own lines, leave the page.
+        if (ev.seq && ev.seq <= lastSeq) return;
+        if (ev.seq) lastSeq = ev.seq;
+        (ev.ids || []).forEach((id) => {
+          const sel = id.startsWith('o') ? '[data-own="' + id.slice(1) + '"]' : '[data-seq="' + id + '"]';
+          if (/^o?[0-9]+$/.test(id)) log.querySelectorAll(sel).forEach((n) => n.remove());
+        });
         break;
       case 'error':
         showError(ev.error || 'Something went wrong.');
@@ -300,6 +327,8 @@
     const r = ev.room;
     if (!r) return;
     if (r.closed) {
+      // The room ended for this visitor: the conversation leaves the page, all but this notice.
+      [...log.children].slice(0, -1).forEach((n) => n.remove());
       setRoom(false);
       return;
     }
