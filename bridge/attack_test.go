@@ -104,7 +104,7 @@ func TestGuessingWithFreshIdentities(t *testing.T) {
 			aliceNick := nickOf(t, h, alice)
 
 			a := &attacker{p: h.dc, origin: c.origin}
-			total := 0
+			total, refused := 0, 0
 			for round := range 3 {
 				checked, busy := a.guess(t, c.budget, func(i int) string { return fmt.Sprintf("/join guess number %06d", i) })
 				total += checked
@@ -114,7 +114,7 @@ func TestGuessingWithFreshIdentities(t *testing.T) {
 				if round > 0 && checked != 0 {
 					t.Fatalf("round %d: %d more guesses checked with no time passing", round, checked)
 				}
-				_ = busy
+				refused += busy
 				// Members keep relaying during the attack.
 				text := fmt.Sprintf("still here, round %d", round)
 				h.tg.Say(t, alice, text)
@@ -127,15 +127,21 @@ func TestGuessingWithFreshIdentities(t *testing.T) {
 			late := h.dc.User("late")
 			h.dc.SayFrom(t, late, c.origin(a.n), password)
 			h.dc.WaitText(t, late.Chat, "Try again in")
+			refused++
 			if _, _, err := h.b.Store().RoomOf(late.Key()); err == nil {
 				t.Fatal("a join was checked past the limit")
 			}
 
 			// Half a window refills half the budget: the sustained rate is budget per window.
 			clk.Add(window / 2)
-			checked, _ := a.guess(t, c.budget, func(i int) string { return fmt.Sprintf("guess number %06d", i) })
+			checked, busy := a.guess(t, c.budget, func(i int) string { return fmt.Sprintf("guess number %06d", i) })
 			if checked < c.budget/2-1 || checked > c.budget/2 {
 				t.Fatalf("after half a window %d guesses checked, want about %d", checked, c.budget/2)
+			}
+			refused += busy
+			// Every "busy" answer is counted (kumo_join_attempts_throttled_total).
+			if n := h.b.Stats().JoinAttemptsThrottled; n != uint64(refused) {
+				t.Fatalf("Stats().JoinAttemptsThrottled = %d, want the %d attempts answered busy", n, refused)
 			}
 			// Once the wait is over the right password joins, from the attacked origin too.
 			clk.Add(window)

@@ -136,6 +136,7 @@ type Bridge struct {
 	stats struct {
 		relayed, delivered, failed, invoicesCreated, invoicesPaid, invoicesExpired atomic.Uint64
 		erased, eraseFailed, refsDropped                                           atomic.Uint64
+		throttled                                                                  atomic.Uint64
 	}
 	// wipeInFlight counts ids a running wipe has taken and not yet erased or given up.
 	wipeInFlight atomic.Int64
@@ -245,6 +246,9 @@ type Stats struct {
 	// Erased and EraseFailed count messages the wipe deleted and could not delete; RefsDropped those
 	// it never knew of because their room's record was full (rooms.max_refs).
 	Erased, EraseFailed, RefsDropped uint64
+	// JoinAttemptsThrottled counts passwords, invites, creator keys and /newroom passwords that a
+	// guess limit (person, origin or global) answered "wait" without looking at them.
+	JoinAttemptsThrottled uint64
 }
 
 // Stats returns the current counters.
@@ -262,6 +266,8 @@ func (b *Bridge) Stats() Stats {
 		Erased:            b.stats.erased.Load(),
 		EraseFailed:       b.stats.eraseFailed.Load(),
 		RefsDropped:       b.stats.refsDropped.Load(),
+
+		JoinAttemptsThrottled: b.stats.throttled.Load(),
 	}
 }
 

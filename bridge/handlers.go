@@ -122,7 +122,7 @@ func (b *Bridge) join(in Inbound, password string, bare bool) {
 	var th *rooms.ThrottledError
 	switch {
 	case errors.As(err, &th):
-		b.reply(from, throttledText(th))
+		b.reply(from, b.throttledText(th))
 	case errors.Is(err, rooms.ErrAlreadyInRoom):
 		b.reply(from, "You are already in a room. /leave it first.")
 	case errors.Is(err, rooms.ErrWrongPassword):
@@ -152,8 +152,10 @@ func (b *Bridge) join(in Inbound, password string, bare bool) {
 	}
 }
 
-// throttledText answers an attempt that a guess limit stopped before its password was looked at.
-func throttledText(th *rooms.ThrottledError) string {
+// throttledText answers an attempt that a guess limit stopped before its password was looked at,
+// and counts it (kumo_join_attempts_throttled_total).
+func (b *Bridge) throttledText(th *rooms.ThrottledError) string {
+	b.stats.throttled.Add(1)
 	wait := human(th.RetryIn)
 	switch th.Scope {
 	case rooms.ScopeOrigin:
@@ -201,7 +203,7 @@ func (b *Bridge) newRoom(ctx context.Context, in Inbound, password string) {
 		var th *rooms.ThrottledError
 		switch {
 		case errors.As(err, &th):
-			b.reply(from, throttledText(th))
+			b.reply(from, b.throttledText(th))
 			return
 		case errors.Is(err, rooms.ErrPasswordTaken):
 			b.reply(from, "That password is already in use. Choose another one (this counted as a wrong password), or send /newroom alone for a strong one.")
@@ -408,10 +410,11 @@ func (b *Bridge) reclaim(in Inbound, key string) {
 	var th *rooms.ThrottledError
 	switch {
 	case errors.As(err, &th) && th.Scope == rooms.ScopePerson:
+		b.stats.throttled.Add(1)
 		b.reply(from, fmt.Sprintf("Too many wrong passwords or keys. Try again in %s.", human(th.RetryIn)))
 		return
 	case errors.As(err, &th):
-		b.reply(from, throttledText(th))
+		b.reply(from, b.throttledText(th))
 		return
 	case errors.Is(err, rooms.ErrWrongCreatorKey):
 		msg := "No live room has that creator key."

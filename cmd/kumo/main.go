@@ -333,6 +333,10 @@ func metricsHandler(b *bridge.Bridge) http.Handler {
 	counter("kumo_invoices_created_total", "Invoices created for new rooms.", func(s bridge.Stats) float64 { return float64(s.InvoicesCreated) })
 	counter("kumo_invoices_paid_total", "Invoices paid.", func(s bridge.Stats) float64 { return float64(s.InvoicesPaid) })
 	counter("kumo_invoices_expired_total", "Invoices that expired unpaid.", func(s bridge.Stats) float64 { return float64(s.InvoicesExpired) })
+	counter("kumo_messages_erased_total", "Messages the self-destruct wipe deleted from members' chats.", func(s bridge.Stats) float64 { return float64(s.Erased) })
+	counter("kumo_messages_erase_failed_total", "Messages the wipe could not delete (refused, too old, or kumo stopped first).", func(s bridge.Stats) float64 { return float64(s.EraseFailed) })
+	counter("kumo_message_refs_dropped_total", "Messages not recorded for the wipe because their room's record was full (rooms.max_refs).", func(s bridge.Stats) float64 { return float64(s.RefsDropped) })
+	counter("kumo_join_attempts_throttled_total", "Join attempts (passwords, invites, creator keys, /newroom passwords) answered \"busy, try again\" by a guess limit, unchecked.", func(s bridge.Stats) float64 { return float64(s.JoinAttemptsThrottled) })
 
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -128,13 +128,13 @@ type kumo struct {
 	web  *web.Adapter
 }
 
-func startKumo(t *testing.T, cfg bridge.Config, extra ...bridge.Platform) *kumo {
+func startKumo(t testing.TB, cfg bridge.Config, extra ...bridge.Platform) *kumo {
 	t.Helper()
 	return startKumoWith(t, cfg, nil, extra...)
 }
 
 // startKumoWith is startKumo with options for the web platform.
-func startKumoWith(t *testing.T, cfg bridge.Config, opts []web.Option, extra ...bridge.Platform) *kumo {
+func startKumoWith(t testing.TB, cfg bridge.Config, opts []web.Option, extra ...bridge.Platform) *kumo {
 	t.Helper()
 	logs := &bridgetest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
