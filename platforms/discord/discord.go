@@ -27,21 +27,42 @@ import (
 	"github.com/kumo-chat/kumo/bridge"
 )
 
+// Name is the platform's name in bridge.Addr.
+const Name = "discord"
+
 // Config is the `discord:` section of kumo's configuration.
 type Config struct {
 	// Token is the bot token from the developer portal (without "Bot ").
-	Token string `yaml:"token"`
+	Token string `yaml:"token" secret:"true"`
 	// APIURL points REST and gateway discovery somewhere other than discord.com; for tests only.
 	APIURL string `yaml:"api_url"`
 }
 
-// Option tunes an Adapter.
-type Option func(*Adapter)
+// Validate reports every value that cannot work, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(strings.TrimPrefix(c.Token, "Bot ")) == "" {
+		errs = append(errs, errors.New("discord.token is empty: set it to the bot token from the developer portal (or KUMO_DISCORD_TOKEN), or remove the discord section"))
+	}
+	if c.APIURL != "" {
+		if u, err := url.Parse(c.APIURL); err != nil || u.Host == "" {
+			errs = append(errs, fmt.Errorf("discord.api_url must be a URL, e.g. http://127.0.0.1:9000, got %q", c.APIURL))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type options struct {
+	pace *rate.Limiter
+}
+
+// Option changes how the adapter works; the defaults suit the real Discord.
+type Option func(*options)
 
 // WithPacing sets how fast the adapter sends REST requests, all routes together. The default stays
 // under Discord's global limit of 50 requests per second.
 func WithPacing(r rate.Limit, burst int) Option {
-	return func(a *Adapter) { a.pace = rate.NewLimiter(r, burst) }
+	return func(o *options) { o.pace = rate.NewLimiter(r, burst) }
 }
 
 // Adapter is the Discord platform. It implements bridge.Platform.
@@ -78,21 +99,25 @@ var (
 	_ bridge.Inviter  = (*Adapter)(nil)
 )
 
-// New makes an adapter; nothing is contacted until Run or a send.
+// New makes an adapter from a valid cfg; a nil log discards. Nothing is contacted until Run or a send.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
-	if cfg.Token == "" {
-		return nil, errors.New("discord: token is required")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	o := options{pace: rate.NewLimiter(40, 10)}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	a := &Adapter{
-		log:  log,
-		pace: rate.NewLimiter(40, 10),
+		log:  log.With("platform", Name),
+		pace: o.pace,
 		// The core answers in well under a second; a minute covers retries after a 429.
 		pendingTimeout: time.Minute,
 		dms:            map[string]string{},
 		pending:        map[string]*pending{},
-	}
-	for _, o := range opts {
-		o(a)
 	}
 	s, err := discordgo.New("Bot " + strings.TrimPrefix(cfg.Token, "Bot "))
 	if err != nil {
@@ -100,11 +125,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	}
 	tr := &transport{base: http.DefaultTransport, onGlobal: a.pauseAll}
 	if cfg.APIURL != "" {
-		u, err := url.Parse(cfg.APIURL)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("discord: api_url %q is not a URL", cfg.APIURL)
-		}
-		tr.api = u
+		tr.api, _ = url.Parse(cfg.APIURL) // Validate checked it
 	}
 	// DMs always carry their content; no privileged intent. Interactions arrive whatever the intents.
 	s.Identify.Intents = discordgo.IntentsDirectMessages
@@ -122,8 +143,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	return a, nil
 }
 
-// Name is "discord".
-func (a *Adapter) Name() string { return "discord" }
+// Name implements bridge.Platform.
+func (a *Adapter) Name() string { return Name }
 
 // Limits: 2,000 code points per message, counted after escaping.
 func (a *Adapter) Limits() bridge.Limits {
@@ -138,6 +159,13 @@ func (a *Adapter) RateLimited() int64 { return a.rateLimited.Load() }
 func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	me, err := a.s.User("@me", discordgo.WithContext(ctx))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		var re *discordgo.RESTError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized {
+			return fmt.Errorf("discord: the bot token was refused (%w): check discord.token in the developer portal (Bot, Reset Token): %w", bridge.ErrUnauthorized, err)
+		}
 		return fmt.Errorf("discord: checking the bot token: %w", err)
 	}
 	a.mu.Lock()
@@ -171,6 +199,12 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 		}
 	}()
 	if err := a.s.Open(); err != nil {
+		// The gateway closes with 4004 when the token is wrong (REST said yes, so rarely: a token
+		// reset between the two calls).
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code == 4004 {
+			return fmt.Errorf("discord: the gateway refused the bot token (%w): check discord.token in the developer portal (Bot, Reset Token)", bridge.ErrUnauthorized)
+		}
 		return fmt.Errorf("discord: opening the gateway: %w", err)
 	}
 	// Close sends a close frame and waits a second for Discord, as discordgo does.
@@ -182,6 +216,9 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	if err := a.registerCommands(ctx, appID, bridge.MenuOf(h)); err != nil {
 		// DMs still work without slash commands: say so loudly and carry on.
 		a.log.Error("discord: registering slash commands failed", "err", err)
+	}
+	if r, ok := h.(bridge.ReadyNotifier); ok {
+		r.Ready(Name)
 	}
 	a.log.Info("discord bot ready; invite it to a server with this URL",
 		"invite", "https://discord.com/oauth2/authorize?client_id="+url.QueryEscape(appID)+"&scope=bot+applications.commands&permissions=0")
@@ -292,7 +329,7 @@ func (a *Adapter) onMessage(ctx context.Context, h bridge.Handler, m *discordgo.
 		return
 	}
 	a.rememberDM(m.Author.ID, m.ChannelID)
-	from := bridge.Addr{Platform: "discord", User: m.Author.ID, Chat: m.ChannelID}
+	from := bridge.Addr{Platform: Name, User: m.Author.ID, Chat: m.ChannelID}
 	if atts := a.attachments(m); len(atts) > 0 {
 		// Files, photos and voice messages go with the text as their caption (media.go).
 		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: m.Content, ID: bridge.MessageID(m.ID), Attachments: atts})
@@ -333,7 +370,7 @@ func (a *Adapter) onInteraction(ctx context.Context, h bridge.Handler, i *discor
 			a.log.Warn("discord: opening a DM failed", "err", err)
 			return
 		}
-		h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "discord", User: user.ID, Chat: ch}, Text: text})
+		h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: Name, User: user.ID, Chat: ch}, Text: text})
 		return
 	}
 
@@ -352,7 +389,7 @@ func (a *Adapter) onInteraction(ctx context.Context, h bridge.Handler, i *discor
 		// do not leave "thinking..." up until Discord gives up on it.
 		time.AfterFunc(a.pendingTimeout, func() { a.dropPending(i.ChannelID, p) })
 	}
-	h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "discord", User: user.ID, Chat: i.ChannelID}, Text: text})
+	h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: Name, User: user.ID, Chat: i.ChannelID}, Text: text})
 }
 
 func (a *Adapter) rememberDM(user, channel string) {

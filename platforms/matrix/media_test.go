@@ -27,7 +27,7 @@ func TestMedia(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			rec := newRecorder()
+			rec := &bridgetest.Inbox{}
 			b := startBot(t, ctx, rec)
 			alice := login(t, ctx, "alice")
 			room := openDM(t, ctx, alice, b, tc.encrypted)
@@ -56,7 +56,7 @@ func TestMedia(t *testing.T) {
 			if _, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, content); err != nil {
 				t.Fatal(err)
 			}
-			in := rec.wait(t, ctx, 0)
+			in := rec.Wait(t, ctx, 1)[0]
 			if in.Text != "my garden" || len(in.Attachments) != 1 {
 				t.Fatalf("inbound %+v, want the photo with its caption", in)
 			}
@@ -114,16 +114,8 @@ func TestMediaThroughCore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- br.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("bridge Run: %v", err)
-		}
-	}()
-	b.waitReady(t, ctx, done)
+	// Stopped at cleanup, with a deadline.
+	b.waitReady(t, ctx, bridgetest.Background(t, "bridge", br.Run))
 	alice := login(t, ctx, "alice")
 	dm := openDM(t, ctx, alice, b, true)
 	if err := alice.SendText(ctx, dm, "!newroom"); err != nil {

@@ -140,7 +140,7 @@ func TestSendMediaLimits(t *testing.T) {
 // other platforms as its still preview.
 func TestInboundAttachments(t *testing.T) {
 	s := telegramtest.New(t)
-	rec := newRecorder()
+	rec := &bridgetest.Inbox{}
 	run(t, newAdapter(t, s), rec)
 	ctx := deadline(t)
 	alice := telegramtest.User{ID: 501, FirstName: "Alice"}
@@ -162,7 +162,7 @@ func TestInboundAttachments(t *testing.T) {
 	for i, tc := range tests {
 		tc.in.From = alice
 		s.Inject(tc.in)
-		got := rec.wait(t, ctx, i+1)[i]
+		got := rec.Wait(t, ctx, i+1)[i]
 		if len(got.Attachments) != 1 {
 			t.Fatalf("%s: %+v", tc.in.Media, got)
 		}

@@ -33,7 +33,7 @@ const (
 	defaultBlobMemory = 256 << 20
 )
 
-var _ bridge.MediaSender = (*Platform)(nil)
+var _ bridge.MediaSender = (*Adapter)(nil)
 
 // blob is a file one visitor may fetch.
 type blob struct {
@@ -111,11 +111,11 @@ func (bs *blobs) held() int64 {
 var inlineTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/webp": true, "image/gif": true}
 
 // MaxUpload implements bridge.MediaSender: the page takes whatever kumo relays.
-func (p *Platform) MaxUpload(bridge.MediaKind) int64 { return 0 }
+func (p *Adapter) MaxUpload(bridge.MediaKind) int64 { return 0 }
 
 // SendMedia implements bridge.MediaSender: the file is kept in memory for the recipient's page,
 // which shows an image in place and offers anything else for download.
-func (p *Platform) SendMedia(_ context.Context, to bridge.Addr, md bridge.Media, m bridge.Message) ([]bridge.MessageID, error) {
+func (p *Adapter) SendMedia(_ context.Context, to bridge.Addr, md bridge.Media, m bridge.Message) ([]bridge.MessageID, error) {
 	if to.Platform != Name {
 		return nil, fmt.Errorf("web: address of platform %q: %w", to.Platform, bridge.ErrRejected)
 	}
@@ -156,7 +156,7 @@ type mediaJSON struct {
 }
 
 // serveMedia answers GET /media/{id}: the file, from memory, once per fetch.
-func (p *Platform) serveMedia(w http.ResponseWriter, r *http.Request) {
+func (p *Adapter) serveMedia(w http.ResponseWriter, r *http.Request) {
 	b := p.blobs.get(r.PathValue("id"))
 	if b == nil {
 		http.NotFound(w, r)
@@ -192,7 +192,7 @@ func (u *upload) fetch(_ context.Context, limit int64) ([]byte, error) {
 // serveUpload answers POST /media: the body is one file; X-Kumo-Token is the session's secret
 // (the page's only proof of who it is, never in a URL), X-Kumo-Name the file's name and
 // X-Kumo-Caption its caption, both percent-encoded.
-func (p *Platform) serveUpload(w http.ResponseWriter, r *http.Request) {
+func (p *Adapter) serveUpload(w http.ResponseWriter, r *http.Request) {
 	if !p.checkOrigin(r) {
 		http.Error(w, "This page may not send files here.", http.StatusForbidden)
 		return

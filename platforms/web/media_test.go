@@ -106,7 +106,7 @@ func TestMediaIn(t *testing.T) {
 	if code != http.StatusNoContent {
 		t.Fatalf("upload answered %d", code)
 	}
-	in := h.rec.next(t)
+	in := next(t, h.rec)
 	if in.From != me || in.Text != "my cat" || in.ID != "o7" || len(in.Attachments) != 1 {
 		t.Fatalf("inbound %+v", in)
 	}
@@ -132,7 +132,7 @@ func TestMediaIn(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, code, tc.want)
 		}
 	}
-	if n := h.rec.count(); n != 2 {
+	if n := h.rec.Count(); n != 2 {
 		t.Errorf("the bridge got %d messages, want the /who and the one upload", n)
 	}
 }
