@@ -25,7 +25,7 @@ import (
 // Config is the core's configuration: the `rooms:` section of kumo's YAML.
 type Config struct {
 	// PriceSat is a room's rent (rooms.price_sat, default 10,000). Zero makes rooms free: no invoice.
-	PriceSat int64 `yaml:"price_sat"`
+	PriceSat int64 `yaml:"price_sat" want:"a whole number of satoshis"`
 	// InvoiceExpiry is how long an invoice may be paid (rooms.invoice_expiry, default 15m).
 	InvoiceExpiry time.Duration `yaml:"invoice_expiry"`
 	// Rooms: rooms.lifetime, rooms.max_members...
@@ -42,6 +42,8 @@ type Config struct {
 	// ShutdownGrace bounds how long a stopping kumo keeps wiping rooms and delivering the "room is
 	// gone" notices (rooms.shutdown_grace, default 30s); what is left then is logged as counts.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Reconnect is how a platform whose Run failed is run again: after Min, doubling up to Max.
+	Reconnect Backoff `yaml:"-"`
 	// SendAlone turns coalescing off: every relayed message is a send of its own, however long the
 	// recipient's backlog (how kumo delivered before; benchmarks compare the two).
 	SendAlone bool `yaml:"-"`
@@ -62,6 +64,9 @@ type RetryPolicy struct {
 	MaxRateLimitWait time.Duration
 }
 
+// Backoff is a wait that doubles from Min up to Max.
+type Backoff struct{ Min, Max time.Duration }
+
 // DefaultConfig is the product's defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -78,21 +83,27 @@ func DefaultConfig() Config {
 		},
 		Wipe:          true,
 		ShutdownGrace: 30 * time.Second,
+		Reconnect:     Backoff{Min: time.Second, Max: time.Minute},
 		DelayWarning:  5 * time.Second,
 	}
 }
 
-// Validate reports the first value that cannot work, naming its key.
+// Validate reports every value that cannot work, each naming its key.
 func (c Config) Validate() error {
-	switch {
-	case c.PriceSat < 0:
-		return fmt.Errorf("rooms.price_sat must be 0 (free) or more, got %d", c.PriceSat)
-	case c.PriceSat > 0 && c.InvoiceExpiry < time.Second:
-		return fmt.Errorf("rooms.invoice_expiry must be at least 1s, got %s", c.InvoiceExpiry)
-	case c.FloodRate < 0 || c.FloodBurst < 0:
-		return fmt.Errorf("rooms.flood_rate and rooms.flood_burst must not be negative")
+	var errs []error
+	if c.PriceSat < 0 {
+		errs = append(errs, fmt.Errorf("rooms.price_sat must be 0 (free) or more, e.g. 10000, got %d", c.PriceSat))
 	}
-	return c.Rooms.Validate()
+	if c.PriceSat > 0 && c.InvoiceExpiry < time.Second {
+		errs = append(errs, fmt.Errorf("rooms.invoice_expiry must be at least 1s, e.g. 15m, got %s", c.InvoiceExpiry))
+	}
+	if c.FloodRate < 0 {
+		errs = append(errs, fmt.Errorf("rooms.flood_rate must not be negative (0 turns the limit off), got %v", c.FloodRate))
+	}
+	if c.FloodBurst < 0 {
+		errs = append(errs, fmt.Errorf("rooms.flood_burst must not be negative, got %d", c.FloodBurst))
+	}
+	return errors.Join(append(errs, c.Rooms.Validate())...)
 }
 
 // MaxInbound is the longest text kumo takes from a person, in characters.
@@ -112,6 +123,7 @@ type Bridge struct {
 	pay       Payments
 	store     *rooms.Store
 	platforms map[string]Platform
+	health    *health
 	now       func() time.Time
 
 	inbox  *lanes[Inbound]
@@ -180,6 +192,10 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	if cfg.InvoiceExpiry == 0 {
 		cfg.InvoiceExpiry = d.InvoiceExpiry
 	}
+	if cfg.Reconnect.Min <= 0 {
+		cfg.Reconnect.Min = d.Reconnect.Min
+	}
+	cfg.Reconnect.Max = max(cfg.Reconnect.Max, cfg.Reconnect.Min)
 	if cfg.DelayWarning == 0 {
 		cfg.DelayWarning = d.DelayWarning
 	}
@@ -208,12 +224,15 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	if cfg.Rooms.Now == nil {
 		cfg.Rooms.Now = b.now // the guess limits run on the core's clock
 	}
+	var names []string
 	for _, p := range platforms {
 		if _, dup := b.platforms[p.Name()]; dup {
 			return nil, fmt.Errorf("bridge: two platforms are named %q", p.Name())
 		}
 		b.platforms[p.Name()] = p
+		names = append(names, p.Name())
 	}
+	b.health = newHealth(b.now, names)
 	store, err := rooms.New(cfg.Rooms, roomEvents{b})
 	if err != nil {
 		return nil, err
@@ -283,12 +302,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer stopParts()
 	g, gctx := errgroup.WithContext(partsCtx)
 	for name, p := range b.platforms {
-		g.Go(func() error {
-			if err := p.Run(gctx, b); err != nil && gctx.Err() == nil {
-				return fmt.Errorf("platform %s: %w", name, err)
-			}
-			return nil
-		})
+		g.Go(func() error { return b.supervise(gctx, name, p) })
 	}
 	if b.pay != nil {
 		g.Go(func() error {

@@ -218,7 +218,9 @@ type Platform interface {
 	// Limits is what one outgoing message may hold.
 	Limits() Limits
 	// Run receives messages and hands them to h until ctx ends. It returns nil when ctx ended and an
-	// error when the platform cannot be used (bad token, unreachable).
+	// error when the platform cannot be used: one wrapping ErrUnauthorized for rejected credentials,
+	// any other for what may pass (unreachable), after which the bridge calls Run again with backoff.
+	// h also implements ReadyNotifier: call Ready once connected.
 	Run(ctx context.Context, h Handler) error
 	// SendText shows m to the person at to. The bridge has already split m to fit Limits. It returns
 	// the id of the message it created, which the bridge may later hand to an optional ability
@@ -267,6 +269,9 @@ var (
 	ErrRecipientGone = errors.New("recipient cannot be reached")
 	// ErrRejected means the platform refused this message for good; resending it cannot help.
 	ErrRejected = errors.New("message rejected by the platform")
+	// ErrUnauthorized, from Run, means the platform refused kumo's credentials (a mistyped or revoked
+	// token): retrying cannot help, so kumo stops and says what to fix. Any other Run error is retried.
+	ErrUnauthorized = errors.New("the platform rejected kumo's credentials")
 )
 
 // RateLimitError is a platform's "too many requests, retry after".

@@ -70,21 +70,8 @@ func startCore(t *testing.T, opts discordtest.Options, aopts ...Option) *core {
 		t.Fatal(err)
 	}
 	c.b = b
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("bridge Run: %v", err)
-			}
-		case <-time.After(wait):
-			t.Error("bridge Run did not return")
-		}
-	})
-	e.waitReady(t, done)
+	run := bridgetest.Background(t, "bridge", b.Run)
+	e.waitReady(t, run)
 	return c
 }
 

@@ -8,21 +8,21 @@ import (
 	"github.com/kumo-chat/kumo/bridge"
 )
 
-var _ bridge.Deleter = (*Platform)(nil)
+var _ bridge.Deleter = (*Adapter)(nil)
 
 // deleteBatch is how many ids one "delete" event carries: the page removes them at once.
 const deleteBatch = 1000
 
 // DeleteBatch implements bridge.Deleter.
-func (p *Platform) DeleteBatch() int { return deleteBatch }
+func (p *Adapter) DeleteBatch() int { return deleteBatch }
 
 // DeletesTheirs implements bridge.Deleter: the page shows the visitor's own lines itself, and
 // removes them when told to.
-func (p *Platform) DeletesTheirs(context.Context, bridge.Addr) bool { return true }
+func (p *Adapter) DeletesTheirs(context.Context, bridge.Addr) bool { return true }
 
 // DeleteMessages implements bridge.Deleter: the session forgets those messages (a reconnecting
 // page does not get them again) and the page is told to remove them.
-func (p *Platform) DeleteMessages(_ context.Context, to bridge.Addr, ids []bridge.MessageID) error {
+func (p *Adapter) DeleteMessages(_ context.Context, to bridge.Addr, ids []bridge.MessageID) error {
 	if to.Platform != Name {
 		return fmt.Errorf("web: address of platform %q: %w", to.Platform, bridge.ErrRejected)
 	}
