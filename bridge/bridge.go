@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,12 @@ type Config struct {
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	// Reconnect is how a platform whose Run failed is run again: after Min, doubling up to Max.
 	Reconnect Backoff `yaml:"-"`
+	// SendAlone turns coalescing off: every relayed message is a send of its own, however long the
+	// recipient's backlog (how kumo delivered before; benchmarks compare the two).
+	SendAlone bool `yaml:"-"`
+	// DelayWarning is how long a relayed message may wait behind a recipient's backlog before its
+	// author is told that the room is busier than the platform lets kumo deliver (default 5s).
+	DelayWarning time.Duration `yaml:"-"`
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time `yaml:"-"`
 }
@@ -86,6 +93,7 @@ func DefaultConfig() Config {
 		Wipe:          true,
 		ShutdownGrace: 30 * time.Second,
 		Reconnect:     Backoff{Min: time.Second, Max: time.Minute},
+		DelayWarning:  5 * time.Second,
 	}
 }
 
@@ -170,6 +178,8 @@ type DeliveryEvent struct {
 	Sent     time.Time
 	Err      error // nil when delivered
 	Attempts int
+	// Combined is how many relayed messages the send carried (1 when the message went alone).
+	Combined int
 }
 
 type delivery struct {
@@ -179,6 +189,10 @@ type delivery struct {
 	media  *mediaPart // a photo, file, voice note... (media.go)
 	sender string     // member key of a relayed message's author, to tell them if it fails
 	queued time.Time
+	// carried is what a combined send stands for (coalesce.go), each with its own sender and time.
+	carried []delivery
+	// class ranks the send for the platform's bot-wide budget (fairshare.go).
+	class SendClass
 	// trace is where the ids of what this delivery shows are recorded for the wipe (zero: nowhere).
 	trace rooms.Trace
 	// wipe, when set, makes this a wipe of the recipient's chat instead of a send.
@@ -207,6 +221,9 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 		cfg.Reconnect.Min = d.Reconnect.Min
 	}
 	cfg.Reconnect.Max = max(cfg.Reconnect.Max, cfg.Reconnect.Min)
+	if cfg.DelayWarning == 0 {
+		cfg.DelayWarning = d.DelayWarning
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -249,7 +266,8 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	b.sendCtx, b.cancelSend = context.WithCancel(context.Background())
 	b.mediaMem = semaphore.NewWeighted(cfg.MediaMemory)
 	b.inbox = newLanes(inboxLimit, b.handle)
-	b.outbox = newLanes(outboxLimit, b.deliver)
+	b.outbox = newBatchLanes(outboxLimit, b.deliverBatch)
+	b.outbox.urgent, b.outbox.take = urgentDelivery, b.take
 	return b, nil
 }
 
@@ -271,6 +289,9 @@ type Stats struct {
 	PendingDeliveries                              int
 	// MediaBytes and MediaPeak are the media bytes held in memory now and at most since the start.
 	MediaBytes, MediaPeak int64
+	// QueuedMessages is how many messages wait in recipients' queues (PendingDeliveries counts
+	// the recipients).
+	QueuedMessages int
 	// Erased and EraseFailed count messages the wipe deleted and could not delete; RefsDropped those
 	// it never knew of because their room's record was full (rooms.max_refs).
 	Erased, EraseFailed, RefsDropped uint64
@@ -293,6 +314,7 @@ func (b *Bridge) Stats() Stats {
 		PendingDeliveries: b.outbox.active(),
 		MediaBytes:        b.mediaHeld.Load(),
 		MediaPeak:         b.mediaPeak.Load(),
+		QueuedMessages:    b.outbox.queued(),
 		Erased:            b.stats.erased.Load(),
 		EraseFailed:       b.stats.eraseFailed.Load(),
 		RefsDropped:       b.stats.refsDropped.Load(),
@@ -372,7 +394,7 @@ func (b *Bridge) HandleInbound(ctx context.Context, in Inbound) {
 	if in.Left {
 		// Nothing to refuse or slow down: it only ever takes someone out. A full inbox (a flood just
 		// before the page closed) must not keep a ghost in the room, so it waits its turn elsewhere.
-		if !b.inbox.push(in.From.Key(), in) {
+		if _, _, ok := b.inbox.push(in.From.Key(), in); !ok {
 			go b.left(in.From)
 		}
 		return
@@ -380,7 +402,7 @@ func (b *Bridge) HandleInbound(ctx context.Context, in Inbound) {
 	if !b.allow(in.From) {
 		return
 	}
-	if !b.inbox.push(in.From.Key(), in) {
+	if _, _, ok := b.inbox.push(in.From.Key(), in); !ok {
 		b.send(in.From, Message{Kind: KindReply, Text: "⏳ You are sending faster than I can keep up: that message was not relayed."}, nil, "")
 	}
 }
@@ -589,15 +611,19 @@ func (b *Bridge) sendTraced(t rooms.Trace, to Addr, m Message, img *Image, sende
 	b.push(delivery{to: to, msg: m, img: img, sender: sender, queued: b.now(), trace: t})
 }
 
-// push queues d in its recipient's lane.
+// push queues d in its recipient's lane, and warns its sender when the lane falls behind.
 func (b *Bridge) push(d delivery) {
-	if !b.outbox.push(d.to.Platform+"\x1f"+d.to.Chat, d) {
+	head, waiting, ok := b.outbox.push(d.to.Platform+"\x1f"+d.to.Chat, d)
+	if !ok {
 		d.media.done()
 		b.failed(d, 0, errors.New("recipient's queue is full"))
+		return
 	}
+	b.backPressure(d, head, waiting)
 }
 
-// deliver runs in the recipient's lane: it sends, and retries what can be retried, in order.
+// deliver runs in the recipient's lane: it sends, and retries what can be retried, in order. d may
+// be a combined send (coalesce.go): whatever happens to it happens to every message it carries.
 func (b *Bridge) deliver(key string, d delivery) {
 	defer d.media.done()
 	if d.wipe != nil {
@@ -616,6 +642,7 @@ func (b *Bridge) deliver(key string, d delivery) {
 	}
 	pol := b.cfg.Retry
 	backoff := pol.Backoff
+	ctx := WithSendClass(b.sendCtx, d.class)
 	var waited time.Duration
 	for attempt := 1; ; attempt++ {
 		var (
@@ -623,19 +650,25 @@ func (b *Bridge) deliver(key string, d delivery) {
 			err error
 		)
 		if d.media != nil {
-			ids, err = b.sendMedia(b.sendCtx, p, d)
+			ids, err = b.sendMedia(ctx, p, d)
 		} else if d.img != nil {
-			ids, err = p.SendImage(b.sendCtx, d.to, *d.img, d.msg)
+			ids, err = p.SendImage(ctx, d.to, *d.img, d.msg)
 		} else {
 			var id MessageID
-			id, err = p.SendText(b.sendCtx, d.to, d.msg)
+			id, err = p.SendText(ctx, d.to, d.msg)
 			if id != "" {
 				ids = []MessageID{id}
 			}
 		}
-		b.shown(d, ids)
+		// A combined send's id stands for every message it carries: recorded once for each trace
+		// they belong to (the recipient's, as a rule), so the wipe deletes it once.
+		for i, one := range d.each() {
+			if i == 0 || !slices.ContainsFunc(d.each()[:i], func(o delivery) bool { return o.trace == one.trace }) {
+				b.shown(one, ids)
+			}
+		}
 		if err == nil {
-			b.stats.delivered.Add(1)
+			b.stats.delivered.Add(uint64(len(d.each())))
 			b.observe(d, attempt, nil)
 			return
 		}
@@ -644,6 +677,13 @@ func (b *Bridge) deliver(key string, d delivery) {
 		case errors.Is(err, ErrRecipientGone):
 			b.observe(d, attempt, err)
 			b.gone(d.to, err)
+			return
+		case errors.Is(err, ErrRejected) && len(d.carried) > 0:
+			// The platform refused the combination (it measured it differently): what it carries
+			// still goes, each alone, rather than fail for being combined.
+			for _, one := range d.carried {
+				b.deliver(key, one)
+			}
 			return
 		case errors.Is(err, ErrRejected):
 			b.failed(d, attempt, err)
@@ -688,14 +728,24 @@ func (b *Bridge) observe(d delivery, attempts int, err error) {
 	b.mu.Lock()
 	f := b.observer
 	b.mu.Unlock()
-	if f != nil {
-		f(DeliveryEvent{To: d.to, Kind: d.msg.Kind, Queued: d.queued, Sent: b.now(), Err: err, Attempts: attempts})
+	if f == nil {
+		return
+	}
+	sent, all := b.now(), d.each()
+	for _, one := range all {
+		f(DeliveryEvent{To: one.to, Kind: one.msg.Kind, Queued: one.queued, Sent: sent, Err: err, Attempts: attempts, Combined: len(all)})
 	}
 }
 
 // failed reports a message that could not be delivered: in the log (without its text), in the
 // metrics, and to its author.
 func (b *Bridge) failed(d delivery, attempts int, err error) {
+	if len(d.carried) > 0 {
+		for _, one := range d.carried {
+			b.failed(one, attempts, err)
+		}
+		return
+	}
 	b.stats.failed.Add(1)
 	b.observe(d, attempts, err)
 	b.log.Warn("delivery failed", "platform", d.to.Platform, "kind", d.msg.Kind.String(), "attempts", attempts, "err", err)

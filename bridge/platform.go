@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -96,16 +97,36 @@ type Message struct {
 	// Part and Parts number the pieces of a text that was too long for the platform (1-based; Parts is
 	// 0 or 1 when the text was not split).
 	Part, Parts int
+	// Lines, when set, makes a KindRelay message a combined send: several members' messages that were
+	// waiting for this recipient, oldest first, each to be shown behind its own sender's pseudonym
+	// exactly as a relay of its own would be (From and Text are then empty). The bridge combines only
+	// relayed texts of one line, never a notice, a reply or an invoice, and only when a backlog makes one send
+	// per message too slow; the whole fits Limits (MaxText, Overhead, LineOverhead per line).
+	// The one id a combined send returns stands for every message it carries: deleting one of them
+	// deletes the combined send, and an edit of one of them re-renders the whole send.
+	Lines []Line
+}
+
+// Line is one member's message inside a combined send.
+type Line struct {
+	From string // the sender's pseudonym
+	Text string // their text, verbatim
 }
 
 // String renders the message as plain text, for adapters without markup and for tests. Relayed
 // text always stands behind its sender's pseudonym; notices carry a marker a pseudonym cannot.
 func (m Message) String() string {
 	var s string
-	switch m.Kind {
-	case KindRelay:
+	switch {
+	case m.Kind == KindRelay && len(m.Lines) > 0:
+		parts := make([]string, len(m.Lines))
+		for i, l := range m.Lines {
+			parts[i] = l.From + ": " + l.Text
+		}
+		s = strings.Join(parts, "\n")
+	case m.Kind == KindRelay:
 		s = m.From + ": " + m.Text
-	case KindNotice:
+	case m.Kind == KindNotice:
 		s = NoticeMark + m.Text
 	default:
 		s = m.Text
@@ -147,6 +168,9 @@ type Limits struct {
 	// Overhead is how much the adapter's own rendering adds to every message (markup around the
 	// pseudonym, a part counter...), in TextLen units.
 	Overhead int
+	// LineOverhead is what rendering adds to each line of a combined send (Message.Lines) beyond
+	// "pseudonym: text" and the newline between lines: the markup around each pseudonym.
+	LineOverhead int
 	// TextLen measures text the way the platform counts it, after the adapter's escaping. It must be
 	// additive: TextLen(a+b) == TextLen(a)+TextLen(b) for any split on a grapheme boundary. Nil means
 	// UTF-16 code units, which is how Telegram counts and is never less than Discord's count.

@@ -54,15 +54,17 @@ func BenchmarkRelayUnderLoad(b *testing.B) {
 				p.mu.Unlock()
 				webTimes = append(webTimes, at...)
 			}
-			for i, s := range texts {
-				g := relayRE.FindStringSubmatch(s)
-				if g == nil || at[i].IsZero() {
-					continue
+			for i, msg := range texts {
+				for _, s := range strings.Split(msg, "\n") { // a combined send: one relay a line
+					g := relayRE.FindStringSubmatch(s)
+					if g == nil || at[i].IsZero() {
+						continue
+					}
+					room, _ := strconv.Atoi(g[3])
+					idx, _ := strconv.Atoi(g[4])
+					seq, _ := strconv.Atoi(g[5])
+					lat[m.p.platform()] = append(lat[m.p.platform()], at[i].Sub(r.members[room][idx].sentAt[seq]))
 				}
-				room, _ := strconv.Atoi(g[3])
-				idx, _ := strconv.Atoi(g[4])
-				seq, _ := strconv.Atoi(g[5])
-				lat[m.p.platform()] = append(lat[m.p.platform()], at[i].Sub(r.members[room][idx].sentAt[seq]))
 			}
 		}
 		for _, pl := range []string{"web", "telegram", "discord"} {

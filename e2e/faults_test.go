@@ -54,7 +54,7 @@ func (b burst) check(t testing.TB, ctx context.Context, to person, fromNick stri
 	last := fmt.Sprintf("%s #%d 🧪", b.label, b.n-1)
 	waitSeen(t, ctx, to, 0, "the last of a burst", contains(last))
 	next := 0
-	for _, m := range to.seen() {
+	for _, m := range lines(to.seen()) { // a backlog arrives combined, one relayed message a line
 		if !strings.Contains(m, b.label) {
 			continue
 		}
@@ -89,7 +89,9 @@ func TestTelegramFailing(t *testing.T) {
 	fromTele := sendBurst(t, ctx, tele, 8)
 	toTele.check(t, ctx, tele, nicks[web])
 	fromTele.check(t, ctx, web, nicks[tele])
-	if got := tg.Stats().Calls["sendMessage"] - calls; got < 8+12 {
+	// The 12 refusals, then at least one send that went through (kumo may combine the burst's
+	// backlog into fewer sends than messages).
+	if got := tg.Stats().Calls["sendMessage"] - calls; got < 12+1 {
 		t.Errorf("only %d sendMessage calls: the failures were not all met", got)
 	}
 	if m := k.metrics(t); m["kumo_deliveries_failed_total"] != 0 {
@@ -207,7 +209,7 @@ func TestHomeserverRestart(t *testing.T) {
 func checkBurstOrder(t testing.TB, to person, what string, bursts ...burst) {
 	t.Helper()
 	latest := 0
-	for _, m := range to.seen() {
+	for _, m := range lines(to.seen()) {
 		for i, b := range bursts {
 			if !strings.Contains(m, b.label) {
 				continue

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,10 +27,13 @@ type loadSpec struct {
 	// per 5 s, a homeserver's few per second) bound how many of them one kumo can serve at once,
 	// so the mass is on the web chat, which has no such limit.
 	tg, dc, mx int
-	messages   int
-	gap        time.Duration // between one member's messages (under kumo's flood limit of 2/s)
-	window     time.Duration // every member's messages fall in this window
-	lifetime   time.Duration
+	// every, when set, overrides them: member idx of every room is on every[idx] ("telegram",
+	// "discord", "matrix" or "web"): a lively room whose members all sit behind a messenger's limits.
+	every    []string
+	messages int
+	gap      time.Duration // between one member's messages (under kumo's flood limit of 2/s)
+	window   time.Duration // every member's messages fall in this window
+	lifetime time.Duration
 }
 
 type loadMember struct {
@@ -84,14 +88,18 @@ func startLoad(t testing.TB, ctx context.Context, spec loadSpec) *loadRun {
 			m := &loadMember{room: room, idx: idx}
 			r.members[room][idx] = m
 			r.all = append(r.all, m)
+			on := ""
+			if idx < len(spec.every) {
+				on = spec.every[idx]
+			}
 			switch {
-			case idx == 1 && room < spec.tg:
-				m.p = newTG(r.tg, "Tg"+strconv.Itoa(room))
-			case idx == 1 && room < spec.tg+spec.dc:
-				p := newDC(r.dc, "dc"+strconv.Itoa(room))
+			case on == "telegram" || on == "" && idx == 1 && room < spec.tg:
+				m.p = newTG(r.tg, "Tg"+strconv.Itoa(room)+"x"+strconv.Itoa(idx))
+			case on == "discord" || on == "" && idx == 1 && room < spec.tg+spec.dc:
+				p := newDC(r.dc, "dc"+strconv.Itoa(room)+"x"+strconv.Itoa(idx))
 				r.dcTimes.track(p.ch)
 				m.p = p
-			case idx == 2 && room < spec.mx:
+			case on == "matrix" || on == "" && idx == 2 && room < spec.mx:
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -190,6 +198,16 @@ func (r *loadRun) send(t testing.TB, ctx context.Context) {
 	wg.Wait()
 }
 
+// lines splits what a member saw into lines: under backlog kumo combines relayed messages into one
+// send, one line each (load texts are single lines).
+func lines(seen []string) []string {
+	var out []string
+	for _, s := range seen {
+		out = append(out, strings.Split(s, "\n")...)
+	}
+	return out
+}
+
 // relayRE parses a relayed load text as a recipient sees it.
 var relayRE = regexp.MustCompile(`^(.+): (LD[0-9a-f]+) (\d+)\.(\d+)\.(\d+) 🚀 <b>x</b>$`)
 
@@ -202,7 +220,7 @@ func (r *loadRun) waitDelivered(t testing.TB, ctx context.Context) {
 		short := 0
 		for _, m := range r.all {
 			n := 0
-			for _, s := range m.p.seen() {
+			for _, s := range lines(m.p.seen()) {
 				if strings.Contains(s, r.tag) && !strings.Contains(s, "pw-"+r.tag) {
 					n++
 				}
@@ -222,7 +240,7 @@ func (r *loadRun) waitDelivered(t testing.TB, ctx context.Context) {
 	}
 	for _, m := range r.all {
 		next := make(map[int]int) // sender idx -> next seq expected
-		for _, s := range m.p.seen() {
+		for _, s := range lines(m.p.seen()) {
 			if !strings.Contains(s, r.tag) || strings.Contains(s, "pw-"+r.tag) {
 				continue
 			}
@@ -394,4 +412,44 @@ func TestLoad(t *testing.T) {
 	logStep(fmt.Sprintf("back to baseline: %v goroutines (baseline %v), heap %.1f MB (baseline %.1f-%.1f MB)",
 		after["go_goroutines"], r.base["go_goroutines"], after["go_memstats_heap_alloc_bytes"]/1e6,
 		r.base["go_memstats_heap_alloc_bytes"]/1e6, r.baseMax/1e6))
+}
+
+// TestLivelyRoom: one room of 10 members each writing once a second, 9 messages a second into every
+// member's chat where Telegram and Discord let a bot send about 1, at the fakes' real limits. Every
+// message arrives exactly once and in order (kumo combines each recipient's backlog into one send),
+// and the fakes answer no 429. Pass and fail never depend on timing: the delays are measured by
+// BenchmarkLivelyRoom in ./bridge/.
+func TestLivelyRoom(t *testing.T) {
+	t.Parallel()
+	mixed := []string{"telegram", "telegram", "telegram", "discord", "discord", "discord", "matrix", "matrix", "web", "web"}
+	for _, tc := range []struct {
+		name  string
+		every []string
+	}{
+		{"telegram", slices.Repeat([]string{"telegram"}, 10)},
+		{"discord", slices.Repeat([]string{"discord"}, 10)},
+		{"mixed", mixed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			mx := 0
+			if slices.Contains(tc.every, "matrix") {
+				mx = 1
+			}
+			spec := loadSpec{rooms: 1, perRoom: len(tc.every), every: tc.every, mx: mx, messages: 20,
+				gap: time.Second, window: 21 * time.Second, lifetime: 10 * time.Minute}
+			r := startLoad(t, ctx, spec)
+			r.open(t, ctx)
+			r.send(t, ctx)
+			r.waitDelivered(t, ctx)
+			if n := r.tg.Stats().RateLimited; n != 0 {
+				t.Errorf("the Telegram fake answered %d 429s", n)
+			}
+			if n := r.dc.RateLimited(); n != 0 {
+				t.Errorf("the Discord fake answered %d 429s", n)
+			}
+			r.closeClients()
+		})
+	}
 }

@@ -263,6 +263,11 @@ type webEvent struct {
 	Code  string   `json:"code"`
 	Error string   `json:"error"`
 	IDs   []string `json:"ids"`
+	// Lines is a combined send: the page shows one message per line.
+	Lines []struct {
+		From string `json:"from"`
+		Text string `json:"text"`
+	} `json:"lines"`
 }
 
 func newWeb(t testing.TB, ctx context.Context, k *kumo) *webPerson {
@@ -309,12 +314,21 @@ func (p *webPerson) read() {
 		case "notice":
 			m.Kind = bridge.KindNotice
 		}
+		shown := []string{m.String()}
+		if len(ev.Lines) > 0 {
+			shown = shown[:0]
+			for _, l := range ev.Lines {
+				shown = append(shown, bridge.Message{Kind: bridge.KindRelay, From: l.From, Text: l.Text}.String())
+			}
+		}
 		now := time.Now()
 		p.mu.Lock()
-		p.got = append(p.got, m.String())
-		p.recv = append(p.recv, now)
+		for _, s := range shown {
+			p.got = append(p.got, s)
+			p.recv = append(p.recv, now)
+		}
 		seq := strconv.FormatUint(ev.Seq, 10)
-		p.lines[seq] = m.String()
+		p.lines[seq] = strings.Join(shown, "\n")
 		p.order = append(p.order, seq)
 		p.mu.Unlock()
 	}

@@ -33,6 +33,9 @@ type Platform struct {
 	sends int
 	// invite makes invite links (bridge.Inviter), when set.
 	invite func(token string) string
+	pacer  *pacer        // SetPacing
+	gate   chan struct{} // Hold
+	held   int           // sends waiting at the gate
 }
 
 // New makes a fake platform with that name and limits.
@@ -133,11 +136,17 @@ func (p *Platform) SetFailure(f func(to bridge.Addr, m bridge.Message) error) {
 
 // SendText implements bridge.Platform. Message ids are "<chat>#<n>", n counting from 1 per chat.
 func (p *Platform) SendText(ctx context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
+	if err := p.admit(ctx, to); err != nil {
+		return "", err
+	}
 	return p.record(to, m, nil)
 }
 
 // SendImage implements bridge.Platform.
 func (p *Platform) SendImage(ctx context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) ([]bridge.MessageID, error) {
+	if err := p.admit(ctx, to); err != nil {
+		return nil, err
+	}
 	id, err := p.record(to, m, &img)
 	if err != nil {
 		return nil, err
@@ -293,6 +302,25 @@ func strconvQuote(s string) string { return "\"" + s + "\"" }
 func Run(t testing.TB, b *bridge.Bridge) (stop func()) {
 	t.Helper()
 	return Background(t, "bridge", b.Run).Stop
+}
+
+// Relayed is every relayed message in ms as its recipient reads them, in order: a combined send
+// (Message.Lines) counts once per message it carries, each with its own From and Text.
+func Relayed(ms []bridge.Message) []bridge.Message {
+	var out []bridge.Message
+	for _, m := range ms {
+		if m.Kind != bridge.KindRelay {
+			continue
+		}
+		if len(m.Lines) == 0 {
+			out = append(out, m)
+			continue
+		}
+		for _, l := range m.Lines {
+			out = append(out, bridge.Message{Kind: bridge.KindRelay, From: l.From, Text: l.Text})
+		}
+	}
+	return out
 }
 
 // SetInviteLink makes the platform a bridge.Inviter whose links f makes; nil makes it offer none.

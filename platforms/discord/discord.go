@@ -36,6 +36,49 @@ type Config struct {
 	Token string `yaml:"token" secret:"true"`
 	// APIURL points REST and gateway discovery somewhere other than discord.com; for tests only.
 	APIURL string `yaml:"api_url"`
+	// Pacing is how fast kumo sends (discord.pacing.*); a key left out keeps Discord's own limit.
+	Pacing Pacing `yaml:"pacing"`
+}
+
+// Pacing is how fast the adapter sends REST requests. Discord allows a bot 50 requests per second
+// in all and, per its route headers, 5 messages per 5 seconds into one DM channel. Its windows are
+// fixed, so the token buckets here are sized never to exceed them in any window: global 40/s in
+// bursts of 10 (at most 50 in a second), one message a second into a DM in bursts of 1 (at most 5 in
+// 5 seconds). discordgo also waits on the route buckets Discord's headers announce.
+type Pacing struct {
+	Global      rate.Limit `yaml:"global"`       // requests per second over all routes
+	GlobalBurst int        `yaml:"global_burst"` // how many of them may go at once
+	PerDM       rate.Limit `yaml:"per_dm"`       // messages per second into one DM channel
+	PerDMBurst  int        `yaml:"per_dm_burst"` // how many of them may go at once
+}
+
+// DefaultPacing stays under Discord's limits (see Pacing).
+func DefaultPacing() Pacing { return Pacing{Global: 40, GlobalBurst: 10, PerDM: 1, PerDMBurst: 1} }
+
+// Validate reports a rate or burst that cannot work.
+func (p Pacing) Validate() error {
+	if p.Global < 0 || p.PerDM < 0 || p.GlobalBurst < 0 || p.PerDMBurst < 0 {
+		return errors.New("discord.pacing: rates and bursts must not be negative (leave a key out for Discord's limit)")
+	}
+	return nil
+}
+
+// orDefault fills the keys left out with Discord's limits.
+func (p Pacing) orDefault() Pacing {
+	d := DefaultPacing()
+	if p.Global == 0 {
+		p.Global = d.Global
+	}
+	if p.GlobalBurst == 0 {
+		p.GlobalBurst = d.GlobalBurst
+	}
+	if p.PerDM == 0 {
+		p.PerDM = d.PerDM
+	}
+	if p.PerDMBurst == 0 {
+		p.PerDMBurst = d.PerDMBurst
+	}
+	return p
 }
 
 // Validate reports every value that cannot work, each naming its key.
@@ -49,27 +92,38 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("discord.api_url must be a URL, e.g. http://127.0.0.1:9000, got %q", c.APIURL))
 		}
 	}
+	errs = append(errs, c.Pacing.Validate())
 	return errors.Join(errs...)
 }
 
 type options struct {
-	pace *rate.Limiter
+	pace       *bridge.Gate
+	perDM      rate.Limit
+	perDMBurst int
 }
 
 // Option changes how the adapter works; the defaults suit the real Discord.
 type Option func(*options)
 
-// WithPacing sets how fast the adapter sends REST requests, all routes together. The default stays
-// under Discord's global limit of 50 requests per second.
+// WithPacing sets how fast the adapter sends REST requests, all routes together (tests; operators
+// use Config.Pacing). The default stays under Discord's global limit of 50 requests per second.
 func WithPacing(r rate.Limit, burst int) Option {
-	return func(o *options) { o.pace = rate.NewLimiter(r, burst) }
+	return func(o *options) { o.pace = bridge.NewGate(r, burst) }
+}
+
+// WithDMPacing sets how fast the adapter sends into one DM channel; rate.Inf turns it off (tests).
+func WithDMPacing(r rate.Limit, burst int) Option {
+	return func(o *options) { o.perDM, o.perDMBurst = r, burst }
 }
 
 // Adapter is the Discord platform. It implements bridge.Platform.
 type Adapter struct {
 	log  *slog.Logger
 	s    *discordgo.Session
-	pace *rate.Limiter
+	pace *bridge.Gate // the bot-wide budget, shared by the core's send classes
+	// perDM paces messages into one DM channel (Discord's route limit, known before its headers say).
+	perDM      rate.Limit
+	perDMBurst int
 	// pendingTimeout is how long a slash command used in a DM waits for the core's answer.
 	pendingTimeout time.Duration
 
@@ -78,9 +132,10 @@ type Adapter struct {
 	mu         sync.Mutex
 	botID      string
 	appID      string
-	dms        map[string]string   // user id -> DM channel id
-	pending    map[string]*pending // DM channel id -> deferred slash command awaiting its answer
-	pauseUntil time.Time           // a global 429 stops every request until then
+	dms        map[string]string        // user id -> DM channel id
+	dmPace     map[string]*rate.Limiter // DM channel id -> its pace; idle ones are swept
+	pending    map[string]*pending      // DM channel id -> deferred slash command awaiting its answer
+	pauseUntil time.Time                // a global 429 stops every request until then
 }
 
 // pending is a slash command used in a DM whose answer is still "thinking": the core's next message
@@ -107,13 +162,17 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := options{pace: rate.NewLimiter(40, 10)}
+	pacing := cfg.Pacing.orDefault()
+	o := options{pace: bridge.NewGate(pacing.Global, pacing.GlobalBurst), perDM: pacing.PerDM, perDMBurst: pacing.PerDMBurst}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	a := &Adapter{
-		log:  log.With("platform", Name),
-		pace: o.pace,
+		log:        log.With("platform", Name),
+		pace:       o.pace,
+		perDM:      o.perDM,
+		perDMBurst: o.perDMBurst,
+		dmPace:     map[string]*rate.Limiter{},
 		// The core answers in well under a second; a minute covers retries after a 429.
 		pendingTimeout: time.Minute,
 		dms:            map[string]string{},
@@ -148,7 +207,7 @@ func (a *Adapter) Name() string { return Name }
 
 // Limits: 2,000 code points per message, counted after escaping.
 func (a *Adapter) Limits() bridge.Limits {
-	return bridge.Limits{MaxText: maxContent, Overhead: overhead, TextLen: textLen}
+	return bridge.Limits{MaxText: maxContent, Overhead: overhead, LineOverhead: lineOverhead, TextLen: textLen}
 }
 
 // RateLimited is how many 429 answers Discord has given the adapter.
@@ -448,10 +507,11 @@ func (a *Adapter) send(ctx context.Context, to bridge.Addr, content string, file
 		}
 	}
 	none := &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
-	if err := a.wait(ctx); err != nil {
-		return "", err
-	}
+	// A deferred slash command is answered through its interaction's webhook, a route of its own.
 	if p := a.takePending(ch); p != nil {
+		if err := a.wait(ctx); err != nil {
+			return "", err
+		}
 		msg, err := a.s.WebhookMessageEdit(p.appID, p.token, "@original",
 			&discordgo.WebhookEdit{Content: &content, Files: files, AllowedMentions: none}, discordgo.WithContext(ctx))
 		if err == nil {
@@ -472,9 +532,12 @@ func (a *Adapter) send(ctx context.Context, to bridge.Addr, content string, file
 				_, _ = r.Seek(0, io.SeekStart)
 			}
 		}
-		if err := a.wait(ctx); err != nil {
-			return "", err
-		}
+	}
+	if err := a.waitDM(ctx, ch); err != nil {
+		return "", err
+	}
+	if err := a.wait(ctx); err != nil {
+		return "", err
 	}
 	msg, err := a.s.ChannelMessageSendComplex(ch, &discordgo.MessageSend{
 		Content: content, Files: files, AllowedMentions: none,
@@ -560,6 +623,32 @@ func (a *Adapter) takePending(ch string) *pending {
 		return nil
 	}
 	return p
+}
+
+// waitDM paces messages into one DM channel under Discord's per-route limit.
+func (a *Adapter) waitDM(ctx context.Context, ch string) error {
+	if a.perDM == rate.Inf || a.perDM <= 0 {
+		return nil
+	}
+	a.mu.Lock()
+	l := a.dmPace[ch]
+	if l == nil {
+		if len(a.dmPace) >= 4096 {
+			// Forget channels whose bucket is full again: a fresh limiter behaves the same.
+			for id, cl := range a.dmPace {
+				if cl.Tokens() >= float64(cl.Burst()) {
+					delete(a.dmPace, id)
+				}
+			}
+		}
+		l = rate.NewLimiter(a.perDM, max(1, a.perDMBurst))
+		a.dmPace[ch] = l
+	}
+	a.mu.Unlock()
+	if err := l.Wait(ctx); err != nil {
+		return fmt.Errorf("discord: %w", err)
+	}
+	return nil
 }
 
 // wait paces requests under the global limit and holds them while a global 429 lasts.

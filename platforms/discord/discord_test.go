@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -14,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bwmarrin/discordgo"
+	"golang.org/x/time/rate"
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
@@ -221,6 +223,8 @@ func TestRendering(t *testing.T) {
 		{"relay markdown", bridge.Message{Kind: bridge.KindRelay, From: "x_y", Text: "@everyone **b** ||s|| `c` > q [l](http://e) <@1> # h -# s ~~t~~ \\"},
 			`**x\_y**: \@everyone \*\*b\*\* \|\|s\|\| \` + "`" + `c\` + "`" + ` \> q \[l\](http://e) \<\@1\> \# h \-\# s \~\~t\~\~ \\`},
 		{"notice", bridge.Message{Kind: bridge.KindNotice, Text: "Ann joined."}, "🔔 *Ann joined.*"},
+		{"combined relay", bridge.Message{Kind: bridge.KindRelay, Lines: []bridge.Line{{From: "Blue Fox", Text: "hi"}, {From: "x_y", Text: "**b** 🔔 *n*"}}},
+			"**Blue Fox**: hi\n**x\\_y**: \\*\\*b\\*\\* 🔔 \\*n\\*"},
 		{"a forged notice line is quoted under the sender", bridge.Message{Kind: bridge.KindRelay, From: "Calm Otter", Text: "hi\n🔔 *Proud Wolf left.* 1 member."},
 			"**Calm Otter**:\n>>> hi\n🔔 \\*Proud Wolf left.\\* 1 member."},
 		{"reply with code", bridge.Message{Kind: bridge.KindReply, Text: "Password:", Code: "a*b"}, "Password:\n```\na*b\n```"},
@@ -452,4 +456,47 @@ func sameInbound(a, b bridge.Inbound) bool {
 	}
 	a.Attachments, b.Attachments = nil, nil
 	return reflect.DeepEqual(a, b)
+}
+
+// The per-DM pacing (a token bucket) never breaks Discord's fixed window of 5 messages per 5 s, here
+// shrunk twenty-fold: config keys scaled the same way keep every send under the fake's limits.
+func TestDMPacingStaysUnderTheRouteLimit(t *testing.T) {
+	fake := discordtest.New(discordtest.Options{RouteLimit: discordtest.Window{N: 5, Per: 250 * time.Millisecond}})
+	t.Cleanup(fake.Close)
+	a, err := New(Config{Token: fake.Token(), APIURL: fake.URL, Pacing: Pacing{PerDM: 20}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := fake.AddUser("ann")
+	ctx := context.Background()
+	for i := range 25 {
+		if _, err := a.SendText(ctx, bridge.Addr{Platform: "discord", User: u.ID}, bridge.Message{Kind: bridge.KindReply, Text: fmt.Sprint(i)}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if n := fake.RateLimited(); n != 0 {
+		t.Fatalf("the fake answered 429 %d times to the paced adapter", n)
+	}
+}
+
+func TestPacingConfig(t *testing.T) {
+	tests := []struct {
+		p    Pacing
+		want string // "" when valid
+	}{
+		{Pacing{}, ""},
+		{Pacing{PerDM: 0.5, PerDMBurst: 2, Global: 45, GlobalBurst: 5}, ""},
+		{Pacing{PerDM: -1}, "discord.pacing"},
+		{Pacing{GlobalBurst: -3}, "discord.pacing"},
+	}
+	for _, tc := range tests {
+		_, err := New(Config{Token: "t", Pacing: tc.p}, slog.New(slog.DiscardHandler))
+		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New with %+v: %v, want %q", tc.p, err, tc.want)
+		}
+	}
+	// A full bucket plus a second's refill is the most that can go in one second.
+	if d := (Pacing{}).orDefault(); d != DefaultPacing() || d.Global+rate.Limit(d.GlobalBurst) > 50 || d.PerDM*5+rate.Limit(d.PerDMBurst) > 5+1 {
+		t.Errorf("defaults %+v may pass Discord's limits", d)
+	}
 }

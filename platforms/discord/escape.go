@@ -50,6 +50,9 @@ const maxContent = 2000
 // "*" (4) plus a code block's "```\n" and "\n```" instead of the plain form's newline (8).
 const overhead = 4 + 8
 
+// lineOverhead is the markup render adds to each line of a combined send: "**" twice.
+const lineOverhead = 4
+
 // render turns a message into Discord markdown in which nothing from the text is markup.
 func render(m bridge.Message) string {
 	var b strings.Builder
@@ -60,8 +63,16 @@ func render(m bridge.Message) string {
 		// cannot end the quote or start one of its own.
 		if strings.Contains(m.Text, "\n") {
 			b.WriteString("**" + escape(m.From) + "**:\n>>> " + escape(m.Text))
-		} else {
+		} else if len(m.Lines) == 0 {
 			b.WriteString("**" + escape(m.From) + "**: " + escape(m.Text))
+		}
+		// A combined send (the core combines only texts of one line): every line behind its own
+		// sender's bold pseudonym, as if sent alone.
+		for i, l := range m.Lines {
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			b.WriteString("**" + escape(l.From) + "**: " + escape(l.Text))
 		}
 	case bridge.KindNotice:
 		// Italic behind the bell: a member's words always start with their bold pseudonym instead.

@@ -41,8 +41,22 @@ type Config struct {
 	AccessToken string `yaml:"access_token" secret:"true"`
 	Password    string `yaml:"password" secret:"true"`
 	DeviceID    string `yaml:"device_id"`
+	// Pacing is how fast kumo sends events (matrix.pacing.*). Homeservers set their own limits
+	// (Synapse's rc_message, Dendrite's rate_limiting); the default, 5/s in bursts of 10, suits a
+	// homeserver that exempts the bot's account; set the homeserver's figures otherwise.
+	Pacing Pacing `yaml:"pacing"`
 }
 
+// Pacing is how fast the adapter sends events over all rooms.
+type Pacing struct {
+	Global      rate.Limit `yaml:"global"`       // events per second
+	GlobalBurst int        `yaml:"global_burst"` // how many of them may go at once
+}
+
+// DefaultPacing is 5 events a second in bursts of 10.
+func DefaultPacing() Pacing { return Pacing{Global: 5, GlobalBurst: 10} }
+
+// Validate reports the first value that cannot work, naming its key.
 // Validate reports every value that cannot work, each naming its key.
 func (c Config) Validate() error {
 	var errs []error
@@ -54,6 +68,9 @@ func (c Config) Validate() error {
 	}
 	if c.AccessToken == "" && c.Password == "" {
 		errs = append(errs, errors.New("matrix.password or matrix.access_token is needed (or KUMO_MATRIX_PASSWORD / KUMO_MATRIX_ACCESS_TOKEN)"))
+	}
+	if c.Pacing.Global < 0 || c.Pacing.GlobalBurst < 0 {
+		errs = append(errs, errors.New("matrix.pacing: rates and bursts must not be negative (leave a key out for the default)"))
 	}
 	return errors.Join(errs...)
 }
@@ -70,7 +87,7 @@ func (c Config) LogValue() slog.Value {
 }
 
 type options struct {
-	limiter *rate.Limiter
+	limiter *bridge.Gate
 }
 
 // Option changes how the adapter works; the defaults suit a common homeserver.
@@ -80,14 +97,14 @@ type Option func(*options)
 // default, 5/s with a burst of 10, stays under common homeserver settings for bots; the bridge
 // retries after M_LIMIT_EXCEEDED anyway.
 func WithRate(r rate.Limit, burst int) Option {
-	return func(o *options) { o.limiter = rate.NewLimiter(r, burst) }
+	return func(o *options) { o.limiter = bridge.NewGate(r, burst) }
 }
 
 // Adapter is the Matrix platform. It implements bridge.Platform.
 type Adapter struct {
 	cfg     Config
 	log     *slog.Logger
-	limiter *rate.Limiter
+	limiter *bridge.Gate // the bot-wide budget, shared by the core's send classes
 	// observe, when set, sees every event the sync delivered after the adapter handled it (tests).
 	observe func(*event.Event)
 
@@ -127,10 +144,17 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	pacing := DefaultPacing()
+	if cfg.Pacing.Global > 0 {
+		pacing.Global = cfg.Pacing.Global
+	}
+	if cfg.Pacing.GlobalBurst > 0 {
+		pacing.GlobalBurst = cfg.Pacing.GlobalBurst
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := options{limiter: rate.NewLimiter(5, 10)}
+	o := options{limiter: bridge.NewGate(pacing.Global, pacing.GlobalBurst)}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -160,7 +184,7 @@ func (a *Adapter) Name() string { return Name }
 
 // Limits implements bridge.Platform: see textLen for how Matrix's 64 KiB event cap is counted.
 func (a *Adapter) Limits() bridge.Limits {
-	return bridge.Limits{MaxText: maxText, Overhead: overhead, TextLen: textLen}
+	return bridge.Limits{MaxText: maxText, Overhead: overhead, LineOverhead: lineOverhead, TextLen: textLen}
 }
 
 // Run logs in, sets up encryption and syncs until ctx ends. It returns nil when ctx ended.

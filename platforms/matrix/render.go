@@ -22,6 +22,9 @@ const (
 	// overhead is what render adds around the text: <b></b>, ": ", the notice mark, <br><code></code>,
 	// msgtype, format and m.mentions.
 	overhead = 256
+	// lineOverhead is what render adds to each line of a combined send: <b></b> and ": " in the
+	// formatted body (the newline between lines the bridge measures itself, as textLen("\n")).
+	lineOverhead = 16
 )
 
 // textLen is the number of content-JSON bytes a rune costs in the body plus the formatted body.
@@ -83,8 +86,16 @@ func render(m bridge.Message) *event.MessageEventContent {
 		// can pass for a line of the bot's own. The tags are within overhead.
 		if strings.Contains(m.Text, "\n") {
 			b.WriteString("<b>" + escapeText(m.From) + "</b>:<blockquote>" + escapeText(m.Text) + "</blockquote>")
-		} else {
+		} else if len(m.Lines) == 0 {
 			b.WriteString("<b>" + escapeText(m.From) + "</b>: " + escapeText(m.Text))
+		}
+		// A combined send (the core combines only texts of one line): every line behind its own
+		// sender's bold pseudonym, as if sent alone.
+		for i, l := range m.Lines {
+			if i > 0 {
+				b.WriteString("<br>")
+			}
+			b.WriteString("<b>" + escapeText(l.From) + "</b>: " + escapeText(l.Text))
 		}
 	case bridge.KindNotice:
 		b.WriteString("<i>" + escapeText(bridge.NoticeMark+m.Text) + "</i>")

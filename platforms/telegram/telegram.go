@@ -41,6 +41,9 @@ type Config struct {
 	Token string `yaml:"token" secret:"true"`
 	// APIURL points at a self-hosted Bot API server (or a test fake); empty means api.telegram.org.
 	APIURL string `yaml:"api_url"`
+	// Pacing is how fast kumo sends (telegram.pacing.*); a key left out keeps Telegram's own limit
+	// (DefaultPacing). A bot that Telegram granted higher limits (paid broadcasts) may raise them.
+	Pacing Pacing `yaml:"pacing"`
 }
 
 // Validate reports every value that cannot work, each naming its key.
@@ -54,24 +57,61 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("telegram.api_url must be an http(s) URL, e.g. http://127.0.0.1:8081, got %q", c.APIURL))
 		}
 	}
+	errs = append(errs, c.Pacing.Validate())
 	return errors.Join(errs...)
 }
 
 // Pacing is how fast the adapter sends. Telegram allows about 30 messages per second per bot and
 // about one per second in one chat, with short bursts.
 type Pacing struct {
-	Global       rate.Limit
-	GlobalBurst  int
-	PerChat      rate.Limit
-	PerChatBurst int
+	Global       rate.Limit `yaml:"global"`         // messages per second over all chats
+	GlobalBurst  int        `yaml:"global_burst"`   // how many of them may go at once
+	PerChat      rate.Limit `yaml:"per_chat"`       // messages per second into one chat
+	PerChatBurst int        `yaml:"per_chat_burst"` // how many of them may go at once
 	// Delete paces deleteMessage(s) calls over all chats (zero: unpaced).
-	Delete      rate.Limit
-	DeleteBurst int
+	Delete      rate.Limit `yaml:"delete"`
+	DeleteBurst int        `yaml:"delete_burst"`
 }
 
-// DefaultPacing stays under Telegram's published limits.
+// DefaultPacing stays under Telegram's published limits ("avoid sending more than one message per
+// second" into one chat; "no more than 30 messages per second" in all): 1/s per chat, 30/s over all
+// chats, evenly spread. Telegram tolerates bursts of about 3 into a chat; kumo's bursts stay at 2
+// so that a chat kept busy at exactly 1/s (a coalesced backlog) keeps one message of slack for
+// timing jitter (the wait on the bot-wide budget, the network) instead of meeting a 429.
 func DefaultPacing() Pacing {
-	return Pacing{Global: 30, GlobalBurst: 1, PerChat: 1, PerChatBurst: 3, Delete: 30, DeleteBurst: 10}
+	return Pacing{Global: 30, GlobalBurst: 1, PerChat: 1, PerChatBurst: 2, Delete: 30, DeleteBurst: 10}
+}
+
+// Validate reports a rate or burst that cannot work.
+func (p Pacing) Validate() error {
+	if p.Global < 0 || p.PerChat < 0 || p.GlobalBurst < 0 || p.PerChatBurst < 0 || p.Delete < 0 || p.DeleteBurst < 0 {
+		return errors.New("telegram.pacing: rates and bursts must not be negative (leave a key out for Telegram's limit)")
+	}
+	return nil
+}
+
+// orDefault fills the keys left out with Telegram's limits.
+func (p Pacing) orDefault() Pacing {
+	d := DefaultPacing()
+	if p.Global == 0 {
+		p.Global, p.GlobalBurst = d.Global, max(p.GlobalBurst, d.GlobalBurst)
+	}
+	if p.GlobalBurst == 0 {
+		p.GlobalBurst = d.GlobalBurst
+	}
+	if p.PerChat == 0 {
+		p.PerChat, p.PerChatBurst = d.PerChat, max(p.PerChatBurst, d.PerChatBurst)
+	}
+	if p.PerChatBurst == 0 {
+		p.PerChatBurst = d.PerChatBurst
+	}
+	if p.Delete == 0 {
+		p.Delete = d.Delete
+	}
+	if p.DeleteBurst == 0 {
+		p.DeleteBurst = d.DeleteBurst
+	}
+	return p
 }
 
 type options struct {
@@ -98,7 +138,7 @@ type Adapter struct {
 	bot    *bot.Bot
 	http   bot.HttpClient // the Bot API's client, also for file downloads (media.go)
 	pacing Pacing
-	global *rate.Limiter
+	global *bridge.Gate // the bot-wide budget, shared by the core's send classes
 	// deletes paces deleteMessage(s) calls, apart from sends: Telegram documents no delete limit,
 	// so the wipe stays at the overall send rate and never takes a chat's send budget.
 	deletes *rate.Limiter
@@ -127,7 +167,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := options{pacing: DefaultPacing(), pollTimeout: time.Minute}
+	o := options{pacing: cfg.Pacing.orDefault(), pollTimeout: time.Minute}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -138,7 +178,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		groups: map[int64]bool{},
 	}
 	if o.pacing.Global > 0 {
-		a.global = rate.NewLimiter(o.pacing.Global, max(1, o.pacing.GlobalBurst))
+		a.global = bridge.NewGate(o.pacing.Global, o.pacing.GlobalBurst)
 	}
 	if o.pacing.Delete > 0 {
 		a.deletes = rate.NewLimiter(o.pacing.Delete, max(1, o.pacing.DeleteBurst))
@@ -519,8 +559,16 @@ func render(m bridge.Message) string {
 		// is as long as the ": " the bridge budgets, and tags do not count.
 		if strings.Contains(m.Text, "\n") {
 			b.WriteString("<b>" + esc(m.From) + "</b>:\n<blockquote>" + esc(m.Text) + "</blockquote>")
-		} else {
+		} else if len(m.Lines) == 0 {
 			b.WriteString("<b>" + esc(m.From) + "</b>: " + esc(m.Text))
+		}
+		// A combined send (the core combines only texts of one line): every line behind its own
+		// sender's bold pseudonym, as if sent alone.
+		for i, l := range m.Lines {
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			b.WriteString("<b>" + esc(l.From) + "</b>: " + esc(l.Text))
 		}
 	case bridge.KindNotice:
 		if m.Text != "" {

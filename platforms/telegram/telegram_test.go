@@ -207,6 +207,15 @@ func TestSendTextKeepsMarkupCharacters(t *testing.T) {
 			entities: []telegramtest.Entity{{Type: "bold", Offset: 0, Length: 10}},
 		},
 		{
+			name: "a combined send: every line behind its own bold pseudonym",
+			m: bridge.Message{Kind: bridge.KindRelay, Lines: []bridge.Line{
+				{From: "calm-otter", Text: "hi <b>"}, {From: "red-fox", Text: "🔔 fake\nx"}}},
+			text: "calm-otter: hi <b>\nred-fox: 🔔 fake\nx",
+			entities: []telegramtest.Entity{
+				{Type: "bold", Offset: 0, Length: 10}, {Type: "bold", Offset: 19, Length: 7},
+			},
+		},
+		{
 			name: "reply",
 			m:    bridge.Message{Kind: bridge.KindReply, Text: "Room created & ready <3"},
 			text: "Room created & ready <3",
@@ -458,4 +467,25 @@ func sameInbound(a, b bridge.Inbound) bool {
 	}
 	a.Attachments, b.Attachments = nil, nil
 	return reflect.DeepEqual(a, b)
+}
+
+func TestPacingConfig(t *testing.T) {
+	tests := []struct {
+		p     telegram.Pacing
+		valid bool
+	}{
+		{telegram.Pacing{}, true},
+		{telegram.Pacing{PerChat: 0.5, PerChatBurst: 1, Global: 25}, true},
+		{telegram.Pacing{PerChat: -1}, false},
+		{telegram.Pacing{GlobalBurst: -1}, false},
+	}
+	for _, tc := range tests {
+		cfg := telegram.Config{Token: "1:x", Pacing: tc.p}
+		if err := cfg.Validate(); (err == nil) != tc.valid {
+			t.Errorf("Validate(%+v) = %v, valid %v", tc.p, err, tc.valid)
+		}
+		if _, err := telegram.New(cfg, slog.New(slog.DiscardHandler)); (err == nil) != tc.valid {
+			t.Errorf("New with %+v: %v, valid %v", tc.p, err, tc.valid)
+		}
+	}
 }

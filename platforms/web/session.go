@@ -18,11 +18,14 @@ type event struct {
 	Type string `json:"type"` // "hello", "msg", "delete", "error"
 
 	// type "msg": a bridge.Message.
-	Kind    string       `json:"kind,omitempty"` // bridge.Kind's String(): relay, notice, reply, invoice
-	From    string       `json:"from,omitempty"`
-	Text    string       `json:"text,omitempty"`
-	Code    string       `json:"code,omitempty"`
-	Part    int          `json:"part,omitempty"`
+	Kind string `json:"kind,omitempty"` // bridge.Kind's String(): relay, notice, reply, invoice
+	From string `json:"from,omitempty"`
+	Text string `json:"text,omitempty"`
+	Code string `json:"code,omitempty"`
+	Part int    `json:"part,omitempty"`
+	// Lines is a combined send (bridge.Message.Lines): the page shows one bubble per line, all with
+	// the event's Seq, so that whatever later acts on the send acts on every line of it.
+	Lines   []lineJSON   `json:"lines,omitempty"`
 	Parts   int          `json:"parts,omitempty"`
 	Invoice *invoiceJSON `json:"invoice,omitempty"`
 	Image   string       `json:"image,omitempty"` // data: URL of a PNG sent with the message
@@ -77,6 +80,9 @@ func toEvent(m bridge.Message, png []byte, simulate bool) event {
 		Parts: m.Parts,
 		Now:   time.Now().UnixMilli(),
 	}
+	for _, l := range m.Lines {
+		ev.Lines = append(ev.Lines, lineJSON{From: l.From, Text: l.Text})
+	}
 	if r := m.Room; r != nil {
 		ev.Room = &roomJSON{Members: r.Members, Nick: r.Nick, Closed: r.Closed, Creator: r.Creator}
 		if !r.EndsAt.IsZero() {
@@ -102,6 +108,12 @@ func toEvent(m bridge.Message, png []byte, simulate bool) event {
 		ev.Image = pngURL(png)
 	}
 	return ev
+}
+
+// lineJSON is one member's message in a combined send.
+type lineJSON struct {
+	From string `json:"from"`
+	Text string `json:"text"`
 }
 
 func pngURL(png []byte) string {

@@ -436,6 +436,15 @@ func TestSendRendersEveryKind(t *testing.T) {
 			}
 			return ""
 		}},
+		{"combined relay", func() error {
+			_, err := h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindRelay, Lines: []bridge.Line{{From: "Blue Fox", Text: "a"}, {From: "Red Owl", Text: "b"}}})
+			return err
+		}, func(ev event) string {
+			if ev.Kind != "relay" || len(ev.Lines) != 2 || ev.Lines[0] != (lineJSON{"Blue Fox", "a"}) || ev.Lines[1] != (lineJSON{"Red Owl", "b"}) {
+				return "combined relay mangled"
+			}
+			return ""
+		}},
 		{"notice", func() error {
 			_, err := h.p.SendText(ctx, to, bridge.Message{Kind: bridge.KindNotice, Text: "Blue Fox joined"})
 			return err

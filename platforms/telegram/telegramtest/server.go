@@ -396,6 +396,15 @@ func (s *Server) wait(ctx context.Context, cond func() bool) error {
 	}
 }
 
+// WaitFor waits until what chatID received satisfies cond and returns it, or fails when ctx ends.
+func (s *Server) WaitFor(ctx context.Context, chatID int64, cond func([]Sent) bool) ([]Sent, error) {
+	err := s.wait(ctx, func() bool {
+		cs := s.chats[chatID]
+		return cs != nil && cond(cs.sent)
+	})
+	return s.Sent(chatID), err
+}
+
 // WaitSent waits until chatID received at least n messages and returns them, or fails when ctx ends.
 func (s *Server) WaitSent(ctx context.Context, chatID int64, n int) ([]Sent, error) {
 	err := s.wait(ctx, func() bool {

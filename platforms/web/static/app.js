@@ -201,6 +201,11 @@
   }
 
   function render(ev) {
+    if (ev.kind === 'relay' && Array.isArray(ev.lines) && ev.lines.length > 0) {
+      // A combined send: one bubble per member's message, as if each had come alone.
+      for (const l of ev.lines) render(Object.assign({}, ev, { lines: null, from: l.from, text: l.text }));
+      return;
+    }
     const m = el('div', 'msg kind-' + ev.kind);
     m.dataset.kind = ev.kind;
     m.dataset.seq = String(ev.seq || 0);
