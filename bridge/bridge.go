@@ -17,6 +17,7 @@ import (
 
 	"github.com/patrickmn/go-cache"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/kumo-chat/kumo/rooms"
@@ -25,7 +26,7 @@ import (
 // Config is the core's configuration: the `rooms:` section of kumo's YAML.
 type Config struct {
 	// PriceSat is a room's rent (rooms.price_sat, default 10,000). Zero makes rooms free: no invoice.
-	PriceSat int64 `yaml:"price_sat"`
+	PriceSat int64 `yaml:"price_sat" want:"a whole number of satoshis"`
 	// InvoiceExpiry is how long an invoice may be paid (rooms.invoice_expiry, default 15m).
 	InvoiceExpiry time.Duration `yaml:"invoice_expiry"`
 	// Rooms: rooms.lifetime, rooms.max_members...
@@ -34,6 +35,12 @@ type Config struct {
 	// in bursts of rooms.flood_burst, default 10). Past them kumo answers "slow down".
 	FloodRate  float64 `yaml:"flood_rate"`
 	FloodBurst int     `yaml:"flood_burst"`
+	// MaxMediaBytes is the largest photo or file kumo relays (rooms.max_media_bytes, default 20 MiB);
+	// platforms' own, smaller limits apply too.
+	MaxMediaBytes int64 `yaml:"max_media_bytes"`
+	// MediaMemory bounds the media bytes held in memory at once, over all rooms
+	// (rooms.media_memory, default 256 MiB). Past it, senders of more media wait.
+	MediaMemory int64 `yaml:"media_memory"`
 	// Retry is how undeliverable messages are retried.
 	Retry RetryPolicy `yaml:"-"`
 	// Wipe erases a room's conversation from every member's chat when the room ends or they leave
@@ -42,6 +49,8 @@ type Config struct {
 	// ShutdownGrace bounds how long a stopping kumo keeps wiping rooms and delivering the "room is
 	// gone" notices (rooms.shutdown_grace, default 30s); what is left then is logged as counts.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Reconnect is how a platform whose Run failed is run again: after Min, doubling up to Max.
+	Reconnect Backoff `yaml:"-"`
 	// SendAlone turns coalescing off: every relayed message is a send of its own, however long the
 	// recipient's backlog (how kumo delivered before; benchmarks compare the two).
 	SendAlone bool `yaml:"-"`
@@ -62,6 +71,9 @@ type RetryPolicy struct {
 	MaxRateLimitWait time.Duration
 }
 
+// Backoff is a wait that doubles from Min up to Max.
+type Backoff struct{ Min, Max time.Duration }
+
 // DefaultConfig is the product's defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -70,6 +82,8 @@ func DefaultConfig() Config {
 		Rooms:         rooms.DefaultConfig(),
 		FloodRate:     2,
 		FloodBurst:    10,
+		MaxMediaBytes: 20 << 20,
+		MediaMemory:   256 << 20,
 		Retry: RetryPolicy{
 			Attempts:         6,
 			Backoff:          500 * time.Millisecond,
@@ -78,21 +92,32 @@ func DefaultConfig() Config {
 		},
 		Wipe:          true,
 		ShutdownGrace: 30 * time.Second,
+		Reconnect:     Backoff{Min: time.Second, Max: time.Minute},
 		DelayWarning:  5 * time.Second,
 	}
 }
 
-// Validate reports the first value that cannot work, naming its key.
+// Validate reports every value that cannot work, each naming its key.
 func (c Config) Validate() error {
-	switch {
-	case c.PriceSat < 0:
-		return fmt.Errorf("rooms.price_sat must be 0 (free) or more, got %d", c.PriceSat)
-	case c.PriceSat > 0 && c.InvoiceExpiry < time.Second:
-		return fmt.Errorf("rooms.invoice_expiry must be at least 1s, got %s", c.InvoiceExpiry)
-	case c.FloodRate < 0 || c.FloodBurst < 0:
-		return fmt.Errorf("rooms.flood_rate and rooms.flood_burst must not be negative")
+	var errs []error
+	if c.PriceSat < 0 {
+		errs = append(errs, fmt.Errorf("rooms.price_sat must be 0 (free) or more, e.g. 10000, got %d", c.PriceSat))
 	}
-	return c.Rooms.Validate()
+	if c.PriceSat > 0 && c.InvoiceExpiry < time.Second {
+		errs = append(errs, fmt.Errorf("rooms.invoice_expiry must be at least 1s, e.g. 15m, got %s", c.InvoiceExpiry))
+	}
+	if c.FloodRate < 0 {
+		errs = append(errs, fmt.Errorf("rooms.flood_rate must not be negative (0 turns the limit off), got %v", c.FloodRate))
+	}
+	if c.FloodBurst < 0 {
+		errs = append(errs, fmt.Errorf("rooms.flood_burst must not be negative, got %d", c.FloodBurst))
+	}
+	if c.MaxMediaBytes < 1 {
+		errs = append(errs, fmt.Errorf("rooms.max_media_bytes must be at least 1, e.g. 20971520 (20 MiB), got %d", c.MaxMediaBytes))
+	} else if c.MediaMemory < c.MaxMediaBytes {
+		errs = append(errs, fmt.Errorf("rooms.media_memory must be at least rooms.max_media_bytes (%d), so that one file fits, got %d", c.MaxMediaBytes, c.MediaMemory))
+	}
+	return errors.Join(append(errs, c.Rooms.Validate())...)
 }
 
 // MaxInbound is the longest text kumo takes from a person, in characters.
@@ -112,10 +137,15 @@ type Bridge struct {
 	pay       Payments
 	store     *rooms.Store
 	platforms map[string]Platform
+	health    *health
 	now       func() time.Time
 
-	inbox  *lanes[Inbound]
-	outbox *lanes[delivery]
+	inbox *lanes[Inbound]
+	// mediaMem is the budget of media bytes in memory (Config.MediaMemory).
+	mediaMem *semaphore.Weighted
+	// mediaHeld and mediaPeak are the media bytes held now and at most (Stats).
+	mediaHeld, mediaPeak atomic.Int64
+	outbox               *lanes[delivery]
 	// ephemeral holds per-person flood limiters and which invoices were already handled.
 	ephemeral *cache.Cache
 	payEvents chan PaymentEvent
@@ -157,7 +187,8 @@ type delivery struct {
 	to     Addr
 	msg    Message
 	img    *Image
-	sender string // member key of a relayed message's author, to tell them if it fails
+	media  *mediaPart // a photo, file, voice note... (media.go)
+	sender string     // member key of a relayed message's author, to tell them if it fails
 	queued time.Time
 	// carried is what a combined send stands for (coalesce.go), each with its own sender and time.
 	carried []delivery
@@ -187,6 +218,16 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	if cfg.InvoiceExpiry == 0 {
 		cfg.InvoiceExpiry = d.InvoiceExpiry
 	}
+	if cfg.MaxMediaBytes == 0 {
+		cfg.MaxMediaBytes = d.MaxMediaBytes
+	}
+	if cfg.MediaMemory == 0 {
+		cfg.MediaMemory = max(d.MediaMemory, cfg.MaxMediaBytes)
+	}
+	if cfg.Reconnect.Min <= 0 {
+		cfg.Reconnect.Min = d.Reconnect.Min
+	}
+	cfg.Reconnect.Max = max(cfg.Reconnect.Max, cfg.Reconnect.Min)
 	if cfg.DelayWarning == 0 {
 		cfg.DelayWarning = d.DelayWarning
 	}
@@ -215,18 +256,22 @@ func New(cfg Config, pay Payments, log *slog.Logger, platforms ...Platform) (*Br
 	if cfg.Rooms.Now == nil {
 		cfg.Rooms.Now = b.now // the guess limits run on the core's clock
 	}
+	var names []string
 	for _, p := range platforms {
 		if _, dup := b.platforms[p.Name()]; dup {
 			return nil, fmt.Errorf("bridge: two platforms are named %q", p.Name())
 		}
 		b.platforms[p.Name()] = p
+		names = append(names, p.Name())
 	}
+	b.health = newHealth(b.now, names)
 	store, err := rooms.New(cfg.Rooms, roomEvents{b})
 	if err != nil {
 		return nil, err
 	}
 	b.store = store
 	b.sendCtx, b.cancelSend = context.WithCancel(context.Background())
+	b.mediaMem = semaphore.NewWeighted(cfg.MediaMemory)
 	b.inbox = newLanes(inboxLimit, b.handle)
 	b.outbox = newBatchLanes(outboxLimit, b.deliverBatch)
 	b.outbox.urgent, b.outbox.take = urgentDelivery, b.take
@@ -249,6 +294,8 @@ type Stats struct {
 	Relayed, Delivered, DeliveriesFailed           uint64
 	InvoicesCreated, InvoicesPaid, InvoicesExpired uint64
 	PendingDeliveries                              int
+	// MediaBytes and MediaPeak are the media bytes held in memory now and at most since the start.
+	MediaBytes, MediaPeak int64
 	// QueuedMessages is how many messages wait in recipients' queues (PendingDeliveries counts
 	// the recipients).
 	QueuedMessages int
@@ -272,6 +319,8 @@ func (b *Bridge) Stats() Stats {
 		InvoicesPaid:      b.stats.invoicesPaid.Load(),
 		InvoicesExpired:   b.stats.invoicesExpired.Load(),
 		PendingDeliveries: b.outbox.active(),
+		MediaBytes:        b.mediaHeld.Load(),
+		MediaPeak:         b.mediaPeak.Load(),
 		QueuedMessages:    b.outbox.queued(),
 		Erased:            b.stats.erased.Load(),
 		EraseFailed:       b.stats.eraseFailed.Load(),
@@ -290,12 +339,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer stopParts()
 	g, gctx := errgroup.WithContext(partsCtx)
 	for name, p := range b.platforms {
-		g.Go(func() error {
-			if err := p.Run(gctx, b); err != nil && gctx.Err() == nil {
-				return fmt.Errorf("platform %s: %w", name, err)
-			}
-			return nil
-		})
+		g.Go(func() error { return b.supervise(gctx, name, p) })
 	}
 	if b.pay != nil {
 		g.Go(func() error {
@@ -318,14 +362,18 @@ func (b *Bridge) Run(ctx context.Context) error {
 	case <-gctx.Done():
 	}
 	b.stopping.Store(true)
+	grace := make(chan struct{})
+	timer := time.AfterFunc(b.cfg.ShutdownGrace, func() { close(grace) })
+	// What people sent before the stop finishes being handled first (new messages are refused now):
+	// a /newroom's own message is recorded with its purchase only once it is handled, and must be
+	// known before the purchase's wipe below.
+	b.inbox.wait(grace)
 	closed := b.store.CloseAll()
 	// Invoices nobody paid are traces too; they can no longer open a room.
 	for _, p := range b.store.Purchases() {
 		b.wipePending(addrOf(p.Creator))
 	}
 	b.log.Info("kumo stopping", "rooms_closed", closed)
-	grace := make(chan struct{})
-	timer := time.AfterFunc(b.cfg.ShutdownGrace, func() { close(grace) })
 	if !b.outbox.wait(grace) {
 		refs, chats := b.store.RefsLeft()
 		// Counts only: which rooms or people these were must not outlive them.
@@ -420,8 +468,12 @@ func (b *Bridge) handle(_ string, in Inbound) {
 	} else {
 		defer b.keepOwnAfter(ctx, in)
 	}
+	if len(in.Attachments) > 0 {
+		b.handleMedia(ctx, in)
+		return
+	}
 	if in.NonText {
-		b.reply(in.From, "Only text is relayed: photos, stickers, voice messages and files are not sent to the room.")
+		b.reply(in.From, "That cannot be relayed (text, photos, files, voice notes and videos can; not this kind of message): it was not sent to the room.")
 		return
 	}
 	text := strings.ToValidUTF8(in.Text, "\uFFFD")
@@ -581,10 +633,11 @@ func (b *Bridge) sendTraced(t rooms.Trace, to Addr, m Message, img *Image, sende
 	b.push(delivery{to: to, msg: m, img: img, sender: sender, queued: b.now(), trace: t})
 }
 
-// push queues d in its recipient's lane.
+// push queues d in its recipient's lane, and warns its sender when the lane falls behind.
 func (b *Bridge) push(d delivery) {
 	head, waiting, ok := b.outbox.push(d.to.Platform+"\x1f"+d.to.Chat, d)
 	if !ok {
+		d.media.done()
 		b.failed(d, 0, errors.New("recipient's queue is full"))
 		return
 	}
@@ -594,6 +647,7 @@ func (b *Bridge) push(d delivery) {
 // deliver runs in the recipient's lane: it sends, and retries what can be retried, in order. d may
 // be a combined send (coalesce.go): whatever happens to it happens to every message it carries.
 func (b *Bridge) deliver(key string, d delivery) {
+	defer d.media.done()
 	if d.wipe != nil {
 		b.wipe(key, d)
 		return
@@ -630,7 +684,9 @@ func (b *Bridge) deliver(key string, d delivery) {
 			ids []MessageID
 			err error
 		)
-		if d.img != nil {
+		if d.media != nil {
+			ids, err = b.sendMedia(ctx, p, d)
+		} else if d.img != nil {
 			ids, err = p.SendImage(ctx, d.to, *d.img, d.msg)
 		} else {
 			var id MessageID
@@ -741,8 +797,12 @@ func (b *Bridge) failed(d delivery, attempts int, err error) {
 			nick = m.Nick
 		}
 	}
+	text := fmt.Sprintf("⚠️ A message of yours could not be delivered to %s.", nick)
+	if d.media != nil && errors.Is(err, ErrTooBig) {
+		text = fmt.Sprintf("📎 Your %s was too big for %s's messenger: they did not get it.", kindName(d.media.kind), nick)
+	}
 	// A failure report is never itself reported, so this cannot loop.
-	b.sendTraced(b.roomTrace(room.ID, addrOf(author)), addrOf(author), Message{Kind: KindReply, Text: fmt.Sprintf("⚠️ A message of yours could not be delivered to %s.", nick)}, nil, "")
+	b.sendTraced(b.roomTrace(room.ID, addrOf(author)), addrOf(author), Message{Kind: KindReply, Text: text}, nil, "")
 }
 
 // gone removes someone the platform can no longer reach.

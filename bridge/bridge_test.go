@@ -659,7 +659,7 @@ func TestCommandsAndStrangers(t *testing.T) {
 		})
 	}
 	h.tg.SayNonText(t, u)
-	h.tg.WaitText(t, u.Chat, "Only text is relayed")
+	h.tg.WaitText(t, u.Chat, "That cannot be relayed")
 }
 
 func TestFloodIsLimited(t *testing.T) {

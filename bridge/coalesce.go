@@ -19,11 +19,11 @@ import (
 const maxLines = 50
 
 // coalescable says whether d may share a send with other relayed messages: plain relayed text of one
-// line that was not split (a split piece already fills a message), with no picture and no code
-// block. A text of several lines goes alone, in the quote adapters set it in under its sender's name:
+// line that was not split (a split piece already fills a message), with no picture, no media file
+// (a photo's caption stays with its photo) and no code block. A text of several lines goes alone, in the quote adapters set it in under its sender's name:
 // inside a combined send, a quote could run on over the lines of the members after it.
 func coalescable(d delivery) bool {
-	return d.op == nil && d.msg.Kind == KindRelay && d.img == nil && d.msg.Code == "" && d.msg.Parts <= 1 &&
+	return d.op == nil && d.msg.Kind == KindRelay && d.img == nil && d.media == nil && d.msg.Code == "" && d.msg.Parts <= 1 &&
 		len(d.msg.Lines) == 0 && len(d.carried) == 0 && !strings.ContainsAny(d.msg.Text, "\n\r") &&
 		// A reply goes alone: it is a native reply to one message, or carries the quote of one.
 		d.replyTo == "" && d.msg.Quote == "" && d.msg.ReplyTo == ""

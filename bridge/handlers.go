@@ -461,35 +461,31 @@ func (b *Bridge) reclaim(in Inbound, key string) {
 // settle takes the payment; it is retried because the room already exists and the payer must not be
 // left with a held payment that times out into a free room.
 func (b *Bridge) settle(id string) {
-	var err error
-	for attempt := range 5 {
-		ctx, cancel := context.WithTimeout(b.sendCtx, 15*time.Second)
-		err = b.pay.Settle(ctx, id)
-		cancel()
-		if err == nil {
-			return
-		}
-		if !b.sleep(time.Duration(attempt+1) * time.Second) {
-			break
-		}
+	if err := b.retryPayment(id, b.pay.Settle); err != nil {
+		b.log.Error("settling a paid invoice failed; the room is open anyway", "invoice", short(id), "err", err)
 	}
-	b.log.Error("settling a paid invoice failed; the room is open anyway", "invoice", short(id), "err", err)
 }
 
+// cancelInvoice gives the payer their money back; it is retried for the same reason.
 func (b *Bridge) cancelInvoice(id string) {
+	if err := b.retryPayment(id, b.pay.Cancel); err != nil {
+		b.log.Error("cancelling an invoice failed", "invoice", short(id), "err", err)
+	}
+}
+
+// retryPayment calls op (Settle or Cancel) up to five times, 15 s each, waiting 1 s, 2 s, ... between
+// tries; it gives up early when the bridge's send context ends. It returns the last error.
+func (b *Bridge) retryPayment(id string, op func(context.Context, string) error) error {
 	var err error
 	for attempt := range 5 {
 		ctx, cancel := context.WithTimeout(b.sendCtx, 15*time.Second)
-		err = b.pay.Cancel(ctx, id)
+		err = op(ctx, id)
 		cancel()
-		if err == nil {
-			return
-		}
-		if !b.sleep(time.Duration(attempt+1) * time.Second) {
-			break
+		if err == nil || !b.sleep(time.Duration(attempt+1)*time.Second) {
+			return err
 		}
 	}
-	b.log.Error("cancelling an invoice failed", "invoice", short(id), "err", err)
+	return err
 }
 
 func short(id string) string {

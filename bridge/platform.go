@@ -30,7 +30,8 @@ type MessageID string
 type Inbound struct {
 	From Addr
 	Text string
-	// NonText is set for photos, stickers, voice notes, files...: kumo relays text only and says so.
+	// NonText is set for what kumo cannot relay (a location, a Discord sticker, media an adapter
+	// cannot fetch): the bridge says so. Media it can relay comes as Attachments instead.
 	NonText bool
 	// ID is the platform's id of the person's own message ("" when the platform gives none).
 	ID MessageID
@@ -55,6 +56,10 @@ type Inbound struct {
 	// at the next message to them. Text and NonText are ignored; it is handled in the person's
 	// order, after what they sent before, and never refused by the flood limit.
 	Left bool
+	// Attachments are the photos, files, voice notes... of the message (most platforms send one per
+	// message); Text is then their caption. The bridge relays them when it can and says so when it
+	// cannot. See media.go.
+	Attachments []Attachment
 }
 
 // Action is what an Inbound does.
@@ -255,7 +260,9 @@ type Platform interface {
 	// Limits is what one outgoing message may hold.
 	Limits() Limits
 	// Run receives messages and hands them to h until ctx ends. It returns nil when ctx ended and an
-	// error when the platform cannot be used (bad token, unreachable).
+	// error when the platform cannot be used: one wrapping ErrUnauthorized for rejected credentials,
+	// any other for what may pass (unreachable), after which the bridge calls Run again with backoff.
+	// h also implements ReadyNotifier: call Ready once connected.
 	Run(ctx context.Context, h Handler) error
 	// SendText shows m to the person at to. The bridge has already split m to fit Limits. It returns
 	// the id of the message it created, which the bridge may later hand to an optional ability
@@ -327,6 +334,9 @@ var (
 	ErrRecipientGone = errors.New("recipient cannot be reached")
 	// ErrRejected means the platform refused this message for good; resending it cannot help.
 	ErrRejected = errors.New("message rejected by the platform")
+	// ErrUnauthorized, from Run, means the platform refused kumo's credentials (a mistyped or revoked
+	// token): retrying cannot help, so kumo stops and says what to fix. Any other Run error is retried.
+	ErrUnauthorized = errors.New("the platform rejected kumo's credentials")
 )
 
 // RateLimitError is a platform's "too many requests, retry after".

@@ -213,7 +213,7 @@ func (h *wipeHarness) fillRoom(t *testing.T) []wipedMember {
 	h.said[carol]++ // a photo: not relayed, but erased with the room
 	h.mu.Unlock()
 	h.mx.SayNonText(t, carol)
-	h.mx.WaitText(t, carol.Chat, "Only text is relayed")
+	h.mx.WaitText(t, carol.Chat, "That cannot be relayed")
 	h.say(t, h.tg, alice, "/who")
 	for _, m := range ms {
 		m.p.WaitFor(t, m.who.Chat, wait, "everyone's messages", func(got []bridge.Message) bool { return len(relays(got)) == 9 })

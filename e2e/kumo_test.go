@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,12 +11,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
 	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
 	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
@@ -61,7 +59,7 @@ type kumo struct {
 	// startup is exec -> /healthz answering 200.
 	startup time.Duration
 
-	stdout, stderr *syncBuffer
+	stdout, stderr *bridgetest.LogBuffer
 	cmd            *exec.Cmd
 	done           chan struct{}
 	waitErr        error
@@ -174,7 +172,7 @@ var listening = regexp.MustCompile(`health and metrics on (http://[0-9.:]+)/heal
 func (k *kumo) start(ctx context.Context) {
 	t := k.t
 	t.Helper()
-	k.stdout, k.stderr = &syncBuffer{}, &syncBuffer{}
+	k.stdout, k.stderr = &bridgetest.LogBuffer{}, &bridgetest.LogBuffer{}
 	k.cmd = exec.Command(kumoBin, "-config", k.config)
 	k.cmd.Dir = k.work
 	k.cmd.Env = k.env
@@ -353,29 +351,9 @@ func (k *kumo) waitMetric(t testing.TB, ctx context.Context, what string, cond f
 	}
 }
 
-// syncBuffer collects output written from other goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func tail(s string, n int) string {
 	if len(s) > n {
 		return "..." + s[len(s)-n:]
 	}
 	return s
 }
-
-var _ io.Writer = (*syncBuffer)(nil)

@@ -36,26 +36,47 @@ var (
 	outputs = &outputSet{}
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
+func TestMain(m *testing.M) {
 	tmp, err := os.MkdirTemp("", "kumo-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		os.Exit(1)
 	}
-	defer os.RemoveAll(tmp)
+	flag.Parse()
+	// The binary and Dendrite start while lndtest.Main starts the regtest network.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
+	others, othersDone := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(othersDone)
+		others <- startOthers(ctx, tmp)
+	}()
+	code := lndtest.Main(checked{m}, func(ctx context.Context, n *lndtest.Network) (err error) {
+		netw = n
+		if macaroon, err = n.BakeKumoMacaroon(ctx, "kumo-e2e", lnd.Permissions...); err != nil {
+			return err
+		}
+		return <-others
+	})
+	cancel() // ends startOthers at once if the network failed first
+	<-othersDone
+	if hs != nil {
+		if code != 0 {
+			fmt.Fprintln(os.Stderr, "dendrite output (tail):\n"+hs.Logs())
+		}
+		hs.Close()
+	}
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
 
+// startOthers builds the real binary and starts Dendrite.
+func startOthers(ctx context.Context, tmp string) error {
 	root, err := moduleRoot(ctx)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
+		return err
 	}
 	// The real binary. Tests run it race-detecting, so a race anywhere in kumo fails the run;
 	// benchmarks run the binary an operator runs, without the race detector's slowdown.
-	flag.Parse()
 	args := []string{"build", "-tags", "goolm", "-race", "-o", filepath.Join(tmp, "kumo"), "./cmd/kumo"}
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
 		args = slices.Delete(args, 3, 4)
@@ -65,48 +86,27 @@ func run(m *testing.M) int {
 	build := exec.CommandContext(ctx, "go", args...)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: building kumo: %v\n%s", err, out)
-		return 1
+		return fmt.Errorf("building kumo: %w\n%s", err, out)
 	}
+	if hs, err = matrixtest.Start(ctx); err != nil {
+		return fmt.Errorf("dendrite did not start: %w", err)
+	}
+	return nil
+}
 
-	var wg sync.WaitGroup
-	var hsErr, lnErr error
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		hs, hsErr = matrixtest.Start(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		netw, lnErr = lndtest.Start(ctx, filepath.Join(tmp, "regtest"))
-		if lnErr == nil {
-			macaroon, lnErr = netw.BakeKumoMacaroon(ctx, "kumo-e2e", lnd.Permissions...)
-		}
-	}()
-	wg.Wait()
-	if hs != nil {
-		defer hs.Close()
-	}
-	if netw != nil {
-		defer netw.Stop()
-	}
-	if hsErr != nil || lnErr != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: shared servers did not start: dendrite: %v; regtest: %v\n", hsErr, lnErr)
-		return 1
-	}
+// checked runs the tests, then checks privacy over the whole run: no output of any kumo process
+// holds any text or password any test used (each process was also checked when it ended, against
+// what was known then).
+type checked struct{ m *testing.M }
 
-	code := m.Run()
-	// Privacy over the whole run: no output of any kumo process holds any text or password any test
-	// used (each process was also checked when it ended, against what was known then).
+func (c checked) Run() int {
+	code := c.m.Run()
 	if leaks := outputs.leaks(secrets); len(leaks) > 0 {
 		fmt.Fprintln(os.Stderr, "FAIL: kumo's logs hold message texts or passwords:")
 		for _, l := range leaks {
 			fmt.Fprintln(os.Stderr, "  "+l)
 		}
 		code = 1
-	}
-	if code != 0 {
-		fmt.Fprintln(os.Stderr, "dendrite output (tail):\n"+hs.Logs())
 	}
 	return code
 }

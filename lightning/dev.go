@@ -57,8 +57,14 @@ var (
 	ErrNotAccepted    = errors.New("invoice has not been paid")
 )
 
-// NewDev makes a development backend.
+// DevName is the development backend's lightning.backend name.
+const DevName = "dev"
+
+// NewDev makes a development backend; a nil log discards.
 func NewDev(log *slog.Logger) *Dev {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	done, err := lru.New[string, devState](devRemembered)
 	if err != nil {
 		panic(err) // only for a size below 1

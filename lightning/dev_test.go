@@ -11,6 +11,7 @@ import (
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/lightning"
+	"github.com/kumo-chat/kumo/lightning/paymentstest"
 )
 
 const wait = 10 * time.Second
@@ -75,6 +76,28 @@ func TestDevLifecycle(t *testing.T) {
 		t.Fatalf("paying an unknown invoice: %v", err)
 	}
 }
+
+// devHarness runs the shared Payments contract against the development backend; its wallet is the
+// web page's simulate button (Dev.Pay).
+type devHarness struct{}
+
+func (devHarness) New(*testing.T) bridge.Payments { return lightning.NewDev(nil) }
+
+func (devHarness) Pay(t *testing.T, ctx context.Context, b bridge.Payments, inv bridge.Invoice) func(context.Context) bool {
+	d := b.(*lightning.Dev)
+	if err := d.Pay(ctx, inv.ID); err != nil {
+		return func(context.Context) bool { return false }
+	}
+	return func(context.Context) bool {
+		st, _ := d.State(inv.ID)
+		return st == "SETTLED"
+	}
+}
+
+func (devHarness) ShortExpiry() time.Duration { return 50 * time.Millisecond }
+func (devHarness) Timeout() time.Duration     { return 10 * time.Second }
+
+func TestDevPaymentsContract(t *testing.T) { paymentstest.Run(t, devHarness{}) }
 
 // The development backend forgets invoices once they are settled, cancelled or expired: its memory
 // is what is still payable, plus a bounded record of how the last ones ended.

@@ -123,38 +123,61 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first value that cannot work, naming its key.
+// Validate reports every value that cannot work, each naming its key. A warning not shorter than the
+// lifetime is not an error here (it is skipped): see UnusedWarnings.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	switch {
-	case c.Lifetime < time.Second:
-		return fmt.Errorf("rooms.lifetime must be at least 1s, got %s", c.Lifetime)
-	case c.MaxMembers < 2 || c.MaxMembers > maxRoomSize:
-		return fmt.Errorf("rooms.max_members must be between 2 and %d, got %d", maxRoomSize, c.MaxMembers)
-	case c.MaxFailures < 1:
-		return fmt.Errorf("rooms.max_failures must be at least 1, got %d", c.MaxFailures)
-	case c.FailureWindow < time.Second:
-		return fmt.Errorf("rooms.failure_window must be at least 1s, got %s", c.FailureWindow)
-	case c.MaxLifetime < c.Lifetime:
-		return fmt.Errorf("rooms.max_lifetime (%s) must be at least rooms.lifetime (%s)", c.MaxLifetime, c.Lifetime)
-	case c.MaxRefs < 0:
-		return fmt.Errorf("rooms.max_refs must not be negative, got %d", c.MaxRefs)
-	case c.MaxMapped < 0:
-		return fmt.Errorf("rooms.max_mapped must not be negative, got %d", c.MaxMapped)
-	case c.MaxFailuresPerOrigin < 1 || c.MaxFailuresPerHomeserver < 1 || c.MaxFailuresGlobal < 1:
-		return fmt.Errorf("rooms.max_failures_per_origin, rooms.max_failures_per_homeserver and rooms.max_failures_global must be at least 1")
-	case c.MaxPendingPerOrigin < 1 || c.MaxPendingGlobal < 1:
-		return fmt.Errorf("rooms.max_pending_per_origin and rooms.max_pending_global must be at least 1")
-	case c.MinGuesses() > maxMinGuesses:
-		return fmt.Errorf("rooms.max_failures_global %d per rooms.failure_window %s over rooms.lifetime %s allows so many guesses that no password could be strong enough (generated ones included); lower it",
-			c.MaxFailuresGlobal, c.FailureWindow, c.Lifetime)
+	var errs []error
+	if c.Lifetime < time.Second {
+		errs = append(errs, fmt.Errorf("rooms.lifetime must be at least 1s, e.g. 24h, got %s", c.Lifetime))
+	}
+	if c.MaxMembers < 2 || c.MaxMembers > maxRoomSize {
+		errs = append(errs, fmt.Errorf("rooms.max_members must be between 2 and %d, got %d", maxRoomSize, c.MaxMembers))
+	}
+	if c.MaxFailures < 1 {
+		errs = append(errs, fmt.Errorf("rooms.max_failures must be at least 1, got %d", c.MaxFailures))
+	}
+	if c.FailureWindow < time.Second {
+		errs = append(errs, fmt.Errorf("rooms.failure_window must be at least 1s, e.g. 15m, got %s", c.FailureWindow))
+	}
+	if c.MaxLifetime < c.Lifetime {
+		errs = append(errs, fmt.Errorf("rooms.max_lifetime (%s) must be at least rooms.lifetime (%s)", c.MaxLifetime, c.Lifetime))
+	}
+	if c.MaxRefs < 0 {
+		errs = append(errs, fmt.Errorf("rooms.max_refs must not be negative, got %d", c.MaxRefs))
+	}
+	if c.MaxMapped < 0 {
+		errs = append(errs, fmt.Errorf("rooms.max_mapped must not be negative, got %d", c.MaxMapped))
+	}
+	if c.MaxFailuresPerOrigin < 1 || c.MaxFailuresPerHomeserver < 1 || c.MaxFailuresGlobal < 1 {
+		errs = append(errs, fmt.Errorf("rooms.max_failures_per_origin, rooms.max_failures_per_homeserver and rooms.max_failures_global must be at least 1"))
+	}
+	if c.MaxPendingPerOrigin < 1 || c.MaxPendingGlobal < 1 {
+		errs = append(errs, fmt.Errorf("rooms.max_pending_per_origin and rooms.max_pending_global must be at least 1"))
+	}
+	if len(errs) == 0 && c.MinGuesses() > maxMinGuesses {
+		errs = append(errs, fmt.Errorf("rooms.max_failures_global %d per rooms.failure_window %s over rooms.lifetime %s allows so many guesses that no password could be strong enough (generated ones included); lower it",
+			c.MaxFailuresGlobal, c.FailureWindow, c.Lifetime))
 	}
 	for _, w := range c.Warnings {
 		if w <= 0 {
-			return fmt.Errorf("rooms.warnings must be positive durations, got %s", w)
+			errs = append(errs, fmt.Errorf("rooms.warnings must be positive durations, e.g. [1h, 5m], got %s", w))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// UnusedWarnings are the warnings that can never be given because they are not shorter than the
+// lifetime. A configuration that lists one explicitly is a mistake worth refusing (kumo does).
+func (c Config) UnusedWarnings() []time.Duration {
+	c = c.withDefaults()
+	var out []time.Duration
+	for _, w := range c.Warnings {
+		if w >= c.Lifetime {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // maxRoomSize keeps rooms well inside the 1,024 pseudonyms there are to draw from.

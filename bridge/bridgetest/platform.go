@@ -342,25 +342,7 @@ func strconvQuote(s string) string { return "\"" + s + "\"" }
 // called at cleanup; later calls do nothing) and fails the test if Run failed or did not return.
 func Run(t testing.TB, b *bridge.Bridge) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("bridge Run: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("bridge Run did not return after its context ended")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return Background(t, "bridge", b.Run).Stop
 }
 
 // Relayed is every relayed message in ms as its recipient reads them, in order: a combined send

@@ -19,33 +19,31 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/web"
 )
 
 // webServer serves httpHandler (health and the web chat, no metrics) with timeouts t on 127.0.0.1,
 // the web platform running with h as its bridge.
-func webServer(t *testing.T, cfg web.Config, tt timeouts, h bridge.Handler) (base string, p *web.Platform) {
+func webServer(t *testing.T, cfg web.Config, tt timeouts, h bridge.Handler) (base string, p *web.Adapter) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	p, err := web.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- p.Run(ctx, h) }()
+	bridgetest.Background(t, "web", func(ctx context.Context) error { return p.Run(ctx, h) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newHTTPServer(httpHandler(nil, p), log, tt)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-ran
-		_ = srv.Close()
-		<-served
+	srv := newHTTPServer(httpHandler(nil, nil, p.Handler()), log, tt)
+	bridgetest.Background(t, "http server", func(ctx context.Context) error {
+		go func() { <-ctx.Done(); _ = srv.Close() }()
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
 	})
 	return "http://" + ln.Addr().String(), p
 }
@@ -231,13 +229,11 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	outR, outW := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-config", path}, outW, io.Discard, env(nil))
-		outW.Close()
-	}()
+	kumo := bridgetest.Background(t, "kumo", func(ctx context.Context) error {
+		defer outW.Close()
+		return run(ctx, []string{"-config", path}, outW, io.Discard, env(nil))
+	})
 	lines := bufio.NewScanner(outR)
 	if !lines.Scan() {
 		t.Fatal("kumo printed nothing")
@@ -266,13 +262,5 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 			t.Errorf("GET %s: %d, want %d", tt.url, resp.StatusCode, tt.want)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("kumo did not stop")
-	}
+	kumo.Stop()
 }

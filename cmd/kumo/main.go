@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +15,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
+	"runtime/debug"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,11 +28,6 @@ import (
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/lightning"
-	"github.com/kumo-chat/kumo/lightning/lnd"
-	"github.com/kumo-chat/kumo/platforms/discord"
-	"github.com/kumo-chat/kumo/platforms/matrix"
-	"github.com/kumo-chat/kumo/platforms/telegram"
-	"github.com/kumo-chat/kumo/platforms/web"
 )
 
 func main() {
@@ -43,32 +42,122 @@ func main() {
 
 // run is kumo's whole life: load the configuration, wire the parts, run them until ctx ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("kumo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "config.yaml", "configuration file (YAML); without one kumo runs its web chat on development payments")
-	if err := fs.Parse(args); err != nil {
+	cfg, err := configure(args, stdout, getenv)
+	if err != nil || cfg == nil {
 		return err
-	}
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-
-	cfg := defaults()
-	f, used, err := openConfig(*path, explicit)
-	if err != nil {
-		return err
-	}
-	if f != nil {
-		cfg, err = loadConfig(f, getenv)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", used, err)
-		}
-	}
-	if v := getenv("KUMO_HTTP_LISTEN"); v != "" {
-		cfg.HTTP.Listen = v
 	}
 	log := newLogger(stderr, cfg.Log)
-	return serve(ctx, cfg, used, log, stdout)
+	return serve(ctx, cfg, log, stdout)
+}
+
+// configure reads the flags and the configuration. A nil config with a nil error means there is
+// nothing to run (-h, -version).
+func configure(args []string, stdout io.Writer, getenv func(string) string) (*config, error) {
+	fs := flag.NewFlagSet("kumo", flag.ContinueOnError)
+	// flag's own messages are replaced by run's error and by -h's text on stdout.
+	fs.SetOutput(io.Discard)
+	path := fs.String("config", "", "the configuration `file` (YAML); the one argument does the same; default ./config.yaml if present")
+	version := fs.Bool("version", false, "print kumo's version and exit")
+	keys, _ := newConfig().schema()
+	flags := map[string]string{}
+	for _, k := range keys {
+		if k.secret {
+			continue
+		}
+		usage := fmt.Sprintf("the `value` of %s (also %s): %s", k.path, k.env, k.want)
+		if k.ex != "" {
+			usage += ", e.g. " + k.ex
+		}
+		if k.field.Kind() == reflect.Bool {
+			fs.BoolFunc(k.path, usage, func(s string) error { flags[k.path] = s; return nil })
+		} else {
+			fs.Func(k.path, usage, func(s string) error { flags[k.path] = s; return nil })
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, fs, keys)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w (kumo -h lists the flags and environment variables)", err)
+	}
+	if *version {
+		fmt.Fprintln(stdout, versionString())
+		return nil, nil
+	}
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		if *path != "" && *path != fs.Arg(0) {
+			return nil, fmt.Errorf("two configuration files given: -config %s and %s; give one", *path, fs.Arg(0))
+		}
+		*path = fs.Arg(0)
+	default:
+		return nil, fmt.Errorf("unexpected arguments %q: kumo takes at most one, its configuration file (kumo -h for help)", fs.Args())
+	}
+	f, used, err := openConfig(*path)
+	if err != nil {
+		return nil, err
+	}
+	var r io.Reader
+	if f != nil {
+		defer f.Close()
+		r = f
+	}
+	return loadConfig(r, used, getenv, flags)
+}
+
+// usage is -h's text: the flags, then every environment variable, each with the key it sets.
+func usage(w io.Writer, fs *flag.FlagSet, keys []key) {
+	fmt.Fprint(w, `Usage: kumo [flags] [config.yaml]
+
+kumo runs anonymous, self-destructing chat rooms in Telegram, Discord, Matrix and its own web chat,
+paid with Lightning. With no configuration it runs the web chat on simulated payments (no real money).
+
+Settings come from the file (-config FILE, the one argument, or ./config.yaml if present), then from
+KUMO_* environment variables, then from flags: each later one overrides the same key. A platform
+runs when its section is set by any of them; config.example.yaml explains every key.
+
+Flags:
+`)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fmt.Fprint(w, "\nEnvironment variables (secrets are set here or in the file, never by flags):\n")
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	for _, k := range keys {
+		note := ""
+		if k.secret {
+			note = " (secret)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s%s: %s\n", k.env, k.path, note, k.want)
+	}
+	_ = tw.Flush()
+}
+
+// versionString is the module version and VCS revision the binary was built from.
+func versionString() string {
+	v := "(unknown)"
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "kumo " + v
+	}
+	v = info.Main.Version
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+modified"
+			}
+		}
+	}
+	if rev != "" {
+		v += " " + rev[:min(12, len(rev))] + modified
+	}
+	return fmt.Sprintf("kumo %s (%s)", v, info.GoVersion)
 }
 
 func newLogger(w io.Writer, c logConfig) *slog.Logger {
@@ -81,79 +170,58 @@ func newLogger(w io.Writer, c logConfig) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// serve builds every part from cfg and runs them.
-func serve(ctx context.Context, cfg config, configPath string, log *slog.Logger, stdout io.Writer) error {
+// serve builds every part from cfg, from the tables in parts.go, and runs them.
+func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer) error {
 	var (
 		pay bridge.Payments
-		dev *lightning.Dev
+		w   = wiring{http: cfg.HTTP}
 	)
-	switch cfg.Lightning.Backend {
-	case "lnd":
-		b, err := lnd.New(ctx, *cfg.Lightning.LND, log.With("part", "lnd"))
+	if b := cfg.backend; b != nil {
+		p, err := b.build(ctx, cfg.backendCfg[b.name], log.With("part", "payments-"+b.name))
 		if err != nil {
 			return err
 		}
-		defer b.Close()
-		pay = b
-	default:
-		dev = lightning.NewDev(log.With("part", "payments-dev"))
-		pay = dev
-		log.Warn("development payment backend: invoices are not real and are paid with the web page's simulate button; set lightning.backend: lnd for real payments")
+		if c, ok := p.(io.Closer); ok {
+			defer c.Close()
+		}
+		pay = p
+		if dev, ok := p.(*lightning.Dev); ok {
+			w.simulate = dev.Pay
+			log.Warn("SIMULATED PAYMENTS: the development payment backend takes no real money; its invoices are paid with the web chat's simulate button. Set lightning.backend: lnd for real payments.")
+		}
 	}
 
-	var platforms []bridge.Platform
-	var webPlatform *web.Platform
-	if cfg.Telegram != nil {
-		p, err := telegram.New(*cfg.Telegram, log.With("part", "telegram"))
-		if err != nil {
-			return fmt.Errorf("telegram: %w", err)
-		}
-		platforms = append(platforms, p)
-	}
-	if cfg.Discord != nil {
-		p, err := discord.New(*cfg.Discord, log.With("part", "discord"))
-		if err != nil {
-			return fmt.Errorf("discord: %w", err)
-		}
-		platforms = append(platforms, p)
-	}
-	if cfg.Matrix != nil {
-		p, err := matrix.New(*cfg.Matrix, log.With("part", "matrix"))
-		if err != nil {
-			return fmt.Errorf("matrix: %w", err)
-		}
-		platforms = append(platforms, p)
-	}
-	// Listening before the web platform is made tells it the bound address (http.listen may ask for
-	// port 0), which its invite links carry when web.public_url is not set.
+	// Listening before the platforms are made tells them the bound address (http.listen may ask for
+	// port 0), which the web chat's invite links carry when web.public_url is not set.
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
-	if cfg.webEnabled() {
-		var opts []web.Option
-		if dev != nil {
-			opts = append(opts, web.WithSimulatedPayments(dev.Pay))
-		}
-		proxies, _ := web.ParseTrustedProxies(cfg.HTTP.TrustedProxies) // validated already
-		opts = append(opts, web.WithTrustedProxies(proxies), web.WithListenAddr(ln.Addr().String()))
-		p, err := web.New(*cfg.Web, log.With("part", "web"), opts...)
+	defer ln.Close() // a no-op once served; closes it when kumo stops before serving
+	w.listenAddr = ln.Addr().String()
+	var (
+		parts []bridge.Platform
+		page  http.Handler
+	)
+	for _, row := range cfg.on {
+		p, err := row.build(cfg.platformCfg[row.name], log.With("part", row.name), w)
 		if err != nil {
-			ln.Close()
-			return fmt.Errorf("web: %w", err)
+			return err
 		}
-		webPlatform = p
-		platforms = append(platforms, p)
+		if h, ok := p.(interface{ Handler() http.Handler }); ok {
+			page = h.Handler()
+		}
+		parts = append(parts, p)
 	}
 
-	b, err := bridge.New(cfg.Rooms, pay, log.With("part", "bridge"), platforms...)
+	b, err := bridge.New(cfg.Rooms, pay, log.With("part", "bridge"), parts...)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 
 	metrics := metricsHandler(b)
 	servers := []*server{{ln: ln}}
+	metricsAddr := ln.Addr()
 	if cfg.HTTP.MetricsListen != "" {
 		mln, err := net.Listen("tcp", cfg.HTTP.MetricsListen)
 		if err != nil {
@@ -161,23 +229,9 @@ func serve(ctx context.Context, cfg config, configPath string, log *slog.Logger,
 			return fmt.Errorf("http.metrics_listen: %w", err)
 		}
 		servers = append(servers, &server{ln: mln, srv: newHTTPServer(metricsOnly(metrics), log, defaultTimeouts())})
-		metrics = nil // not on the main listener
+		metrics, metricsAddr = nil, mln.Addr() // not on the main listener
 	}
-	servers[0].srv = newHTTPServer(httpHandler(metrics, webPlatform), log, defaultTimeouts())
-	url := "http://" + ln.Addr().String()
-	if configPath == "" {
-		fmt.Fprintf(stdout, "kumo is running on its built-in defaults: open %s to create a room (development payments, no real money).\n", url)
-		fmt.Fprintln(stdout, "To connect Telegram, Discord, Matrix and a real lnd node, copy config.example.yaml to config.yaml and fill it in (see README.md).")
-	} else {
-		murl := url
-		if len(servers) > 1 {
-			murl = "http://" + servers[1].ln.Addr().String()
-		}
-		fmt.Fprintf(stdout, "kumo is running with %s; health and metrics on %s/healthz and %s/metrics.\n", configPath, url, murl)
-		if webPlatform != nil {
-			fmt.Fprintf(stdout, "Web chat: %s\n", url)
-		}
-	}
+	servers[0].srv = newHTTPServer(httpHandler(b.Platforms, metrics, page), log, defaultTimeouts())
 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, s := range servers {
@@ -198,9 +252,66 @@ func serve(ctx context.Context, cfg config, configPath string, log *slog.Logger,
 		}
 		return err
 	})
+	// "kumo is running" waits until every platform has connected or failed once, so that a rejected
+	// token is the error an operator sees, not a line after "running".
+	select {
+	case <-b.Started():
+		var down []bridge.PlatformStatus
+		for _, p := range b.Platforms() {
+			if p.State == bridge.PlatformDown {
+				down = append(down, p)
+			}
+		}
+		announce(stdout, cfg, ln.Addr(), metricsAddr, page != nil, w.simulate != nil, down)
+	case <-gctx.Done():
+	}
 	err = g.Wait()
 	log.Info("kumo stopped")
 	return err
+}
+
+// announce says where kumo serves and what to do next.
+func announce(stdout io.Writer, cfg *config, addr, metricsAddr net.Addr, web, dev bool, down []bridge.PlatformStatus) {
+	url, murl := displayURL(addr), displayURL(metricsAddr)
+	if cfg.source == "" && cfg.devDefault && len(cfg.on) == 1 {
+		fmt.Fprintf(stdout, "kumo is running on its built-in defaults: open %s to create a room (development payments, no real money).\n", url)
+		fmt.Fprintln(stdout, "To connect Telegram, Discord, Matrix and a real lnd node, copy config.example.yaml to config.yaml and fill it in (see README.md).")
+	} else {
+		with := cfg.source
+		if with == "" {
+			with = "settings from the environment and flags"
+		}
+		fmt.Fprintf(stdout, "kumo is running with %s; health and metrics on %s/healthz and %s/metrics.\n", with, url, murl)
+		if web {
+			fmt.Fprintf(stdout, "Web chat: %s\n", url)
+		}
+		if dev {
+			fmt.Fprintln(stdout, "SIMULATED PAYMENTS (lightning.backend: dev): no real money moves; invoices are paid with the web chat's simulate button.")
+		}
+	}
+	for _, p := range down {
+		fmt.Fprintf(stdout, "%s is not reachable yet; the others run and it is tried again (see /healthz): %s\n", p.Name, p.Error)
+	}
+}
+
+// displayURL is the address people can open: a wildcard listener (":8080", "[::]:8080") is shown as
+// localhost, which reaches it from this machine.
+func displayURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// health is /healthz: "ok" when every platform is up, "degraded" while one is connecting or down
+// (and retried); always 200, since kumo serves whatever is up.
+type health struct {
+	Status    string                           `json:"status"`
+	Platforms map[string]bridge.PlatformStatus `json:"platforms"`
 }
 
 // metricsHandler serves the bridge's counters in the Prometheus format.
@@ -230,19 +341,30 @@ func metricsHandler(b *bridge.Bridge) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
-// httpHandler serves /healthz, /metrics (unless nil: it is served on its own address) and, when
-// enabled, the web chat.
-func httpHandler(metrics http.Handler, w *web.Platform) http.Handler {
+// httpHandler serves /healthz (from status, the platforms' states; nil for none), /metrics (unless
+// nil: it is served on its own address) and the web chat's page (when not nil).
+func httpHandler(status func() []bridge.PlatformStatus, metrics, page http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(rw, "ok\n")
+		h := health{Status: "ok", Platforms: map[string]bridge.PlatformStatus{}}
+		var all []bridge.PlatformStatus
+		if status != nil {
+			all = status()
+		}
+		for _, p := range all {
+			h.Platforms[p.Name] = p
+			if p.State != bridge.PlatformUp {
+				h.Status = "degraded"
+			}
+		}
+		rw.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(rw).Encode(h)
 	})
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
-	if w != nil {
-		mux.Handle("/", w.Handler())
+	if page != nil {
+		mux.Handle("/", page)
 	}
 	return mux
 }

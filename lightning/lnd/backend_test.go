@@ -48,7 +48,7 @@ func TestStartupCheck(t *testing.T) {
 	}{
 		{"restricted macaroon", kumoConfig(netw.Kumo.RPCAddr), ""},
 		{"macaroon under ~", lnd.Config{Address: netw.Kumo.RPCAddr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: "~/kumo.macaroon", Instance: instance}, ""},
-		{"empty", lnd.Config{}, "needs address, tls_cert and macaroon"},
+		{"empty", lnd.Config{}, "lightning.lnd.address is empty: set it to host:port of lnd's gRPC, e.g. 127.0.0.1:10009\nlightning.lnd.tls_cert is empty"},
 		{"no instance", withInstance(""), "lightning.lnd.instance must be"},
 		{"instance with a space", withInstance("shop eu"), "lightning.lnd.instance must be"},
 		{"instance like a token", withInstance("123456:AAE"), "lightning.lnd.instance must be"},
@@ -177,7 +177,7 @@ func TestSettleAfterAccepted(t *testing.T) {
 	wantState(t, ctx, inv.ID, lnrpc.Invoice_OPEN)
 
 	pay := netw.Pay(ctx, inv.BOLT11)
-	b.rec.wait(t, inv.ID, bridge.PaymentAccepted, 30*time.Second)
+	b.rec.Wait(t, inv.ID, bridge.PaymentAccepted, 30*time.Second)
 	wantState(t, ctx, inv.ID, lnrpc.Invoice_ACCEPTED)
 	stillInFlight(t, pay)
 	for range 2 { // the second Settle is a no-op
@@ -190,10 +190,10 @@ func TestSettleAfterAccepted(t *testing.T) {
 	if err := netw.WaitPayerBalance(ctx, before-price, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if n := b.rec.count(inv.ID, bridge.PaymentAccepted); n != 1 {
+	if n := b.rec.Count(inv.ID, bridge.PaymentAccepted); n != 1 {
 		t.Errorf("accepted reported %d times", n)
 	}
-	if n := b.rec.count(inv.ID, bridge.PaymentCanceled); n != 0 {
+	if n := b.rec.Count(inv.ID, bridge.PaymentCanceled); n != 0 {
 		t.Errorf("a settled invoice was reported cancelled")
 	}
 }
@@ -205,7 +205,7 @@ func TestCancelAfterAccepted(t *testing.T) {
 	before := payerBalance(t, ctx)
 	inv := create(t, ctx, b, 10*time.Minute)
 	pay := netw.Pay(ctx, inv.BOLT11)
-	b.rec.wait(t, inv.ID, bridge.PaymentAccepted, 30*time.Second)
+	b.rec.Wait(t, inv.ID, bridge.PaymentAccepted, 30*time.Second)
 	stillInFlight(t, pay)
 	for range 2 { // the second Cancel is a no-op
 		if err := b.Cancel(ctx, inv.ID); err != nil {
@@ -232,7 +232,7 @@ func TestRestartCancelsLeftovers(t *testing.T) {
 	paid := create(t, ctx, old, 10*time.Minute)
 	unpaid := create(t, ctx, old, 10*time.Minute)
 	pay := netw.Pay(ctx, paid.BOLT11)
-	old.rec.wait(t, paid.ID, bridge.PaymentAccepted, 30*time.Second)
+	old.rec.Wait(t, paid.ID, bridge.PaymentAccepted, 30*time.Second)
 	old.stop()
 
 	wantState(t, ctx, paid.ID, lnrpc.Invoice_ACCEPTED)
@@ -251,7 +251,7 @@ func TestRestartCancelsLeftovers(t *testing.T) {
 	// The new run's own invoices are not touched by the clean-up.
 	mine := create(t, ctx, fresh, 10*time.Minute)
 	wantState(t, ctx, mine.ID, lnrpc.Invoice_OPEN)
-	if evs := fresh.rec.all(); len(evs) != 0 {
+	if evs := fresh.rec.All(); len(evs) != 0 {
 		t.Errorf("the new run reported %v about invoices it never made", evs)
 	}
 	if err := fresh.Cancel(ctx, mine.ID); err != nil {
@@ -266,7 +266,7 @@ func TestExpiry(t *testing.T) {
 	b := startBackend(t, netw.Kumo.RPCAddr)
 	before := payerBalance(t, ctx)
 	inv := create(t, ctx, b, 2*time.Second)
-	b.rec.wait(t, inv.ID, bridge.PaymentCanceled, 30*time.Second)
+	b.rec.Wait(t, inv.ID, bridge.PaymentCanceled, 30*time.Second)
 	wantState(t, ctx, inv.ID, lnrpc.Invoice_CANCELED)
 	wantFailed(t, ctx, netw.Pay(ctx, inv.BOLT11))
 	if err := b.Settle(ctx, inv.ID); err == nil {
@@ -275,10 +275,10 @@ func TestExpiry(t *testing.T) {
 	if err := netw.WaitPayerBalance(ctx, before, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if n := b.rec.count(inv.ID, bridge.PaymentCanceled); n != 1 {
+	if n := b.rec.Count(inv.ID, bridge.PaymentCanceled); n != 1 {
 		t.Errorf("cancelled reported %d times", n)
 	}
-	if n := b.rec.count(inv.ID, bridge.PaymentAccepted); n != 0 {
+	if n := b.rec.Count(inv.ID, bridge.PaymentAccepted); n != 0 {
 		t.Errorf("an expired invoice was reported accepted")
 	}
 }
@@ -308,18 +308,18 @@ func TestPaidWhileStreamDown(t *testing.T) {
 	}
 	pay := netw.Pay(ctx, inv.BOLT11)
 	wantState(t, ctx, inv.ID, lnrpc.Invoice_ACCEPTED)
-	if n := b.rec.count(inv.ID, bridge.PaymentAccepted); n != 0 {
+	if n := b.rec.Count(inv.ID, bridge.PaymentAccepted); n != 0 {
 		t.Fatalf("accepted reported through a cut connection")
 	}
 
 	proxy.SetDown(false)
-	b.rec.wait(t, inv.ID, bridge.PaymentAccepted, 30*time.Second)
+	b.rec.Wait(t, inv.ID, bridge.PaymentAccepted, 30*time.Second)
 	if err := b.Settle(ctx, inv.ID); err != nil {
 		t.Fatal(err)
 	}
 	wantSucceeded(t, ctx, pay)
 	wantState(t, ctx, inv.ID, lnrpc.Invoice_SETTLED)
-	if n := b.rec.count(inv.ID, bridge.PaymentAccepted); n != 1 {
+	if n := b.rec.Count(inv.ID, bridge.PaymentAccepted); n != 1 {
 		t.Errorf("accepted reported %d times", n)
 	}
 }
@@ -351,5 +351,16 @@ func TestBakeMacaroonCommand(t *testing.T) {
 	}
 	if err := b.Cancel(ctx, inv.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Validate names exactly the keys that are missing, each with what to put there.
+func TestValidateNamesOnlyWhatIsMissing(t *testing.T) {
+	err := lnd.Config{TLSCert: "/x", Macaroon: "/y", Instance: "shop"}.Validate()
+	if want := "lightning.lnd.address is empty: set it to host:port of lnd's gRPC, e.g. 127.0.0.1:10009"; err == nil || err.Error() != want {
+		t.Fatalf("Validate = %v, want %q", err, want)
+	}
+	if err := (lnd.Config{Address: "h:1", TLSCert: "/x", Macaroon: "/y", Instance: "shop"}).Validate(); err != nil {
+		t.Fatalf("a full config: %v", err)
 	}
 }

@@ -244,7 +244,7 @@ func TestPaymentLatency(t *testing.T) {
 			inv := create(t, ctx, b, 10*time.Minute)
 			start := time.Now()
 			pay := netw.Pay(ctx, inv.BOLT11)
-			took = append(took, b.rec.wait(t, inv.ID, bridge.PaymentAccepted, 30*time.Second).Sub(start))
+			took = append(took, b.rec.Wait(t, inv.ID, bridge.PaymentAccepted, 30*time.Second).Sub(start))
 			if err := b.Settle(ctx, inv.ID); err != nil {
 				t.Fatal(err)
 			}

@@ -52,8 +52,8 @@ func TestInstancesShareANode(t *testing.T) {
 		}
 	}
 	payA, payB := netw.Pay(ctx, invA.BOLT11), netw.Pay(ctx, invB.BOLT11)
-	alpha.rec.wait(t, invA.ID, bridge.PaymentAccepted, 30*time.Second)
-	beta.rec.wait(t, invB.ID, bridge.PaymentAccepted, 30*time.Second)
+	alpha.rec.Wait(t, invA.ID, bridge.PaymentAccepted, 30*time.Second)
+	beta.rec.Wait(t, invB.ID, bridge.PaymentAccepted, 30*time.Second)
 
 	alpha.stop()
 	restarted := runBackend(t, withInstance("alpha"))
@@ -74,10 +74,10 @@ func TestInstancesShareANode(t *testing.T) {
 	}
 	wantSucceeded(t, ctx, payB)
 	wantState(t, ctx, invB.ID, lnrpc.Invoice_SETTLED)
-	if n := beta.rec.count(invB.ID, bridge.PaymentCanceled); n != 0 {
+	if n := beta.rec.Count(invB.ID, bridge.PaymentCanceled); n != 0 {
 		t.Errorf("beta was told its invoice was cancelled")
 	}
-	if evs := restarted.rec.all(); len(evs) != 0 {
+	if evs := restarted.rec.All(); len(evs) != 0 {
 		t.Errorf("the restarted alpha reported %v about invoices it never made", evs)
 	}
 	// One payment taken, one refunded.

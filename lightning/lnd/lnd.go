@@ -84,25 +84,32 @@ type Config struct {
 	// TLSCert is the path of lnd's tls.cert; "~/" expands to the home directory.
 	TLSCert string `yaml:"tls_cert"`
 	// Macaroon is the path of a macaroon with Permissions (see BakeMacaroonCommand); "~/" expands.
-	Macaroon string `yaml:"macaroon"`
+	Macaroon string `yaml:"macaroon" env:"KUMO_LND_MACAROON"`
 	// Instance tags this deployment's invoices (their memo is Memo(Instance)): a restarted kumo
 	// cancels the leftovers with its own tag and leaves other deployments' alone. It must stay the
 	// same across restarts and differ between deployments on one lnd node; 1 to 24 letters, digits,
 	// '.', '_' or '-', and never a secret, as payers' wallets show it. Required here; kumo fills it
 	// from its configuration when the file leaves it out (see DefaultInstance).
-	Instance string `yaml:"instance"`
+	Instance string `yaml:"instance" env:"KUMO_LND_INSTANCE"`
 }
 
-// Validate reports what in c cannot work. It does not echo the instance tag back, in case someone
-// put a secret there.
+// Validate names every key that is missing or wrong. It does not echo the instance tag back, in
+// case someone put a secret there.
 func (c Config) Validate() error {
-	if c.Address == "" || c.TLSCert == "" || c.Macaroon == "" {
-		return errors.New("lnd: lightning.lnd needs address, tls_cert and macaroon")
+	var errs []error
+	if c.Address == "" {
+		errs = append(errs, errors.New("lightning.lnd.address is empty: set it to host:port of lnd's gRPC, e.g. 127.0.0.1:10009"))
+	}
+	if c.TLSCert == "" {
+		errs = append(errs, errors.New("lightning.lnd.tls_cert is empty: set it to the path of lnd's tls.cert, e.g. ~/.lnd/tls.cert"))
+	}
+	if c.Macaroon == "" {
+		errs = append(errs, errors.New("lightning.lnd.macaroon is empty: set it to the path of a macaroon made with: "+BakeMacaroonCommand))
 	}
 	if !instanceRE.MatchString(c.Instance) {
-		return fmt.Errorf("lnd: lightning.lnd.instance must be 1 to 24 letters, digits, '.', '_' or '-', starting with a letter or digit (got %d characters); wallets show it, so never a secret", len(c.Instance))
+		errs = append(errs, fmt.Errorf("lightning.lnd.instance must be 1 to 24 letters, digits, '.', '_' or '-', starting with a letter or digit (got %d characters); wallets show it, so never a secret", len(c.Instance)))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // ErrUnknownInvoice is returned by Settle for an invoice this process did not create (or created
@@ -152,9 +159,14 @@ type NodeInfo struct {
 
 // New connects to lnd and checks it: reachable with this certificate and macaroon, synced to the
 // chain, and able to make hold invoices. Its errors say what to fix.
+//
+// cfg must be valid; a nil log discards.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	certPath, err := expandHome(cfg.TLSCert)
 	if err != nil {

@@ -2,18 +2,15 @@ package lnd_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/lightning/lnd"
 	"github.com/kumo-chat/kumo/lightning/lnd/lndtest"
+	"github.com/kumo-chat/kumo/lightning/paymentstest"
 )
 
 // One real regtest network (btcd, kumo's lnd, a payer's lnd with a channel to it) for the whole
@@ -25,31 +22,12 @@ var (
 	kumoMacaroon string
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kumo-lnd-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	start := time.Now()
-	netw, err = lndtest.Start(ctx, dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: the regtest Lightning network did not start:", err)
-		return 1
-	}
-	defer netw.Stop()
-	kumoMacaroon, err = netw.BakeKumoMacaroon(ctx, "kumo", lnd.Permissions...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "regtest network up in %s\n", time.Since(start).Round(time.Millisecond))
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(lndtest.Main(m, func(ctx context.Context, n *lndtest.Network) (err error) {
+		netw = n
+		kumoMacaroon, err = n.BakeKumoMacaroon(ctx, "kumo", lnd.Permissions...)
+		return err
+	}))
 }
 
 const price = 1000 // sat
@@ -80,66 +58,10 @@ func kumoConfig(addr string) lnd.Config {
 	return lnd.Config{Address: addr, TLSCert: netw.Kumo.TLSCertPath(), Macaroon: kumoMacaroon, Instance: instance}
 }
 
-// recorder is the notify function of Run, recording every event.
-type recorder struct {
-	mu      sync.Mutex
-	events  []bridge.PaymentEvent
-	changed chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{changed: make(chan struct{})} }
-
-func (r *recorder) notify(ev bridge.PaymentEvent) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, ev)
-	close(r.changed)
-	r.changed = make(chan struct{})
-}
-
-func (r *recorder) count(id string, state bridge.PaymentState) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, ev := range r.events {
-		if ev.ID == id && ev.State == state {
-			n++
-		}
-	}
-	return n
-}
-
-func (r *recorder) all() []bridge.PaymentEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.events)
-}
-
-// wait waits until the event was reported, and returns when it was.
-func (r *recorder) wait(t *testing.T, id string, state bridge.PaymentState, timeout time.Duration) time.Time {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		r.mu.Lock()
-		changed := r.changed
-		found := slices.Contains(r.events, bridge.PaymentEvent{ID: id, State: state})
-		r.mu.Unlock()
-		if found {
-			return time.Now()
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("no %s event for %s within %s; got %v", state, id[:8], timeout, r.all())
-		}
-	}
-}
-
 // running is a Backend whose Run is going.
 type running struct {
 	*lnd.Backend
-	rec  *recorder
+	rec  *paymentstest.Events
 	logs *bridgetest.LogBuffer
 	stop func()
 }
@@ -159,24 +81,11 @@ func runBackend(t *testing.T, cfg lnd.Config) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{Backend: b, rec: newRecorder(), logs: logs}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx, r.rec.notify) }()
-	var once sync.Once
+	r := &running{Backend: b, rec: &paymentstest.Events{}, logs: logs}
+	run := bridgetest.Background(t, "lnd backend", func(ctx context.Context) error { return b.Run(ctx, r.rec.Notify) })
 	r.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("Run did not return after its context ended")
-			}
-			b.Close()
-		})
+		run.Stop()
+		b.Close()
 	}
 	t.Cleanup(r.stop)
 	return r

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
 )
 
@@ -84,7 +85,7 @@ func TestWipeDM(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
 			defer cancel()
 			e := newEnv(t, tc.opts, tc.aopt...)
-			in := &inbox{}
+			in := &bridgetest.Inbox{}
 			e.run(t, in)
 			alice := e.fake.AddUser("alice")
 			dm := e.fake.DMChannel(alice.ID)
@@ -97,8 +98,8 @@ func TestWipeDM(t *testing.T) {
 				theirs = append(theirs, e.fake.SendDM(alice.ID, fmt.Sprintf("alice %d", i)))
 				kept = append(kept, send(t, ctx, e.a, to, fmt.Sprintf("bot %d", i)))
 			}
-			eventually(t, "alice's messages to arrive", func() bool { return len(in.all()) == n })
-			for i, got := range in.all() {
+			eventually(t, "alice's messages to arrive", func() bool { return len(in.All()) == n })
+			for i, got := range in.All() {
 				if got.ID != bridge.MessageID(theirs[i]) {
 					t.Fatalf("inbound %d has id %q, want %q", i, got.ID, theirs[i])
 				}

@@ -27,18 +27,18 @@ import (
 	"github.com/kumo-chat/kumo/bridge"
 )
 
+// Name is the platform's name in bridge.Addr.
+const Name = "discord"
+
 // Config is the `discord:` section of kumo's configuration.
 type Config struct {
 	// Token is the bot token from the developer portal (without "Bot ").
-	Token string `yaml:"token"`
+	Token string `yaml:"token" secret:"true"`
 	// APIURL points REST and gateway discovery somewhere other than discord.com; for tests only.
 	APIURL string `yaml:"api_url"`
 	// Pacing is how fast kumo sends (discord.pacing.*); a key left out keeps Discord's own limit.
 	Pacing Pacing `yaml:"pacing"`
 }
-
-// Validate reports the first value that cannot work, naming its key.
-func (c Config) Validate() error { return c.Pacing.Validate() }
 
 // Pacing is how fast the adapter sends REST requests. Discord allows a bot 50 requests per second
 // in all and, per its route headers, 5 messages per 5 seconds into one DM channel. Its windows are
@@ -81,18 +81,39 @@ func (p Pacing) orDefault() Pacing {
 	return p
 }
 
-// Option tunes an Adapter.
-type Option func(*Adapter)
+// Validate reports every value that cannot work, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(strings.TrimPrefix(c.Token, "Bot ")) == "" {
+		errs = append(errs, errors.New("discord.token is empty: set it to the bot token from the developer portal (or KUMO_DISCORD_TOKEN), or remove the discord section"))
+	}
+	if c.APIURL != "" {
+		if u, err := url.Parse(c.APIURL); err != nil || u.Host == "" {
+			errs = append(errs, fmt.Errorf("discord.api_url must be a URL, e.g. http://127.0.0.1:9000, got %q", c.APIURL))
+		}
+	}
+	errs = append(errs, c.Pacing.Validate())
+	return errors.Join(errs...)
+}
+
+type options struct {
+	pace       *bridge.Gate
+	perDM      rate.Limit
+	perDMBurst int
+}
+
+// Option changes how the adapter works; the defaults suit the real Discord.
+type Option func(*options)
 
 // WithPacing sets how fast the adapter sends REST requests, all routes together (tests; operators
 // use Config.Pacing). The default stays under Discord's global limit of 50 requests per second.
 func WithPacing(r rate.Limit, burst int) Option {
-	return func(a *Adapter) { a.pace = bridge.NewGate(r, burst) }
+	return func(o *options) { o.pace = bridge.NewGate(r, burst) }
 }
 
 // WithDMPacing sets how fast the adapter sends into one DM channel; rate.Inf turns it off (tests).
 func WithDMPacing(r rate.Limit, burst int) Option {
-	return func(a *Adapter) { a.perDM, a.perDMBurst = r, burst }
+	return func(o *options) { o.perDM, o.perDMBurst = r, burst }
 }
 
 // Adapter is the Discord platform. It implements bridge.Platform.
@@ -138,20 +159,24 @@ var (
 	_ bridge.Inviter  = (*Adapter)(nil)
 )
 
-// New makes an adapter; nothing is contacted until Run or a send.
+// New makes an adapter from a valid cfg; a nil log discards. Nothing is contacted until Run or a send.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
-	if cfg.Token == "" {
-		return nil, errors.New("discord: token is required")
-	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	pacing := cfg.Pacing.orDefault()
+	o := options{pace: bridge.NewGate(pacing.Global, pacing.GlobalBurst), perDM: pacing.PerDM, perDMBurst: pacing.PerDMBurst}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	a := &Adapter{
-		log:        log,
-		pace:       bridge.NewGate(pacing.Global, pacing.GlobalBurst),
-		perDM:      pacing.PerDM,
-		perDMBurst: pacing.PerDMBurst,
+		log:        log.With("platform", Name),
+		pace:       o.pace,
+		perDM:      o.perDM,
+		perDMBurst: o.perDMBurst,
 		dmPace:     map[string]*rate.Limiter{},
 		// The core answers in well under a second; a minute covers retries after a 429.
 		pendingTimeout: time.Minute,
@@ -160,20 +185,13 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		botReactions:   map[string][]string{},
 		pending:        map[string]*pending{},
 	}
-	for _, o := range opts {
-		o(a)
-	}
 	s, err := discordgo.New("Bot " + strings.TrimPrefix(cfg.Token, "Bot "))
 	if err != nil {
 		return nil, fmt.Errorf("discord: %w", err)
 	}
 	tr := &transport{base: http.DefaultTransport, onGlobal: a.pauseAll}
 	if cfg.APIURL != "" {
-		u, err := url.Parse(cfg.APIURL)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("discord: api_url %q is not a URL", cfg.APIURL)
-		}
-		tr.api = u
+		tr.api, _ = url.Parse(cfg.APIURL) // Validate checked it
 	}
 	// DMs always carry their content; no privileged intent. Interactions arrive whatever the intents.
 	// Reactions in DMs come only with their own intent.
@@ -192,8 +210,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	return a, nil
 }
 
-// Name is "discord".
-func (a *Adapter) Name() string { return "discord" }
+// Name implements bridge.Platform.
+func (a *Adapter) Name() string { return Name }
 
 // Limits: 2,000 code points per message, counted after escaping.
 func (a *Adapter) Limits() bridge.Limits {
@@ -208,6 +226,13 @@ func (a *Adapter) RateLimited() int64 { return a.rateLimited.Load() }
 func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	me, err := a.s.User("@me", discordgo.WithContext(ctx))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		var re *discordgo.RESTError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized {
+			return fmt.Errorf("discord: the bot token was refused (%w): check discord.token in the developer portal (Bot, Reset Token): %w", bridge.ErrUnauthorized, err)
+		}
 		return fmt.Errorf("discord: checking the bot token: %w", err)
 	}
 	a.mu.Lock()
@@ -245,6 +270,12 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 		}
 	}()
 	if err := a.s.Open(); err != nil {
+		// The gateway closes with 4004 when the token is wrong (REST said yes, so rarely: a token
+		// reset between the two calls).
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code == 4004 {
+			return fmt.Errorf("discord: the gateway refused the bot token (%w): check discord.token in the developer portal (Bot, Reset Token)", bridge.ErrUnauthorized)
+		}
 		return fmt.Errorf("discord: opening the gateway: %w", err)
 	}
 	// Close sends a close frame and waits a second for Discord, as discordgo does.
@@ -256,6 +287,9 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	if err := a.registerCommands(ctx, appID, bridge.MenuOf(h)); err != nil {
 		// DMs still work without slash commands: say so loudly and carry on.
 		a.log.Error("discord: registering slash commands failed", "err", err)
+	}
+	if r, ok := h.(bridge.ReadyNotifier); ok {
+		r.Ready(Name)
 	}
 	a.log.Info("discord bot ready; invite it to a server with this URL",
 		"invite", "https://discord.com/oauth2/authorize?client_id="+url.QueryEscape(appID)+"&scope=bot+applications.commands&permissions=0")
@@ -374,16 +408,19 @@ func (a *Adapter) onMessage(ctx context.Context, h bridge.Handler, m *discordgo.
 		return
 	}
 	a.rememberDM(m.Author.ID, m.ChannelID)
-	from := bridge.Addr{Platform: "discord", User: m.Author.ID, Chat: m.ChannelID}
-	if m.Content != "" {
+	from := bridge.Addr{Platform: Name, User: m.Author.ID, Chat: m.ChannelID}
+	if atts := a.attachments(m); len(atts) > 0 {
+		// Files, photos and voice messages go with the text as their caption (media.go).
+		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: m.Content, ID: bridge.MessageID(m.ID), Attachments: atts})
+	} else if m.Content != "" {
 		in := bridge.Inbound{From: from, Text: m.Content, ID: bridge.MessageID(m.ID)}
 		if m.Type == discordgo.MessageTypeReply && m.MessageReference != nil {
 			in.ReplyTo = bridge.MessageID(m.MessageReference.MessageID)
 		}
 		h.HandleInbound(ctx, in)
 	}
-	// Files, stickers and voice notes are not relayed; the core tells the sender so.
-	if len(m.Attachments) > 0 || len(m.StickerItems) > 0 || (m.Content == "" && len(m.Embeds) == 0) {
+	// Stickers are not relayed (they are no attachment to fetch); the core tells the sender so.
+	if len(m.StickerItems) > 0 || (m.Content == "" && len(m.Attachments) == 0 && len(m.Embeds) == 0) {
 		h.HandleInbound(ctx, bridge.Inbound{From: from, NonText: true, ID: bridge.MessageID(m.ID)})
 	}
 }
@@ -416,7 +453,7 @@ func (a *Adapter) onInteraction(ctx context.Context, h bridge.Handler, i *discor
 			a.log.Warn("discord: opening a DM failed", "err", err)
 			return
 		}
-		h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "discord", User: user.ID, Chat: ch}, Text: text})
+		h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: Name, User: user.ID, Chat: ch}, Text: text})
 		return
 	}
 
@@ -435,7 +472,7 @@ func (a *Adapter) onInteraction(ctx context.Context, h bridge.Handler, i *discor
 		// do not leave "thinking..." up until Discord gives up on it.
 		time.AfterFunc(a.pendingTimeout, func() { a.dropPending(i.ChannelID, p) })
 	}
-	h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "discord", User: user.ID, Chat: i.ChannelID}, Text: text})
+	h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: Name, User: user.ID, Chat: i.ChannelID}, Text: text})
 }
 
 func (a *Adapter) rememberDM(user, channel string) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -17,12 +18,13 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
 )
 
 func TestStartRegistersCommandsWithoutPrivilegedIntents(t *testing.T) {
 	e := newEnv(t, discordtest.Options{})
-	e.run(t, &inbox{})
+	e.run(t, &bridgetest.Inbox{})
 
 	if got, want := e.fake.Intents(), discordtest.IntentDirectMessages|discordtest.IntentDirectMessageReactions; got != want {
 		t.Errorf("intents = %#x, want only DIRECT_MESSAGES and DIRECT_MESSAGE_REACTIONS (%#x)", got, want)
@@ -80,16 +82,16 @@ func TestRunFailsOnBadToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = a.Run(context.Background(), &inbox{})
+	err = a.Run(context.Background(), &bridgetest.Inbox{})
 	var re *discordgo.RESTError
-	if !errors.As(err, &re) || re.Response.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("Run with a bad token = %v, want the 401", err)
+	if !errors.As(err, &re) || re.Response.StatusCode != http.StatusUnauthorized || !errors.Is(err, bridge.ErrUnauthorized) {
+		t.Fatalf("Run with a bad token = %v, want the 401 as bridge.ErrUnauthorized", err)
 	}
 }
 
 func TestInboundDMs(t *testing.T) {
 	e := newEnv(t, discordtest.Options{})
-	in := &inbox{}
+	in := &bridgetest.Inbox{}
 	e.run(t, in)
 	alice := e.fake.AddUser("alice")
 	dm := e.fake.DMChannel(alice.ID)
@@ -109,33 +111,32 @@ func TestInboundDMs(t *testing.T) {
 	// Each carries the id of alice's own message (both halves of a text with a file: one message).
 	want := []bridge.Inbound{
 		{From: from, Text: "/join correct horse", ID: join},
-		{From: from, NonText: true, ID: cat},
-		{From: from, Text: "look", ID: look},
-		{From: from, NonText: true, ID: look},
+		{From: from, ID: cat, Attachments: []bridge.Attachment{{Kind: bridge.MediaFile, Name: "cat.jpg"}}},
+		{From: from, Text: "look", ID: look, Attachments: []bridge.Attachment{{Kind: bridge.MediaFile, Name: "cat.jpg"}}},
 		{From: from, Text: "last", ID: last},
 	}
-	eventually(t, "five inbound messages", func() bool { return len(in.all()) >= len(want) })
-	if got := in.all(); !slices.Equal(got, want) {
+	eventually(t, "four inbound messages", func() bool { return len(in.All()) >= len(want) })
+	if got := in.All(); !slices.EqualFunc(got, want, sameInbound) {
 		t.Fatalf("inbound =\n%+v\nwant\n%+v", got, want)
 	}
 }
 
 func TestSlashCommands(t *testing.T) {
 	e := newEnv(t, discordtest.Options{})
-	in := &inbox{}
+	in := &bridgetest.Inbox{}
 	e.run(t, in)
 	alice := e.fake.AddUser("alice")
 	_, guildChannel := e.fake.AddGuild()
 
 	t.Run("in a server: ephemeral, continues in the DM", func(t *testing.T) {
-		before := len(in.all())
+		before := len(in.All())
 		if _, err := e.fake.SlashCommand(alice.ID, guildChannel, "join", map[string]string{"password": "correct horse"}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the command", func() bool { return len(in.all()) > before })
+		eventually(t, "the command", func() bool { return len(in.All()) > before })
 		dm := e.fake.DMChannel(alice.ID)
 		want := bridge.Inbound{From: bridge.Addr{Platform: "discord", User: alice.ID, Chat: dm}, Text: "/join correct horse"}
-		if got := in.all()[before]; got != want {
+		if got := in.All()[before]; !sameInbound(got, want) {
 			t.Fatalf("inbound = %+v, want %+v", got, want)
 		}
 		if _, err := e.a.SendText(context.Background(), want.From, bridge.Message{Kind: bridge.KindReply, Text: "You joined"}); err != nil {
@@ -152,14 +153,14 @@ func TestSlashCommands(t *testing.T) {
 
 	t.Run("in the DM: the answer is the interaction's response", func(t *testing.T) {
 		dm := e.fake.DMChannel(alice.ID)
-		before := len(in.all())
+		before := len(in.All())
 		it, err := e.fake.SlashCommand(alice.ID, dm, "nick", map[string]string{"name": "Ali"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the command", func() bool { return len(in.all()) > before })
+		eventually(t, "the command", func() bool { return len(in.All()) > before })
 		want := bridge.Inbound{From: bridge.Addr{Platform: "discord", User: alice.ID, Chat: dm}, Text: "/nick Ali"}
-		if got := in.all()[before]; got != want {
+		if got := in.All()[before]; !sameInbound(got, want) {
 			t.Fatalf("inbound = %+v, want %+v", got, want)
 		}
 		for _, text := range []string{"You are now Ali.", "next"} {
@@ -196,16 +197,16 @@ func TestSlashCommands(t *testing.T) {
 			{"reclaim", map[string]string{"key": "kumo-abc"}, "/reclaim kumo-abc"},
 			{"help", nil, "/help"},
 		} {
-			before := len(in.all())
+			before := len(in.All())
 			if _, err := e.fake.SlashCommand(alice.ID, dm, tc.name, tc.opts); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "/"+tc.name, func() bool { return len(in.all()) > before })
-			if got := in.all()[before].Text; got != tc.want {
+			eventually(t, "/"+tc.name, func() bool { return len(in.All()) > before })
+			if got := in.All()[before].Text; got != tc.want {
 				t.Errorf("/%s %v became %q, want %q", tc.name, tc.opts, got, tc.want)
 			}
 			// Answer it, as the core would, so the next command starts clean.
-			if _, err := e.a.SendText(context.Background(), in.all()[before].From, bridge.Message{Text: "ok"}); err != nil {
+			if _, err := e.a.SendText(context.Background(), in.All()[before].From, bridge.Message{Text: "ok"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -389,20 +390,20 @@ func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestGatewayDropResumesWithoutLoss(t *testing.T) {
 	e := newEnv(t, discordtest.Options{})
-	in := &inbox{}
+	in := &bridgetest.Inbox{}
 	e.run(t, in)
 	alice := e.fake.AddUser("alice")
 
 	e.fake.SendDM(alice.ID, "before")
-	eventually(t, "the first message", func() bool { return len(in.all()) == 1 })
+	eventually(t, "the first message", func() bool { return len(in.All()) == 1 })
 	e.fake.DropGateway()
 	e.fake.SendDM(alice.ID, "while down") // kept by the session, replayed on RESUME
 	e.waitFake(t, "a RESUME", func() bool { return e.fake.Resumes() == 1 && e.fake.Connected() })
 	e.fake.SendDM(alice.ID, "after")
-	eventually(t, "three messages", func() bool { return len(in.all()) >= 3 })
+	eventually(t, "three messages", func() bool { return len(in.All()) >= 3 })
 
 	var got []string
-	for _, m := range in.all() {
+	for _, m := range in.All() {
 		got = append(got, m.Text)
 	}
 	if want := []string{"before", "while down", "after"}; !slices.Equal(got, want) {
@@ -415,7 +416,7 @@ func TestGatewayDropResumesWithoutLoss(t *testing.T) {
 
 func TestRunStopsWithContext(t *testing.T) {
 	e := newEnv(t, discordtest.Options{})
-	stop := e.run(t, &inbox{})
+	stop := e.run(t, &bridgetest.Inbox{})
 	stop() // fails the test if Run does not return nil promptly
 	e.waitFake(t, "the gateway closed", func() bool { return !e.fake.Connected() })
 }
@@ -423,7 +424,7 @@ func TestRunStopsWithContext(t *testing.T) {
 func TestUnansweredSlashCommandPlaceholderIsRemoved(t *testing.T) {
 	e := newEnv(t, discordtest.Options{})
 	e.a.pendingTimeout = 50 * time.Millisecond
-	in := &inbox{}
+	in := &bridgetest.Inbox{}
 	e.run(t, in)
 	alice := e.fake.AddUser("alice")
 	dm := e.fake.DMChannel(alice.ID)
@@ -441,6 +442,20 @@ func TestUnansweredSlashCommandPlaceholderIsRemoved(t *testing.T) {
 	if ms := e.fake.Messages(dm); len(ms) != 1 || ms[0].Interaction != "" || ms[0].Content != "late" {
 		t.Errorf("DM = %+v", ms)
 	}
+}
+
+// sameInbound compares inbound messages, their attachments by kind and name (they hold functions).
+func sameInbound(a, b bridge.Inbound) bool {
+	if len(a.Attachments) != len(b.Attachments) {
+		return false
+	}
+	for i := range a.Attachments {
+		if a.Attachments[i].Kind != b.Attachments[i].Kind || a.Attachments[i].Name != b.Attachments[i].Name {
+			return false
+		}
+	}
+	a.Attachments, b.Attachments = nil, nil
+	return reflect.DeepEqual(a, b)
 }
 
 // The per-DM pacing (a token bucket) never breaks Discord's fixed window of 5 messages per 5 s, here

@@ -3,7 +3,6 @@ package discord
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,24 +24,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// inbox is a bridge.Handler that records what reaches it.
-type inbox struct {
-	mu  sync.Mutex
-	got []bridge.Inbound
-}
-
-func (r *inbox) HandleInbound(_ context.Context, in bridge.Inbound) {
-	r.mu.Lock()
-	r.got = append(r.got, in)
-	r.mu.Unlock()
-}
-
-func (r *inbox) all() []bridge.Inbound {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]bridge.Inbound(nil), r.got...)
 }
 
 // env is a fake Discord with an adapter pointed at it.
@@ -70,37 +51,18 @@ func newEnv(t *testing.T, opts discordtest.Options, aopts ...Option) *env {
 // returned function stops it and checks that Run returned nil.
 func (e *env) run(t *testing.T, h bridge.Handler) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.a.Run(ctx, h) }()
-	e.waitReady(t, done)
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run returned %v after its context ended", err)
-				}
-			case <-time.After(wait):
-				t.Error("Run did not return after its context ended")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	run := bridgetest.Background(t, "discord adapter", func(ctx context.Context) error { return e.a.Run(ctx, h) })
+	e.waitReady(t, run)
+	return run.Stop
 }
 
-func (e *env) waitReady(t *testing.T, done <-chan error) {
+func (e *env) waitReady(t *testing.T, run *bridgetest.Running) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	err := e.fake.Wait(ctx, func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned early: %v", err)
-		default:
+		if run.Returned() {
+			t.Fatalf("Run returned early: %v", run.Err())
 		}
 		return e.fake.Connected() && len(e.fake.Commands()) > 0
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/lightning"
 )
 
@@ -40,7 +42,7 @@ func TestDM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			rec := newRecorder()
+			rec := &bridgetest.Inbox{}
 			b := startBot(t, ctx, rec)
 			alice := login(t, ctx, "alice")
 			room := openDM(t, ctx, alice, b, tc.encrypted)
@@ -55,7 +57,7 @@ func TestDM(t *testing.T) {
 				}
 				// Origin groups senders by homeserver, so the core can count what many accounts on one do.
 				want := bridge.Inbound{From: me, Text: text, ID: bridge.MessageID(eid), Origin: "hs:" + alice.ID.Homeserver()}
-				if got := rec.wait(t, ctx, i); got != want {
+				if got := rec.Wait(t, ctx, i+1)[i]; !reflect.DeepEqual(got, want) {
 					t.Fatalf("inbound #%d = %+v, want %+v", i, got, want)
 				}
 			}
@@ -128,15 +130,25 @@ func TestDM(t *testing.T) {
 				t.Errorf("notice = %q %q %q", notice.MsgType, notice.Body, notice.FormattedBody)
 			}
 
-			// Anything but text is NonText.
+			// A file is an attachment (media_test.go fetches one); a location is NonText.
 			file, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
 				MsgType: event.MsgFile, Body: "a.txt", URL: "mxc://localhost/none",
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := rec.wait(t, ctx, 3); got != (bridge.Inbound{From: me, NonText: true, ID: bridge.MessageID(file.EventID), Origin: "hs:" + alice.ID.Homeserver()}) {
-				t.Errorf("file inbound = %+v, want NonText", got)
+			if got := rec.Wait(t, ctx, 4)[3]; got.ID != bridge.MessageID(file.EventID) || len(got.Attachments) != 1 ||
+				got.Attachments[0].Kind != bridge.MediaFile || got.Attachments[0].Name != "a.txt" {
+				t.Errorf("file inbound = %+v, want one file attachment", got)
+			}
+			loc, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{
+				MsgType: event.MsgLocation, Body: "here", GeoURI: "geo:51.5,0.1",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rec.Wait(t, ctx, 5)[4]; !reflect.DeepEqual(got, bridge.Inbound{From: me, NonText: true, ID: bridge.MessageID(loc.EventID), Origin: "hs:" + alice.ID.Homeserver()}) {
+				t.Errorf("location inbound = %+v, want NonText", got)
 			}
 			if n := alice.DecryptFailures(); n != 0 {
 				t.Errorf("alice could not decrypt %d events", n)
@@ -150,7 +162,7 @@ func TestDM(t *testing.T) {
 func TestLeaveDM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rec := newRecorder()
+	rec := &bridgetest.Inbox{}
 	b := startBot(t, ctx, rec)
 	alice := login(t, ctx, "alice")
 	room := openDM(t, ctx, alice, b, true)
@@ -158,11 +170,11 @@ func TestLeaveDM(t *testing.T) {
 	if err := alice.SendText(ctx, room, "bye soon"); err != nil {
 		t.Fatal(err)
 	}
-	rec.wait(t, ctx, 0)
+	rec.Wait(t, ctx, 1)
 	if _, err := alice.Client.LeaveRoom(ctx, room); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.wait(t, ctx, 1); got != (bridge.Inbound{From: me, Text: "/leave", Origin: "hs:" + alice.ID.Homeserver()}) {
+	if got := rec.Wait(t, ctx, 2)[1]; !reflect.DeepEqual(got, bridge.Inbound{From: me, Text: "/leave", Origin: "hs:" + alice.ID.Homeserver()}) {
 		t.Fatalf("after leaving: inbound %+v, want /leave", got)
 	}
 	_, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindNotice, Text: "You left."})
@@ -175,7 +187,7 @@ func TestLeaveDM(t *testing.T) {
 func TestGroupRoom(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rec := newRecorder()
+	rec := &bridgetest.Inbox{}
 	b := startBot(t, ctx, rec)
 	alice := login(t, ctx, "alice")
 	bob := login(t, ctx, "bob")
@@ -202,7 +214,7 @@ func TestGroupRoom(t *testing.T) {
 	}); err != nil {
 		t.Fatal("the bot did not leave the group room:", err)
 	}
-	if got := rec.all(); len(got) != 0 {
+	if got := rec.All(); len(got) != 0 {
 		t.Errorf("group room produced inbound %+v", got)
 	}
 	if n := len(alice.Messages(room, b.id)); n != 1 {

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 )
 
 // TestConversationInEncryptedDM: on a real Dendrite, in an encrypted DM, a person's m.replace,
@@ -18,7 +20,7 @@ import (
 func TestConversationInEncryptedDM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	rec := newRecorder()
+	rec := &bridgetest.Inbox{}
 	b := startBot(t, ctx, rec)
 	alice := login(t, ctx, "alice")
 	room := openDM(t, ctx, alice, b, true)
@@ -29,7 +31,7 @@ func TestConversationInEncryptedDM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec.wait(t, ctx, 0)
+	rec.Wait(t, ctx, 1)
 	edit := &event.MessageEventContent{MsgType: event.MsgText, Body: "hello matrix, edited"}
 	edit.SetEdit(orig)
 	editResp, err := alice.Client.SendMessageEvent(ctx, room, event.EventMessage, edit)
@@ -60,7 +62,7 @@ func TestConversationInEncryptedDM(t *testing.T) {
 		{From: me, Action: bridge.ActionUnsend, Target: bridge.MessageID(orig), Origin: origin},
 	}
 	for i, want := range wants {
-		if got := rec.wait(t, ctx, i+1); got != want {
+		if got := rec.Wait(t, ctx, i+2)[i+1]; !reflect.DeepEqual(got, want) {
 			t.Fatalf("inbound #%d = %+v, want %+v", i+1, got, want)
 		}
 	}

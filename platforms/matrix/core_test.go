@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/lightning"
 	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
 )
@@ -51,16 +52,9 @@ func TestThroughCore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- br.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("bridge Run: %v", err)
-		}
-	}()
-	b.waitReady(t, ctx, done)
+	// Stopped at cleanup, with a deadline.
+	run := bridgetest.Background(t, "bridge", br.Run)
+	b.waitReady(t, ctx, run)
 
 	alice := login(t, ctx, "alice")
 	bob := login(t, ctx, "bob")

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/lightning"
 )
 
@@ -27,16 +28,7 @@ func TestJoinByTokenThroughCore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- br.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("bridge Run: %v", err)
-		}
-	}()
-	b.waitReady(t, ctx, done)
+	b.waitReady(t, ctx, bridgetest.Background(t, "bridge", br.Run))
 
 	alice, bob := login(t, ctx, "alice"), login(t, ctx, "bob")
 	aliceDM, bobDM := openDM(t, ctx, alice, b, true), openDM(t, ctx, bob, b, false)

@@ -11,8 +11,25 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
 )
+
+// dmBehindProxy runs a bot that reaches the homeserver through a fault proxy, and an encrypted DM
+// of alice's with it.
+func dmBehindProxy(t *testing.T, ctx context.Context) (*matrixtest.FaultProxy, *bot, *matrixtest.User, id.RoomID, bridge.Addr) {
+	t.Helper()
+	proxy, err := matrixtest.NewFaultProxy(hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered before the bot's cleanup, so it runs after the bot stopped its long-poll through it.
+	t.Cleanup(proxy.Close)
+	b := startBotAt(t, ctx, proxy.URL, &bridgetest.Inbox{})
+	alice := login(t, ctx, "alice")
+	room := openDM(t, ctx, alice, b, true)
+	return proxy, b, alice, room, bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+}
 
 // TestRateLimited: a send answered with M_LIMIT_EXCEEDED comes back to the bridge as a
 // *bridge.RateLimitError carrying retry_after_ms, after exactly one request (mautrix does not retry
@@ -20,21 +37,12 @@ import (
 func TestRateLimited(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	proxy, err := matrixtest.NewFaultProxy(hs.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Registered before the bot's cleanup, so it runs after the bot stopped its long-poll through it.
-	t.Cleanup(proxy.Close)
-	b := startBotAt(t, ctx, proxy.URL, newRecorder())
-	alice := login(t, ctx, "alice")
-	room := openDM(t, ctx, alice, b, true)
-	to := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+	proxy, b, alice, room, to := dmBehindProxy(t, ctx)
 	m := bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: "first"}
 
 	proxy.LimitSends(1, 1500*time.Millisecond)
 	before, _ := proxy.Sends()
-	_, err = b.a.SendText(ctx, to, m)
+	_, err := b.a.SendText(ctx, to, m)
 	var rl *bridge.RateLimitError
 	if !errors.As(err, &rl) || rl.RetryAfter != 1500*time.Millisecond {
 		t.Fatalf("SendText under M_LIMIT_EXCEEDED = %v, want *bridge.RateLimitError{RetryAfter: 1.5s}", err)
@@ -64,7 +72,7 @@ func TestRateLimited(t *testing.T) {
 func TestLimits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	b := startBot(t, ctx, newRecorder())
+	b := startBot(t, ctx, &bridgetest.Inbox{})
 	lim := b.a.Limits()
 	alice := login(t, ctx, "alice")
 	rooms := map[bool]string{}

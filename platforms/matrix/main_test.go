@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
 )
 
@@ -48,49 +48,6 @@ func register(t testing.TB, ctx context.Context, prefix string) (string, string)
 		t.Fatal(err)
 	}
 	return local, pw
-}
-
-// recorder is a bridge.Handler that keeps what it was handed.
-type recorder struct {
-	mu  sync.Mutex
-	got []bridge.Inbound
-	ch  chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{ch: make(chan struct{})} }
-
-func (r *recorder) HandleInbound(_ context.Context, in bridge.Inbound) {
-	r.mu.Lock()
-	r.got = append(r.got, in)
-	close(r.ch)
-	r.ch = make(chan struct{})
-	r.mu.Unlock()
-}
-
-// next waits for the inbound after the first n and returns it.
-func (r *recorder) wait(t *testing.T, ctx context.Context, n int) bridge.Inbound {
-	t.Helper()
-	for {
-		r.mu.Lock()
-		if len(r.got) > n {
-			in := r.got[n]
-			r.mu.Unlock()
-			return in
-		}
-		ch := r.ch
-		r.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			t.Fatalf("waited for inbound #%d: %v", n+1, ctx.Err())
-		}
-	}
-}
-
-func (r *recorder) all() []bridge.Inbound {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]bridge.Inbound(nil), r.got...)
 }
 
 // bot is a running adapter for one test.
@@ -128,12 +85,12 @@ func newBot(t testing.TB, ctx context.Context, homeserver string, opts ...Option
 }
 
 // waitReady waits until the adapter is logged in, or its Run ended.
-func (b *bot) waitReady(t testing.TB, ctx context.Context, done <-chan error) {
+func (b *bot) waitReady(t testing.TB, ctx context.Context, run *bridgetest.Running) {
 	t.Helper()
 	select {
 	case <-b.a.ready:
-	case err := <-done:
-		t.Fatalf("Run ended before connecting: %v", err)
+	case <-run.Done():
+		t.Fatalf("Run ended before connecting: %v", run.Err())
 	case <-ctx.Done():
 		t.Fatal("adapter did not connect")
 	}
@@ -149,21 +106,8 @@ func startBot(t testing.TB, ctx context.Context, h bridge.Handler, opts ...Optio
 func startBotAt(t testing.TB, ctx context.Context, homeserver string, h bridge.Handler, opts ...Option) *bot {
 	t.Helper()
 	b := newBot(t, ctx, homeserver, opts...)
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.a.Run(runCtx, h) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v after its ctx ended, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return within 30s of its ctx ending")
-		}
-	})
-	b.waitReady(t, ctx, done)
+	run := bridgetest.Background(t, "matrix adapter", func(ctx context.Context) error { return b.a.Run(ctx, h) })
+	b.waitReady(t, ctx, run)
 	return b
 }
 

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -37,8 +38,8 @@ const Name = "matrix"
 type Config struct {
 	Homeserver  string `yaml:"homeserver"`
 	UserID      string `yaml:"user_id"`
-	AccessToken string `yaml:"access_token"`
-	Password    string `yaml:"password"`
+	AccessToken string `yaml:"access_token" secret:"true"`
+	Password    string `yaml:"password" secret:"true"`
 	DeviceID    string `yaml:"device_id"`
 	// Pacing is how fast kumo sends events (matrix.pacing.*). Homeservers set their own limits
 	// (Synapse's rc_message, Dendrite's rate_limiting); the default, 5/s in bursts of 10, suits a
@@ -56,11 +57,22 @@ type Pacing struct {
 func DefaultPacing() Pacing { return Pacing{Global: 5, GlobalBurst: 10} }
 
 // Validate reports the first value that cannot work, naming its key.
+// Validate reports every value that cannot work, each naming its key.
 func (c Config) Validate() error {
-	if c.Pacing.Global < 0 || c.Pacing.GlobalBurst < 0 {
-		return errors.New("matrix.pacing: rates and bursts must not be negative (leave a key out for the default)")
+	var errs []error
+	if u, err := url.Parse(c.Homeserver); c.Homeserver == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("matrix.homeserver must be the homeserver's http(s) URL, e.g. https://matrix.example.org, got %q", c.Homeserver))
 	}
-	return nil
+	if _, _, err := id.UserID(c.UserID).Parse(); err != nil {
+		errs = append(errs, fmt.Errorf("matrix.user_id must be the bot's full Matrix ID, e.g. @kumo:example.org, got %q", c.UserID))
+	}
+	if c.AccessToken == "" && c.Password == "" {
+		errs = append(errs, errors.New("matrix.password or matrix.access_token is needed (or KUMO_MATRIX_PASSWORD / KUMO_MATRIX_ACCESS_TOKEN)"))
+	}
+	if c.Pacing.Global < 0 || c.Pacing.GlobalBurst < 0 {
+		errs = append(errs, errors.New("matrix.pacing: rates and bursts must not be negative (leave a key out for the default)"))
+	}
+	return errors.Join(errs...)
 }
 
 // LogValue keeps the secrets out of logs.
@@ -74,14 +86,18 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
-// Option changes an Adapter's defaults.
-type Option func(*Adapter)
+type options struct {
+	limiter *bridge.Gate
+}
+
+// Option changes how the adapter works; the defaults suit a common homeserver.
+type Option func(*options)
 
 // WithRate paces outgoing events (messages and uploads) at r per second with the given burst. The
 // default, 5/s with a burst of 10, stays under common homeserver settings for bots; the bridge
 // retries after M_LIMIT_EXCEEDED anyway.
 func WithRate(r rate.Limit, burst int) Option {
-	return func(a *Adapter) { a.limiter = bridge.NewGate(r, burst) }
+	return func(o *options) { o.limiter = bridge.NewGate(r, burst) }
 }
 
 // Adapter is the Matrix platform. It implements bridge.Platform.
@@ -92,16 +108,18 @@ type Adapter struct {
 	// observe, when set, sees every event the sync delivered after the adapter handled it (tests).
 	observe func(*event.Event)
 
-	ready chan struct{} // closed when cli is logged in and crypto is set up
-	cli   *mautrix.Client
-	ch    *cryptohelper.CryptoHelper
-	start time.Time
+	ready     chan struct{} // closed when cli is logged in and crypto is set up (the first time)
+	readyOnce sync.Once
+	cli       *mautrix.Client
+	ch        *cryptohelper.CryptoHelper
+	start     time.Time
 
 	mu       sync.Mutex
 	joining  map[id.RoomID]bool
 	rooms    map[id.RoomID]*room
 	latest   map[id.UserID]id.RoomID // the DM each user last wrote from
 	imageful map[string]time.Time    // SendImage calls whose image went out but whose text did not
+	media    mediaLimit              // the homeserver's upload limit (media.go)
 	// reactions are the people's m.reaction events seen, so that redacting one reads as taking the
 	// reaction back (convo.go).
 	reactions map[id.EventID]reactionRef
@@ -126,20 +144,8 @@ var (
 	_ bridge.Deleter  = (*Adapter)(nil)
 )
 
-// New checks cfg and returns an adapter; it connects only when Run starts.
+// New makes the adapter from a valid cfg; a nil log discards. It connects only when Run starts.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
-	if cfg.Homeserver == "" {
-		return nil, errors.New("matrix: homeserver is required")
-	}
-	if cfg.UserID == "" {
-		return nil, errors.New("matrix: user_id is required")
-	}
-	if _, _, err := id.UserID(cfg.UserID).Parse(); err != nil {
-		return nil, fmt.Errorf("matrix: user_id %q: %w", cfg.UserID, err)
-	}
-	if cfg.AccessToken == "" && cfg.Password == "" {
-		return nil, errors.New("matrix: access_token or password is required")
-	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -153,10 +159,14 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	o := options{limiter: bridge.NewGate(pacing.Global, pacing.GlobalBurst)}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	a := &Adapter{
 		cfg:          cfg,
 		log:          log.With("platform", Name),
-		limiter:      bridge.NewGate(pacing.Global, pacing.GlobalBurst),
+		limiter:      o.limiter,
 		ready:        make(chan struct{}),
 		joining:      map[id.RoomID]bool{},
 		rooms:        map[id.RoomID]*room{},
@@ -164,9 +174,6 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		imageful:     map[string]time.Time{},
 		reactions:    map[id.EventID]reactionRef{},
 		botReactions: map[string]map[string]id.EventID{},
-	}
-	for _, o := range opts {
-		o(a)
 	}
 	return a, nil
 }
@@ -196,6 +203,12 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	}
 	a.handler, a.runCtx = h, ctx
 	a.mu.Unlock()
+	// The bridge runs it again after a failure (the homeserver unreachable at start).
+	defer func() {
+		a.mu.Lock()
+		a.handler = nil
+		a.mu.Unlock()
+	}()
 
 	loggedIn, err := a.connect(ctx)
 	if err != nil {
@@ -209,7 +222,10 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 		// Our keys die with the process: remove the device so users' clients stop encrypting for it.
 		defer a.logout()
 	}
-	close(a.ready)
+	a.readyOnce.Do(func() { close(a.ready) })
+	if r, ok := h.(bridge.ReadyNotifier); ok {
+		r.Ready(Name)
+	}
 	a.log.Info("matrix connected", "user_id", a.cli.UserID, "device_id", a.cli.DeviceID)
 
 	err = a.cli.SyncWithContext(ctx)
@@ -247,12 +263,18 @@ func (a *Adapter) connect(ctx context.Context) (loggedIn bool, err error) {
 			StoreCredentials:         true,
 		})
 		if err != nil {
+			if errors.Is(err, mautrix.MForbidden) {
+				return false, fmt.Errorf("matrix: the homeserver refused the login as %s (%w): check matrix.user_id and matrix.password: %w", a.cfg.UserID, bridge.ErrUnauthorized, err)
+			}
 			return false, fmt.Errorf("matrix: login as %s: %w", a.cfg.UserID, err)
 		}
 		loggedIn = true
 	} else {
 		who, err := cli.Whoami(ctx)
 		if err != nil {
+			if errors.Is(err, mautrix.MUnknownToken) {
+				return false, fmt.Errorf("matrix: the homeserver does not know matrix.access_token (%w): make a new one: %w", bridge.ErrUnauthorized, err)
+			}
 			return false, fmt.Errorf("matrix: check access token: %w", err)
 		}
 		if who.UserID != cli.UserID {
@@ -472,7 +494,11 @@ func (a *Adapter) handle(ctx context.Context, roomID id.RoomID, evt *event.Event
 		ID: bridge.MessageID(evt.ID), Origin: origin(evt.Sender)}
 	switch evt.Type {
 	case event.EventSticker:
-		in.NonText = true
+		if atts, _ := a.attachmentsOf(evt.Type, evt.Content.AsMessage()); len(atts) > 0 {
+			in.Attachments = atts // media.go
+		} else {
+			in.NonText = true
+		}
 	case event.EventMessage:
 		msg := evt.Content.AsMessage()
 		if rel := msg.GetRelatesTo(); rel != nil && rel.Type == event.RelReplace {
@@ -491,7 +517,11 @@ func (a *Adapter) handle(ctx context.Context, roomID id.RoomID, evt *event.Event
 			msg.RemoveReplyFallback()
 			in.Text = msg.Body
 		default:
-			in.NonText = true
+			if atts, caption := a.attachmentsOf(evt.Type, msg); len(atts) > 0 {
+				in.Text, in.Attachments = caption, atts // media.go
+			} else {
+				in.NonText = true
+			}
 		}
 	case event.EventReaction:
 		rel := evt.Content.AsReaction().RelatesTo

@@ -13,7 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/kumo-chat/kumo/bridge"
-	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 )
 
 // deleteAll deletes ids from the chat at to the way the bridge's wipe does: batches of DeleteBatch,
@@ -81,7 +81,7 @@ func TestRedactDM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			rec := newRecorder()
+			rec := &bridgetest.Inbox{}
 			b := startBot(t, ctx, rec)
 			alice := login(t, ctx, "alice")
 			room := openDMPreset(t, ctx, alice, b, true, tc.preset)
@@ -96,7 +96,7 @@ func TestRedactDM(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if in := rec.wait(t, ctx, i); in.ID != bridge.MessageID(eid) || in.Text != fmt.Sprintf("alice %d", i) {
+				if in := rec.Wait(t, ctx, i+1)[i]; in.ID != bridge.MessageID(eid) || in.Text != fmt.Sprintf("alice %d", i) {
 					t.Fatalf("inbound %+v, want alice's message %s", in, eid)
 				}
 				hers = append(hers, bridge.MessageID(eid))
@@ -158,15 +158,7 @@ func TestRedactDM(t *testing.T) {
 func TestRedactRateLimited(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	proxy, err := matrixtest.NewFaultProxy(hs.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	b := startBotAt(t, ctx, proxy.URL, newRecorder())
-	alice := login(t, ctx, "alice")
-	room := openDM(t, ctx, alice, b, true)
-	to := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+	proxy, b, alice, room, to := dmBehindProxy(t, ctx)
 	var kept []bridge.MessageID
 	for i := range 4 {
 		mid, err := b.a.SendText(ctx, to, bridge.Message{Kind: bridge.KindNotice, Text: fmt.Sprintf("notice %d", i)})
@@ -177,7 +169,7 @@ func TestRedactRateLimited(t *testing.T) {
 	}
 
 	proxy.LimitRedactions(3, 200*time.Millisecond)
-	err = b.a.DeleteMessages(ctx, to, kept[:1])
+	err := b.a.DeleteMessages(ctx, to, kept[:1])
 	var rl *bridge.RateLimitError
 	if !errors.As(err, &rl) || rl.RetryAfter != 200*time.Millisecond {
 		t.Fatalf("DeleteMessages under M_LIMIT_EXCEEDED = %v, want *bridge.RateLimitError{RetryAfter: 200ms}", err)
@@ -203,7 +195,7 @@ func TestRedactRateLimited(t *testing.T) {
 func BenchmarkRedact(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bt := startBot(b, ctx, newRecorder(), WithRate(rate.Inf, 1))
+	bt := startBot(b, ctx, &bridgetest.Inbox{}, WithRate(rate.Inf, 1))
 	alice := login(b, ctx, "alice")
 	room := openDM(b, ctx, alice, bt, true)
 	to := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 
 	"maunium.net/go/mautrix"
 
+	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/matrix/matrixtest"
 )
 
@@ -38,24 +41,21 @@ func TestAccessToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- first.Run(runCtx, newRecorder()) }()
+	run := bridgetest.Background(t, "first run with the token", func(ctx context.Context) error { return first.Run(ctx, &bridgetest.Inbox{}) })
 	select {
 	case <-first.ready:
-	case err := <-done:
-		t.Fatalf("first run with the token: %v", err)
+	case <-run.Done():
+		t.Fatalf("first run with the token: %v", run.Err())
+	case <-ctx.Done():
+		t.Fatal("first run did not get ready")
 	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("first run returned %v, want nil", err)
-	}
+	run.Stop()
 
 	second, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = second.Run(ctx, newRecorder())
+	err = second.Run(ctx, &bridgetest.Inbox{})
 	if err == nil || !strings.Contains(err.Error(), "log in with a password") {
 		t.Fatalf("second run with the same token = %v, want an error explaining in-memory keys", err)
 	}
@@ -63,5 +63,21 @@ func TestAccessToken(t *testing.T) {
 	// The operator's token is not logged out by kumo.
 	if _, err := cli.Whoami(ctx); err != nil {
 		t.Errorf("the token no longer works after kumo stopped: %v", err)
+	}
+}
+
+// A password the homeserver refuses is bridge.ErrUnauthorized (kumo stops and says what to check),
+// not an error the bridge would retry.
+func TestWrongPasswordIsUnauthorized(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	local, _ := register(t, ctx, "kumo")
+	a, err := New(Config{Homeserver: hs.URL, UserID: matrixtest.UserID(local).String(), Password: "not the password"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Run(ctx, &bridgetest.Inbox{})
+	if !errors.Is(err, bridge.ErrUnauthorized) || !strings.Contains(err.Error(), "matrix.password") {
+		t.Fatalf("Run with a wrong password = %v, want bridge.ErrUnauthorized naming matrix.password", err)
 	}
 }

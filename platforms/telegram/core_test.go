@@ -10,6 +10,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/lightning"
 	"github.com/kumo-chat/kumo/platforms/telegram"
 	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
@@ -48,28 +49,9 @@ func startWorldWith(t testing.TB, lim telegramtest.Limits, mutate func(*bridge.C
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	runCtx, stopRun := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(runCtx) }()
+	t.Cleanup(cancel)
 	w := &world{s: s, a: a, b: b, dev: dev, ctx: ctx}
-	stopped := false
-	w.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		stopRun()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("bridge Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("bridge Run did not return")
-		}
-		cancel()
-	}
-	t.Cleanup(w.stop)
+	w.stop = bridgetest.Run(t, b)
 	return w
 }
 

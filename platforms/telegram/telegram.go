@@ -12,6 +12,7 @@ import (
 	"html"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,9 +35,10 @@ const (
 	maxCaption = 1024
 )
 
-// Config is the telegram section of kumo's configuration.
+// Config is the `telegram:` section of kumo's configuration.
 type Config struct {
-	Token string `yaml:"token"`
+	// Token is the bot's token, from @BotFather.
+	Token string `yaml:"token" secret:"true"`
 	// APIURL points at a self-hosted Bot API server (or a test fake); empty means api.telegram.org.
 	APIURL string `yaml:"api_url"`
 	// Pacing is how fast kumo sends (telegram.pacing.*); a key left out keeps Telegram's own limit
@@ -44,8 +46,20 @@ type Config struct {
 	Pacing Pacing `yaml:"pacing"`
 }
 
-// Validate reports the first value that cannot work, naming its key.
-func (c Config) Validate() error { return c.Pacing.Validate() }
+// Validate reports every value that cannot work, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.Token) == "" {
+		errs = append(errs, errors.New("telegram.token is empty: set it to the token @BotFather gave you (or KUMO_TELEGRAM_TOKEN), or remove the telegram section"))
+	}
+	if c.APIURL != "" {
+		if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("telegram.api_url must be an http(s) URL, e.g. http://127.0.0.1:8081, got %q", c.APIURL))
+		}
+	}
+	errs = append(errs, c.Pacing.Validate())
+	return errors.Join(errs...)
+}
 
 // Pacing is how fast the adapter sends. Telegram allows about 30 messages per second per bot and
 // about one per second in one chat, with short bursts.
@@ -103,7 +117,7 @@ func (p Pacing) orDefault() Pacing {
 type options struct {
 	pacing      Pacing
 	pollTimeout time.Duration
-	client      bot.HttpClient
+	client      *http.Client
 }
 
 // Option changes how the adapter works; the defaults suit the real Telegram.
@@ -122,6 +136,7 @@ func WithPolling(pollTimeout time.Duration, client *http.Client) Option {
 type Adapter struct {
 	log    *slog.Logger
 	bot    *bot.Bot
+	http   bot.HttpClient // the Bot API's client, also for file downloads (media.go)
 	pacing Pacing
 	global *bridge.Gate // the bot-wide budget, shared by the core's send classes
 	// deletes paces deleteMessage(s) calls, apart from sends: Telegram documents no delete limit,
@@ -143,13 +158,14 @@ var (
 	_ bridge.Inviter  = (*Adapter)(nil)
 )
 
-// New makes the adapter. It does not contact Telegram: Run checks the token.
+// New makes the adapter from a valid cfg; a nil log discards. It does not contact Telegram: Run checks
+// the token.
 func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
-	if strings.TrimSpace(cfg.Token) == "" {
-		return nil, errors.New("telegram: token is empty")
-	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	o := options{pacing: cfg.Pacing.orDefault(), pollTimeout: time.Minute}
 	for _, opt := range opts {
@@ -176,11 +192,11 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 		// Reactions come only to a bot that asks for them.
 		bot.WithAllowedUpdates(bot.AllowedUpdates{models.AllowedUpdateMessage, models.AllowedUpdateEditedMessage, models.AllowedUpdateMessageReaction}),
 	}
-	if o.client != nil {
-		bopts = append(bopts, bot.WithHTTPClient(o.pollTimeout, o.client))
-	} else {
-		bopts = append(bopts, bot.WithHTTPClient(o.pollTimeout, &http.Client{Timeout: o.pollTimeout + 10*time.Second}))
+	if o.client == nil {
+		o.client = &http.Client{Timeout: o.pollTimeout + 10*time.Second}
 	}
+	a.http = o.client
+	bopts = append(bopts, bot.WithHTTPClient(o.pollTimeout, o.client))
 	if cfg.APIURL != "" {
 		bopts = append(bopts, bot.WithServerURL(strings.TrimRight(cfg.APIURL, "/")))
 	}
@@ -227,12 +243,17 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("telegram: Run called twice")
 	}
+	// The bridge runs it again after a failure (Telegram unreachable at start).
+	defer a.running.Store(false)
 	me, err := a.bot.GetMe(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("telegram: getMe: %w", err)
+		if errors.Is(err, bot.ErrorUnauthorized) {
+			return fmt.Errorf("telegram: the bot token was refused (%w): check telegram.token with @BotFather (/mybots, API Token)", bridge.ErrUnauthorized)
+		}
+		return fmt.Errorf("telegram: getMe: %w", redact(err))
 	}
 	name := me.Username
 	a.botName.Store(&name)
@@ -246,6 +267,9 @@ func (a *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 		a.log.Warn("telegram: setMyCommands failed", "err", err)
 	}
 	a.handler = h
+	if r, ok := h.(bridge.ReadyNotifier); ok {
+		r.Ready(Name)
+	}
 	a.bot.Start(ctx) // returns when ctx ends
 	a.sideJob.Wait()
 	return nil
@@ -290,6 +314,8 @@ func (a *Adapter) onUpdate(ctx context.Context, _ *bot.Bot, upd *models.Update) 
 	}
 	if msg.Text != "" {
 		in.Text = msg.Text
+	} else if atts := a.attachments(msg); len(atts) > 0 {
+		in.Text, in.Attachments = msg.Caption, atts
 	} else {
 		// Photos, stickers, voice notes, files...: the bridge tells the sender only text is relayed.
 		in.NonText = true

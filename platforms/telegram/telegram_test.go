@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/telegram"
 	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
 )
@@ -30,47 +32,6 @@ var (
 func addr(u telegramtest.User) bridge.Addr {
 	id := strconv.FormatInt(u.ID, 10)
 	return bridge.Addr{Platform: "telegram", User: id, Chat: id}
-}
-
-// recorder is a bridge.Handler that keeps what it was handed.
-type recorder struct {
-	mu      sync.Mutex
-	got     []bridge.Inbound
-	changed chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{changed: make(chan struct{})} }
-
-func (r *recorder) HandleInbound(_ context.Context, in bridge.Inbound) {
-	r.mu.Lock()
-	r.got = append(r.got, in)
-	close(r.changed)
-	r.changed = make(chan struct{})
-	r.mu.Unlock()
-}
-
-// wait returns the first n inbound messages once there are n, or fails the test at ctx's end.
-func (r *recorder) wait(t *testing.T, ctx context.Context, n int) []bridge.Inbound {
-	t.Helper()
-	for {
-		r.mu.Lock()
-		got, ch := append([]bridge.Inbound(nil), r.got...), r.changed
-		r.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			t.Fatalf("handler got %d of %d messages: %v", len(got), n, ctx.Err())
-		}
-	}
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.got)
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -109,20 +70,7 @@ func newAdapter(t testing.TB, s *telegramtest.Server, opts ...telegram.Option) *
 // run starts the adapter's Run and stops it (checking it returned nil) when the test ends.
 func run(t *testing.T, a *telegram.Adapter, h bridge.Handler) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, h) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v after its context ended", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return after its context ended")
-		}
-	})
+	bridgetest.Background(t, "telegram adapter", func(ctx context.Context) error { return a.Run(ctx, h) })
 }
 
 func deadline(t *testing.T) context.Context {
@@ -133,7 +81,7 @@ func deadline(t *testing.T) context.Context {
 
 func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 	s := telegramtest.New(t)
-	rec := newRecorder()
+	rec := &bridgetest.Inbox{}
 	run(t, newAdapter(t, s), rec)
 	ctx := deadline(t)
 
@@ -174,14 +122,17 @@ func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 	s.Inject(telegramtest.Incoming{From: carol, Media: "photo", Caption: "look"})
 	s.Inject(telegramtest.Incoming{From: carol, Media: "voice"})
 	s.Inject(telegramtest.Incoming{From: carol, Text: "/join@kumo_test_bot secret"})
-	for range 3 {
-		want = append(want, bridge.Inbound{From: addr(carol), NonText: true, ID: id(carol)})
+	for _, w := range []struct {
+		kind    bridge.MediaKind
+		caption string
+	}{{bridge.MediaSticker, ""}, {bridge.MediaPhoto, "look"}, {bridge.MediaVoice, ""}} {
+		want = append(want, bridge.Inbound{From: addr(carol), Text: w.caption, ID: id(carol), Attachments: []bridge.Attachment{{Kind: w.kind}}})
 	}
 	want = append(want, bridge.Inbound{From: addr(carol), Text: "/join@kumo_test_bot secret", ID: id(carol)})
 
-	got := rec.wait(t, ctx, len(want))
+	got := rec.Wait(t, ctx, len(want))
 	for i := range want {
-		if got[i] != want[i] {
+		if !sameInbound(got[i], want[i]) {
 			t.Fatalf("inbound %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
@@ -189,7 +140,7 @@ func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 
 func TestGroupsGetOneDMPointerAndNothingIsRelayed(t *testing.T) {
 	s := telegramtest.New(t)
-	rec := newRecorder()
+	rec := &bridgetest.Inbox{}
 	run(t, newAdapter(t, s), rec)
 	ctx := deadline(t)
 
@@ -198,7 +149,7 @@ func TestGroupsGetOneDMPointerAndNothingIsRelayed(t *testing.T) {
 	s.Inject(telegramtest.Incoming{From: bob, Chat: group, Text: "hello all"})
 	// A DM after the group messages: once it is handled, the group ones were handled too.
 	s.Inject(telegramtest.Incoming{From: alice, Text: "/help"})
-	got := rec.wait(t, ctx, 1)
+	got := rec.Wait(t, ctx, 1)
 	if len(got) != 1 || got[0].From != addr(alice) || got[0].Text != "/help" {
 		t.Fatalf("handler got %+v, want only alice's DM", got)
 	}
@@ -209,7 +160,7 @@ func TestGroupsGetOneDMPointerAndNothingIsRelayed(t *testing.T) {
 	if len(sent) != 1 || !strings.Contains(sent[0].Text, "https://t.me/kumo_test_bot") {
 		t.Fatalf("group received %+v, want one pointer to the DM", sent)
 	}
-	if n := rec.count(); n != 1 {
+	if n := rec.Count(); n != 1 {
 		t.Fatalf("handler got %d messages, want 1", n)
 	}
 }
@@ -220,9 +171,9 @@ func TestBadTokenFailsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = a.Run(deadline(t), newRecorder())
-	if err == nil || !strings.Contains(err.Error(), "nauthorized") {
-		t.Fatalf("Run with a wrong token = %v, want unauthorized", err)
+	err = a.Run(deadline(t), &bridgetest.Inbox{})
+	if !errors.Is(err, bridge.ErrUnauthorized) || !strings.Contains(err.Error(), "@BotFather") {
+		t.Fatalf("Run with a wrong token = %v, want bridge.ErrUnauthorized and a hint to check it with @BotFather", err)
 	}
 	if _, err := telegram.New(telegram.Config{}, testLogger(t)); err == nil {
 		t.Fatal("New accepted an empty token")
@@ -502,6 +453,20 @@ func TestPacingStaysUnderTheFakesLimits(t *testing.T) {
 	if n := s.Stats().RateLimited; n != 0 {
 		t.Fatalf("the fake answered 429 %d times to a paced adapter", n)
 	}
+}
+
+// sameInbound compares inbound messages, their attachments by kind (they hold functions).
+func sameInbound(a, b bridge.Inbound) bool {
+	if len(a.Attachments) != len(b.Attachments) {
+		return false
+	}
+	for i := range a.Attachments {
+		if a.Attachments[i].Kind != b.Attachments[i].Kind {
+			return false
+		}
+	}
+	a.Attachments, b.Attachments = nil, nil
+	return reflect.DeepEqual(a, b)
 }
 
 func TestPacingConfig(t *testing.T) {

@@ -142,7 +142,16 @@ func TestWipeTelegramOldMessages(t *testing.T) {
 	w := startWorld(t, unlimited(), nil)
 	w.openRoom(t, alice, bob)
 	w.say(bob, "old")
-	if _, err := w.s.WaitSent(w.ctx, alice.ID, 3); err != nil {
+	// Wait for the relay itself, not for a count of alice's messages (which the room's own replies
+	// change): once it reached alice, everything in bob's chat so far is what gets backdated.
+	if _, err := w.s.WaitShows(w.ctx, alice.ID, func(ss []telegramtest.Shown) bool {
+		for _, s := range ss {
+			if !s.Incoming && strings.HasSuffix(s.Text, ": old") {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
 		t.Fatal(err)
 	}
 	w.s.Backdate(bob.ID, 49*time.Hour)

@@ -125,7 +125,7 @@ type kumo struct {
 	url  string
 	dev  *lightning.Dev
 	logs *bridgetest.LogBuffer
-	web  *web.Platform
+	web  *web.Adapter
 }
 
 func startKumo(t testing.TB, cfg bridge.Config, extra ...bridge.Platform) *kumo {
@@ -640,7 +640,7 @@ func TestBrowserWithTelegram(t *testing.T) {
 
 // startWeb runs the web platform alone, with in as its bridge: what visitors send arrives there, and
 // the test speaks to them with the platform's own SendText.
-func startWeb(t *testing.T, cfg web.Config) (*web.Platform, string, chan bridge.Inbound) {
+func startWeb(t *testing.T, cfg web.Config) (*web.Adapter, string, chan bridge.Inbound) {
 	t.Helper()
 	p, err := web.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -649,12 +649,9 @@ func startWeb(t *testing.T, cfg web.Config) (*web.Platform, string, chan bridge.
 	srv := httptest.NewServer(p.Handler())
 	t.Cleanup(srv.Close) // runs after Run has returned (registered first)
 	in := make(chan bridge.Inbound, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- p.Run(ctx, bridge.HandlerFunc(func(_ context.Context, m bridge.Inbound) { in <- m }))
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	bridgetest.Background(t, "web", func(ctx context.Context) error {
+		return p.Run(ctx, bridge.HandlerFunc(func(_ context.Context, m bridge.Inbound) { in <- m }))
+	})
 	return p, srv.URL, in
 }
 

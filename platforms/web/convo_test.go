@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -16,7 +17,7 @@ func TestConversationOverTheSocket(t *testing.T) {
 	c := h.dial(t, "", 0)
 	ctx := context.Background()
 	c.send(inbound{Type: "text", Text: "first", ID: "1"})
-	to := h.rec.next(t).From
+	to := next(t, h.rec).From
 
 	tests := []struct {
 		name string
@@ -32,9 +33,9 @@ func TestConversationOverTheSocket(t *testing.T) {
 	}
 	for _, tc := range tests {
 		c.send(tc.send)
-		got := h.rec.next(t)
+		got := next(t, h.rec)
 		got.From, got.Origin = bridge.Addr{}, ""
-		if got != tc.want {
+		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: bridge got %+v, want %+v", tc.name, got, tc.want)
 		}
 	}

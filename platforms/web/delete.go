@@ -10,24 +10,24 @@ import (
 )
 
 var (
-	_ bridge.Deleter = (*Platform)(nil)
-	_ bridge.Editor  = (*Platform)(nil)
-	_ bridge.Reacter = (*Platform)(nil)
+	_ bridge.Deleter = (*Adapter)(nil)
+	_ bridge.Editor  = (*Adapter)(nil)
+	_ bridge.Reacter = (*Adapter)(nil)
 )
 
 // deleteBatch is how many ids one "delete" event carries: the page removes them at once.
 const deleteBatch = 1000
 
 // DeleteBatch implements bridge.Deleter.
-func (p *Platform) DeleteBatch() int { return deleteBatch }
+func (p *Adapter) DeleteBatch() int { return deleteBatch }
 
 // DeletesTheirs implements bridge.Deleter: the page shows the visitor's own lines itself, and
 // removes them when told to.
-func (p *Platform) DeletesTheirs(context.Context, bridge.Addr) bool { return true }
+func (p *Adapter) DeletesTheirs(context.Context, bridge.Addr) bool { return true }
 
 // DeleteMessages implements bridge.Deleter: the session forgets those messages (a reconnecting
 // page does not get them again) and the page is told to remove them.
-func (p *Platform) DeleteMessages(_ context.Context, to bridge.Addr, ids []bridge.MessageID) error {
+func (p *Adapter) DeleteMessages(_ context.Context, to bridge.Addr, ids []bridge.MessageID) error {
 	if to.Platform != Name {
 		return fmt.Errorf("web: address of platform %q: %w", to.Platform, bridge.ErrRejected)
 	}
@@ -42,10 +42,15 @@ func (p *Platform) DeleteMessages(_ context.Context, to bridge.Addr, ids []bridg
 		out[i] = string(id)
 	}
 	_, err := s.remove(out)
+	gone := make(map[string]bool, len(out))
+	for _, id := range out {
+		gone[id] = true
+	}
+	p.blobs.drop(s.id, func(b *blob) bool { return gone[strconv.FormatUint(b.seq, 10)] })
 	return err
 }
 
-func (p *Platform) session(to bridge.Addr) (*session, error) {
+func (p *Adapter) session(to bridge.Addr) (*session, error) {
 	if to.Platform != Name {
 		return nil, fmt.Errorf("web: address of platform %q: %w", to.Platform, bridge.ErrRejected)
 	}
@@ -59,7 +64,7 @@ func (p *Platform) session(to bridge.Addr) (*session, error) {
 }
 
 // EditText implements bridge.Editor: the page replaces the message's text.
-func (p *Platform) EditText(_ context.Context, to bridge.Addr, id bridge.MessageID, m bridge.Message) error {
+func (p *Adapter) EditText(_ context.Context, to bridge.Addr, id bridge.MessageID, m bridge.Message) error {
 	s, err := p.session(to)
 	if err != nil {
 		return err
@@ -71,14 +76,14 @@ func (p *Platform) EditText(_ context.Context, to bridge.Addr, id bridge.Message
 const maxReactions = 12
 
 // MaxReactions implements bridge.Reacter.
-func (p *Platform) MaxReactions() int { return maxReactions }
+func (p *Adapter) MaxReactions() int { return maxReactions }
 
 // CanReact implements bridge.Reacter: the page shows any emoji (as text).
-func (p *Platform) CanReact(string) bool { return true }
+func (p *Adapter) CanReact(string) bool { return true }
 
 // SetReactions implements bridge.Reacter: the page shows the others' reactions under the message
 // (kumo's or the visitor's own line).
-func (p *Platform) SetReactions(_ context.Context, to bridge.Addr, id bridge.MessageID, emojis []string) error {
+func (p *Adapter) SetReactions(_ context.Context, to bridge.Addr, id bridge.MessageID, emojis []string) error {
 	s, err := p.session(to)
 	if err != nil {
 		return err

@@ -17,13 +17,13 @@ func TestDeleteMessages(t *testing.T) {
 	c := h.dial(t, "", 0)
 	ctx := context.Background()
 	c.send(inbound{Type: "text", Text: "mine", ID: "7"})
-	in := h.rec.next(t)
+	in := next(t, h.rec)
 	if in.ID != "o7" {
 		t.Fatalf("own line's id %q, want o7", in.ID)
 	}
 	for _, bad := range []string{"x", "1234567890123", "-1"} {
 		c.send(inbound{Type: "text", Text: "mine", ID: bad})
-		if in := h.rec.next(t); in.ID != "" {
+		if in := next(t, h.rec); in.ID != "" {
 			t.Fatalf("page id %q became %q", bad, in.ID)
 		}
 	}

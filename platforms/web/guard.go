@@ -202,7 +202,7 @@ func (l *connLimiter) open() int {
 // hostGuard refuses requests whose Host is a name kumo was not told it has: a page on another site
 // whose name was re-pointed at kumo's address (DNS rebinding) must not be served as kumo's own page.
 // IP literals are always fine: a page served from one is the same origin as kumo itself.
-func (p *Platform) hostGuard(next http.Handler) http.Handler {
+func (p *Adapter) hostGuard(next http.Handler) http.Handler {
 	allowed := map[string]bool{"localhost": true}
 	if p.opts.listen != "" {
 		if h, _, err := net.SplitHostPort(p.opts.listen); err == nil && h != "" {

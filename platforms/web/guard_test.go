@@ -127,7 +127,7 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	// The ones already open are unaffected.
 	open[0].send(inbound{Type: "text", Text: "still here"})
-	if in := h.rec.next(t); in.Text != "still here" || in.Origin != "ip:127.0.0.1" {
+	if in := next(t, h.rec); in.Text != "still here" || in.Origin != "ip:127.0.0.1" {
 		t.Errorf("inbound %+v, want the text from origin ip:127.0.0.1", in)
 	}
 	// Closing one frees its slot.
@@ -155,7 +155,7 @@ func TestConnectionCaps(t *testing.T) {
 		if err := c.WriteJSON(inbound{Type: "text", Text: "/join guess"}); err != nil {
 			t.Fatal(err)
 		}
-		if in := h2.rec.next(t); in.Origin != "ip:"+ip {
+		if in := next(t, h2.rec); in.Origin != "ip:"+ip {
 			t.Errorf("Origin %q through the proxy, want ip:%s", in.Origin, ip)
 		}
 	}
@@ -168,7 +168,7 @@ func TestConnectionCaps(t *testing.T) {
 	}
 }
 
-func waitOpen(t *testing.T, p *Platform, n int) {
+func waitOpen(t *testing.T, p *Adapter, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for p.limit.open() != n {

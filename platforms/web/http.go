@@ -87,7 +87,7 @@ const (
 	closeTryAgainLater = websocket.CloseTryAgainLater   // 1013: kumo is full
 )
 
-func (p *Platform) upgrader() *websocket.Upgrader {
+func (p *Adapter) upgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
@@ -97,7 +97,7 @@ func (p *Platform) upgrader() *websocket.Upgrader {
 
 // checkOrigin lets only the page itself (or a configured origin) open the WebSocket, so no other
 // site can make a visitor's browser talk to kumo.
-func (p *Platform) checkOrigin(r *http.Request) bool {
+func (p *Adapter) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		// Not a browser: it carries no ambient authority (there are no cookies) to abuse.
@@ -131,7 +131,7 @@ func parseOrigin(s string) (*url.URL, error) {
 }
 
 // acquire registers a connection with the running platform; it fails unless Run is running.
-func (p *Platform) acquire() (bridge.Handler, context.Context, chan struct{}, bool) {
+func (p *Adapter) acquire() (bridge.Handler, context.Context, chan struct{}, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.h == nil {
@@ -141,7 +141,7 @@ func (p *Platform) acquire() (bridge.Handler, context.Context, chan struct{}, bo
 	return p.h, p.runCtx, p.closing, true
 }
 
-func (p *Platform) serveWS(w http.ResponseWriter, r *http.Request) {
+func (p *Adapter) serveWS(w http.ResponseWriter, r *http.Request) {
 	h, ctx, closing, ok := p.acquire()
 	if !ok {
 		http.Error(w, "kumo is not running", http.StatusServiceUnavailable)
@@ -195,7 +195,7 @@ func (p *Platform) serveWS(w http.ResponseWriter, r *http.Request) {
 
 // limitControlFrames closes a connection that sends pings or pongs faster than a page ever would:
 // each one costs a wake-up (and a ping a write), outside the message rate limit.
-func (p *Platform) limitControlFrames(conn *websocket.Conn) {
+func (p *Adapter) limitControlFrames(conn *websocket.Conn) {
 	limiter := rate.NewLimiter(p.opts.controlRate, p.opts.controlBurst)
 	flood := func() error {
 		_ = conn.WriteControl(websocket.CloseMessage,
@@ -229,7 +229,7 @@ func (p *Platform) limitControlFrames(conn *websocket.Conn) {
 var errControlFlood = errors.New("web: control frame flood")
 
 // hello reads the page's first frame: a new visitor, or one resuming their session.
-func (p *Platform) hello(conn *websocket.Conn) (s *session, resumed bool, last uint64, err error) {
+func (p *Adapter) hello(conn *websocket.Conn) (s *session, resumed bool, last uint64, err error) {
 	_ = conn.SetReadDeadline(time.Now().Add(p.opts.helloWithin))
 	var in inbound
 	if err := conn.ReadJSON(&in); err != nil {
@@ -246,7 +246,7 @@ func (p *Platform) hello(conn *websocket.Conn) (s *session, resumed bool, last u
 }
 
 // read hands the visitor's messages to the bridge, refusing what is too long or too fast.
-func (p *Platform) read(ctx context.Context, conn *websocket.Conn, s *session, origin string, h bridge.Handler, ctl chan<- event) {
+func (p *Adapter) read(ctx context.Context, conn *websocket.Conn, s *session, origin string, h bridge.Handler, ctl chan<- event) {
 	limiter := rate.NewLimiter(p.opts.rate, p.opts.burst)
 	refuse := func(msg string) {
 		select {
@@ -333,7 +333,7 @@ func (p *Platform) read(ctx context.Context, conn *websocket.Conn, s *session, o
 
 // write is the connection's only writer: the bridge's messages in order, control events, pings, and
 // the goodbye when kumo stops or the session moved to a newer connection.
-func (p *Platform) write(conn *websocket.Conn, s *session, gen uint64, hello event, ctl <-chan event,
+func (p *Adapter) write(conn *websocket.Conn, s *session, gen uint64, hello event, ctl <-chan event,
 	kick, closing, readerDone <-chan struct{}) {
 	const writeWait = 10 * time.Second
 	send := func(ev event) error {

@@ -29,6 +29,7 @@ type event struct {
 	Parts   int          `json:"parts,omitempty"`
 	Invoice *invoiceJSON `json:"invoice,omitempty"`
 	Image   string       `json:"image,omitempty"` // data: URL of a PNG sent with the message
+	Media   *mediaJSON   `json:"media,omitempty"` // a file sent with the message (media.go)
 	Room    *roomJSON    `json:"room,omitempty"`  // the visitor's room as of this message
 	// ReplyTo is the page's id of the message this one replies to (a seq, or "o3" for the
 	// visitor's own line); Quote the short quote that stands in when the page has none.

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/kumo-chat/kumo/bridge"
@@ -63,7 +64,7 @@ const (
 	maxPending = 512
 )
 
-// Option configures a Platform.
+// Option configures an Adapter.
 type Option func(*options)
 
 type options struct {
@@ -99,8 +100,8 @@ func WithResumeGrace(d time.Duration) Option {
 	return func(o *options) { o.grace = d }
 }
 
-// Platform is the web chat. It implements bridge.Platform; Handler serves the page and its WebSocket.
-type Platform struct {
+// Adapter is the web chat. It implements bridge.Platform; Handler serves the page and its WebSocket.
+type Adapter struct {
 	log  *slog.Logger
 	cfg  Config
 	opts options
@@ -113,17 +114,20 @@ type Platform struct {
 	conns    sync.WaitGroup // live WebSocket handlers
 	closing  chan struct{}  // closed when Run ends: connections say goodbye and close
 	limit    *connLimiter
+	// blobs are the files pages may fetch, uploadMem the budget of uploads not yet relayed (media.go).
+	blobs     *blobs
+	uploadMem *semaphore.Weighted
 }
 
 var (
-	_ bridge.Platform = (*Platform)(nil)
-	_ bridge.Inviter  = (*Platform)(nil)
+	_ bridge.Platform = (*Adapter)(nil)
+	_ bridge.Inviter  = (*Adapter)(nil)
 )
 
 // InviteLink implements bridge.Inviter: the page with the token in its fragment, which browsers do
 // not send to the server (so it is in no request line or access log); the page hands it over the
 // WebSocket.
-func (p *Platform) InviteLink(token string) (string, bool) {
+func (p *Adapter) InviteLink(token string) (string, bool) {
 	base := strings.TrimRight(p.cfg.PublicURL, "/")
 	if base == "" && p.opts.listen != "" {
 		// No public address configured: the page is reached where kumo listens (on this machine,
@@ -140,11 +144,14 @@ func (p *Platform) InviteLink(token string) (string, bool) {
 	return base + "/#join=" + token, true
 }
 
-// New makes the web platform. It serves nothing until Handler is mounted, and accepts no visitor
-// until Run is called.
-func New(cfg Config, log *slog.Logger, opts ...Option) (*Platform, error) {
+// New makes the web platform from a valid cfg; a nil log discards. It serves nothing until Handler is
+// mounted, and accepts no visitor until Run is called.
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if log == nil {
-		return nil, errors.New("web: nil logger")
+		log = slog.New(slog.DiscardHandler)
 	}
 	o := options{
 		rate:        5,
@@ -163,30 +170,29 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Platform, error) {
 	if o.rate <= 0 || o.burst < 1 {
 		return nil, fmt.Errorf("web: inbound rate %v/s burst %d must be positive", o.rate, o.burst)
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("web: %w", err)
-	}
-	return &Platform{
-		log:      log.With("platform", Name),
-		cfg:      cfg,
-		opts:     o,
-		sessions: make(map[string]*session),
-		byToken:  make(map[string]*session),
-		limit:    newConnLimiter(cfg.perIPCap(), cfg.globalCap()),
+	return &Adapter{
+		log:       log.With("platform", Name),
+		cfg:       cfg,
+		opts:      o,
+		sessions:  make(map[string]*session),
+		byToken:   make(map[string]*session),
+		limit:     newConnLimiter(cfg.perIPCap(), cfg.globalCap()),
+		blobs:     newBlobs(defaultBlobMemory),
+		uploadMem: newUploadBudget(),
 	}, nil
 }
 
 // Name is "web".
-func (p *Platform) Name() string { return Name }
+func (p *Adapter) Name() string { return Name }
 
 // Limits: the page shows any length, but the bridge splits at MaxText so one bubble stays readable.
-func (p *Platform) Limits() bridge.Limits {
+func (p *Adapter) Limits() bridge.Limits {
 	return bridge.Limits{MaxText: MaxText}
 }
 
 // Run accepts visitors and hands what they send to h until ctx ends, then tells every open page that
 // the server is going away and closes the connections.
-func (p *Platform) Run(ctx context.Context, h bridge.Handler) error {
+func (p *Adapter) Run(ctx context.Context, h bridge.Handler) error {
 	if h == nil {
 		return errors.New("web: nil handler")
 	}
@@ -198,6 +204,9 @@ func (p *Platform) Run(ctx context.Context, h bridge.Handler) error {
 	p.h, p.runCtx, p.closing = h, ctx, make(chan struct{})
 	closing := p.closing
 	p.mu.Unlock()
+	if r, ok := h.(bridge.ReadyNotifier); ok {
+		r.Ready(Name) // nothing to connect to: it serves once Handler is mounted
+	}
 
 	<-ctx.Done()
 
@@ -206,6 +215,7 @@ func (p *Platform) Run(ctx context.Context, h bridge.Handler) error {
 	close(closing)
 	for id, s := range p.sessions {
 		s.expire()
+		p.blobs.drop(id, nil)
 		delete(p.sessions, id)
 	}
 	clear(p.byToken)
@@ -216,12 +226,12 @@ func (p *Platform) Run(ctx context.Context, h bridge.Handler) error {
 }
 
 // SendText queues m for the visitor at to.
-func (p *Platform) SendText(_ context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
+func (p *Adapter) SendText(_ context.Context, to bridge.Addr, m bridge.Message) (bridge.MessageID, error) {
 	return p.send(to, m, nil)
 }
 
 // SendImage queues m with img shown above it (the invoice's QR code).
-func (p *Platform) SendImage(_ context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) ([]bridge.MessageID, error) {
+func (p *Adapter) SendImage(_ context.Context, to bridge.Addr, img bridge.Image, m bridge.Message) ([]bridge.MessageID, error) {
 	id, err := p.send(to, m, img.PNG)
 	if err != nil {
 		return nil, err
@@ -229,7 +239,7 @@ func (p *Platform) SendImage(_ context.Context, to bridge.Addr, img bridge.Image
 	return []bridge.MessageID{id}, nil
 }
 
-func (p *Platform) send(to bridge.Addr, m bridge.Message, png []byte) (bridge.MessageID, error) {
+func (p *Adapter) send(to bridge.Addr, m bridge.Message, png []byte) (bridge.MessageID, error) {
 	if to.Platform != Name {
 		return "", fmt.Errorf("web: address of platform %q: %w", to.Platform, bridge.ErrRejected)
 	}
@@ -244,11 +254,15 @@ func (p *Platform) send(to bridge.Addr, m bridge.Message, png []byte) (bridge.Me
 	if err != nil {
 		return "", err
 	}
+	if m.Room != nil && m.Room.Closed {
+		// The visitor's room is over for them: its files die with it.
+		p.blobs.drop(s.id, nil)
+	}
 	return bridge.MessageID(strconv.FormatUint(seq, 10)), nil
 }
 
 // newSession registers a fresh visitor.
-func (p *Platform) newSession() (*session, error) {
+func (p *Adapter) newSession() (*session, error) {
 	id, err := randomID(16)
 	if err != nil {
 		return nil, err
@@ -266,7 +280,7 @@ func (p *Platform) newSession() (*session, error) {
 }
 
 // resume finds the live session a reconnecting page holds the token of.
-func (p *Platform) resume(token string) *session {
+func (p *Adapter) resume(token string) *session {
 	if token == "" {
 		return nil
 	}
@@ -278,7 +292,7 @@ func (p *Platform) resume(token string) *session {
 // detached starts the grace period of a session whose connection closed. When it ends with no page
 // back, the visitor is gone for good (a reload is a new visitor): the bridge is told at once, so they
 // leave their room now rather than at the next message that fails to reach them.
-func (p *Platform) detached(s *session, conn uint64) {
+func (p *Adapter) detached(s *session, conn uint64) {
 	time.AfterFunc(p.opts.grace, func() {
 		p.mu.Lock()
 		if !s.expireIfIdleSince(conn) {
@@ -287,6 +301,7 @@ func (p *Platform) detached(s *session, conn uint64) {
 		}
 		delete(p.sessions, s.id)
 		delete(p.byToken, s.token)
+		p.blobs.drop(s.id, nil)
 		h, ctx := p.h, p.runCtx
 		p.mu.Unlock()
 		if h != nil {
@@ -304,9 +319,11 @@ func randomID(n int) (string, error) {
 }
 
 // Handler serves the page, its static files and its WebSocket (/ws).
-func (p *Platform) Handler() http.Handler {
+func (p *Adapter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ws", p.serveWS)
+	mux.HandleFunc("GET /media/{id}", p.serveMedia)
+	mux.HandleFunc("POST /media", p.serveUpload)
 	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("GET /{$}", serveIndex)
 	return p.hostGuard(securityHeaders(mux))

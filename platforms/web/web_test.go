@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,47 +18,20 @@ import (
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
 )
 
-// recorder is a bridge.Handler that keeps what it was given.
-type recorder struct {
-	mu  sync.Mutex
-	got []bridge.Inbound
-	ch  chan bridge.Inbound
-}
-
-func newRecorder() *recorder { return &recorder{ch: make(chan bridge.Inbound, 100)} }
-
-func (r *recorder) HandleInbound(_ context.Context, in bridge.Inbound) {
-	r.mu.Lock()
-	r.got = append(r.got, in)
-	r.mu.Unlock()
-	r.ch <- in
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.got)
-}
-
-func (r *recorder) next(t testing.TB) bridge.Inbound {
+// next is the next message the bridge got, within 5 s.
+func next(t testing.TB, rec *bridgetest.Inbox) bridge.Inbound {
 	t.Helper()
-	select {
-	case in := <-r.ch:
-		return in
-	case <-time.After(5 * time.Second):
-		t.Fatal("no inbound message within 5s")
-		return bridge.Inbound{}
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return rec.Next(t, ctx)
 }
 
 type harness struct {
-	p      *Platform
-	srv    *httptest.Server
-	rec    *recorder
-	logs   *bridgetest.LogBuffer
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
+	p    *Adapter
+	srv  *httptest.Server
+	rec  *bridgetest.Inbox
+	logs *bridgetest.LogBuffer
+	run  *bridgetest.Running
 }
 
 func start(t testing.TB, cfg Config, opts ...Option) *harness {
@@ -70,15 +42,10 @@ func start(t testing.TB, cfg Config, opts ...Option) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{p: p, rec: newRecorder(), logs: logs, done: make(chan error, 1)}
+	h := &harness{p: p, rec: &bridgetest.Inbox{}, logs: logs}
 	h.srv = httptest.NewServer(p.Handler())
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() { h.done <- p.Run(ctx, h.rec) }()
-	t.Cleanup(func() {
-		h.stop(t)
-		h.srv.Close()
-	})
+	t.Cleanup(h.srv.Close) // after the run has stopped: cleanups run last first
+	h.run = bridgetest.Background(t, "web", func(ctx context.Context) error { return p.Run(ctx, h.rec) })
 	// Run has started once a WebSocket is accepted.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -96,17 +63,7 @@ func start(t testing.TB, cfg Config, opts ...Option) *harness {
 
 func (h *harness) stop(t testing.TB) {
 	t.Helper()
-	h.once.Do(func() {
-		h.cancel()
-		select {
-		case err := <-h.done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after its context ended")
-		}
-	})
+	h.run.Stop()
 }
 
 func (h *harness) wsURL() string { return "ws" + strings.TrimPrefix(h.srv.URL, "http") + "/ws" }
@@ -169,10 +126,10 @@ func (c *client) closeCode() int {
 }
 
 // addr says hello from the page and returns the Addr the bridge sees it as.
-func (c *client) addr(rec *recorder) bridge.Addr {
+func (c *client) addr(rec *bridgetest.Inbox) bridge.Addr {
 	c.t.Helper()
 	c.send(inbound{Type: "text", Text: "/who"})
-	return rec.next(c.t).From
+	return next(c.t, rec).From
 }
 
 func TestSecurityHeaders(t *testing.T) {
@@ -329,8 +286,12 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if _, err := New(Config{}, log, WithInboundRate(0, 1)); err == nil {
 		t.Error("a zero inbound rate was accepted")
 	}
-	if _, err := New(Config{}, nil); err == nil {
-		t.Error("a nil logger was accepted")
+}
+
+// A nil logger discards, as in every adapter.
+func TestNewNilLoggerDiscards(t *testing.T) {
+	if _, err := New(Config{}, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -356,7 +317,7 @@ func TestInboundReachesTheBridge(t *testing.T) {
 	var from bridge.Addr
 	for _, tt := range tests {
 		a.send(inbound{Type: "text", Text: tt.send})
-		in := h.rec.next(t)
+		in := next(t, h.rec)
 		if in.Text != tt.want {
 			t.Errorf("sent %q, bridge got %q, want %q", tt.send, in.Text, tt.want)
 		}
@@ -374,7 +335,7 @@ func TestInboundReachesTheBridge(t *testing.T) {
 	// Whitespace only is nothing to send.
 	a.send(inbound{Type: "text", Text: "   \n "})
 	a.send(inbound{Type: "text", Text: "after"})
-	if in := h.rec.next(t); in.Text != "after" {
+	if in := next(t, h.rec); in.Text != "after" {
 		t.Errorf("got %q, want the blank message skipped", in.Text)
 	}
 	if strings.Contains(h.logs.String(), "hello") {
@@ -398,10 +359,10 @@ func TestMessageSizeLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := h.rec.count()
+			before := h.rec.Count()
 			c.send(inbound{Type: "text", Text: tt.text})
 			if tt.ok {
-				if in := h.rec.next(t); in.Text != tt.text {
+				if in := next(t, h.rec); in.Text != tt.text {
 					t.Errorf("bridge got %d bytes, want %d", len(in.Text), len(tt.text))
 				}
 				return
@@ -412,8 +373,8 @@ func TestMessageSizeLimit(t *testing.T) {
 			}
 			// The refused message never reached the bridge: the next one is the next thing it sees.
 			c.send(inbound{Type: "text", Text: "marker"})
-			if in := h.rec.next(t); in.Text != "marker" || h.rec.count() != before+1 {
-				t.Errorf("bridge got %q (count %d, before %d)", in.Text, h.rec.count(), before)
+			if in := next(t, h.rec); in.Text != "marker" || h.rec.Count() != before+1 {
+				t.Errorf("bridge got %q (count %d, before %d)", in.Text, h.rec.Count(), before)
 			}
 		})
 	}
@@ -439,17 +400,17 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 	for i := range 3 {
-		if in := h.rec.next(t); in.Text != "m"+string(rune('0'+i)) {
+		if in := next(t, h.rec); in.Text != "m"+string(rune('0'+i)) {
 			t.Errorf("bridge got %q", in.Text)
 		}
 	}
-	if n := h.rec.count(); n != 3 {
+	if n := h.rec.Count(); n != 3 {
 		t.Errorf("bridge got %d messages, want the burst of 3", n)
 	}
 	// Another connection has its own budget.
 	d := h.dial(t, "", 0)
 	d.send(inbound{Type: "text", Text: "other"})
-	if in := h.rec.next(t); in.Text != "other" {
+	if in := next(t, h.rec); in.Text != "other" {
 		t.Errorf("bridge got %q", in.Text)
 	}
 }
@@ -710,7 +671,7 @@ func TestSessionEndsAfterGrace(t *testing.T) {
 		t.Error("an expired session was resumed")
 	}
 	// The bridge was told the visitor is gone, once, so that they leave their room.
-	if in := h.rec.next(t); !in.Left || in.From != to || in.Text != "" {
+	if in := next(t, h.rec); !in.Left || in.From != to || in.Text != "" {
 		t.Errorf("got %+v, want %v left", in, to)
 	}
 }
@@ -733,8 +694,8 @@ func TestResumedSessionDoesNotLeave(t *testing.T) {
 	if got := back.addr(h.rec); got != to {
 		t.Fatalf("resumed as %v, want %v", got, to)
 	}
-	if n := h.rec.count(); n != 2 {
-		t.Errorf("the bridge got %d inbound messages, want the two /who: %+v", n, h.rec.got)
+	if n := h.rec.Count(); n != 2 {
+		t.Errorf("the bridge got %d inbound messages, want the two /who: %+v", n, h.rec.All())
 	}
 }
 
@@ -805,7 +766,7 @@ func TestBadHello(t *testing.T) {
 	if code := c.closeCode(); code != closeBadHello {
 		t.Errorf("close %d, want %d", code, closeBadHello)
 	}
-	if h.rec.count() != 0 {
+	if h.rec.Count() != 0 {
 		t.Error("text before hello reached the bridge")
 	}
 }

@@ -14,27 +14,7 @@ import (
 var net_ *Network
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "lndtest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	start := time.Now()
-	net_, err = Start(ctx, dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lndtest: the regtest network did not start:", err)
-		return 1
-	}
-	defer net_.Stop()
-	fmt.Fprintf(os.Stderr, "lndtest: network up in %s\n", time.Since(start).Round(time.Millisecond))
-	return m.Run()
+	os.Exit(Main(m, func(_ context.Context, n *Network) error { net_ = n; return nil }))
 }
 
 // The harness's promise: the payer can pay kumo at once, and pays exactly the amount; and kumo

@@ -298,8 +298,9 @@ func (s *Server) messageJSON(m *Message) map[string]any {
 	atts := []messageAttachmentJSON{}
 	for _, a := range m.Attachments {
 		id := s.newID()
+		u := s.storeAttachmentLocked(id, a)
 		atts = append(atts, messageAttachmentJSON{ID: id, Filename: a.Filename, ContentType: a.ContentType, Size: len(a.Data),
-			URL: s.URL + "/attachments/" + id + "/" + a.Filename, ProxyURL: s.URL + "/attachments/" + id + "/" + a.Filename})
+			URL: u, ProxyURL: u})
 	}
 	out := map[string]any{
 		"id": m.ID, "channel_id": m.ChannelID, "author": s.Bot, "content": m.Content, "flags": m.Flags, "type": 0,
@@ -335,7 +336,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, channelID
 		writeError(w, http.StatusForbidden, CodeCannotMessageUser, "Cannot send messages to this user")
 		return
 	}
-	if !validate(w, b, files) {
+	if !validate(w, b, files) || fileTooBig(w, files) {
 		s.mu.Unlock()
 		return
 	}
@@ -542,7 +543,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, seg []string) {
 			writeError(w, http.StatusNotFound, 10008, "Unknown Message")
 			return
 		}
-		if !validate(w, b, files) {
+		if !validate(w, b, files) || fileTooBig(w, files) {
 			return
 		}
 		m := it.message
@@ -571,7 +572,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, seg []string) {
 			writeError(w, http.StatusNotFound, CodeUnknownInteraction, "Unknown interaction")
 			return
 		}
-		if !validate(w, b, files) {
+		if !validate(w, b, files) || fileTooBig(w, files) {
 			return
 		}
 		m := &Message{ID: s.newID(), ChannelID: it.channelID, AuthorID: s.Bot.ID, Interaction: it.id,

@@ -159,7 +159,9 @@ type Server struct {
 	limited      int // 429 answers given
 	invalid      int // 401, 403 and 429 answers: what Discord counts toward its 10,000 per 10 minutes ban
 	requests     int
-	deletes      map[string]int // DELETE requests per message id, answered or not
+	deletes      map[string]int        // DELETE requests per message id, answered or not
+	files        map[string]Attachment // attachments by id, for their CDN address (media.go)
+	downloads    int
 
 	gw gateway
 }
@@ -205,6 +207,7 @@ func New(opts Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/v9/", s.serveREST)
 	mux.HandleFunc("/gateway/", s.serveGateway)
+	mux.HandleFunc("GET /attachments/", s.serveAttachment)
 	s.http = httptest.NewServer(mux)
 	s.URL = s.http.URL
 	return s
@@ -433,8 +436,10 @@ func (s *Server) userMessage(userID, channelID, guildID, content string, attachm
 	atts := []messageAttachmentJSON{}
 	for _, name := range attachments {
 		aid := s.newID()
-		atts = append(atts, messageAttachmentJSON{ID: aid, Filename: name, Size: 1,
-			URL: s.URL + "/attachments/" + aid + "/" + name, ProxyURL: s.URL + "/attachments/" + aid + "/" + name})
+		s.mu.Lock()
+		u := s.storeAttachmentLocked(aid, Attachment{Filename: name, Data: []byte{'x'}}) // one byte, as declared
+		s.mu.Unlock()
+		atts = append(atts, messageAttachmentJSON{ID: aid, Filename: name, Size: 1, URL: u, ProxyURL: u})
 	}
 	d := map[string]any{
 		"id": id, "channel_id": channelID, "author": author, "content": content, "type": 0,

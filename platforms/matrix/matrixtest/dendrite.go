@@ -5,7 +5,6 @@
 package matrixtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,6 +23,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 	"maunium.net/go/mautrix/synapseadmin"
+
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 )
 
 // DendriteVersion is the homeserver the tests run against; keep it in step with .ci/tools.sh.
@@ -40,7 +41,7 @@ type Server struct {
 	bin    string
 	dir    string
 	secret string
-	logs   *lockedBuffer // the output of every process this Server ran, in order
+	logs   *bridgetest.LogBuffer // the output of every process this Server ran, in order
 
 	// mu serialises Restart and Close, and guards proc (replaced by each launch).
 	mu   sync.Mutex
@@ -195,7 +196,7 @@ func Start(ctx context.Context) (*Server, error) {
 			continue
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		s := &Server{URL: "http://" + addr, addr: addr, bin: dendrite, dir: dir, secret: secret, logs: &lockedBuffer{}}
+		s := &Server{URL: "http://" + addr, addr: addr, bin: dendrite, dir: dir, secret: secret, logs: &bridgetest.LogBuffer{}}
 		if lastErr = s.launch(ctx); lastErr == nil {
 			return s, nil
 		}
@@ -220,7 +221,7 @@ func (s *Server) launch(ctx context.Context) error {
 	s.proc = p
 	if err := s.waitReady(ctx, p, 3*time.Minute); err != nil {
 		p.kill()
-		return fmt.Errorf("%w\ndendrite output:\n%s", err, s.logs.tail(4000))
+		return fmt.Errorf("%w\ndendrite output:\n%s", err, tail(s.logs.String(), 4000))
 	}
 	return nil
 }
@@ -309,7 +310,7 @@ func (s *Server) Close() error {
 }
 
 // Logs returns the end of the homeserver's output, for failure messages.
-func (s *Server) Logs() string { return s.logs.tail(8000) }
+func (s *Server) Logs() string { return tail(s.logs.String(), 8000) }
 
 // Register creates a user with shared-secret registration and returns its id.
 func (s *Server) Register(ctx context.Context, localpart, password string) (id.UserID, error) {
@@ -345,22 +346,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// lockedBuffer collects the server's output for failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
+// tail is the last n bytes of s.
+func tail(s string, n int) string {
 	if len(s) > n {
 		s = s[len(s)-n:]
 	}

@@ -226,6 +226,26 @@ func (u *User) Messages(room id.RoomID, sender id.UserID) []*event.Event {
 	return out
 }
 
+// Shown is what room shows of sender's messages now: Messages without the ones a redaction this
+// user's sync has seen removed.
+func (u *User) Shown(room id.RoomID, sender id.UserID) []*event.Event {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	gone := map[id.EventID]bool{}
+	for _, e := range u.events {
+		if e.RoomID == room && e.Type == event.EventRedaction {
+			gone[redacts(e)] = true
+		}
+	}
+	var out []*event.Event
+	for _, e := range u.events {
+		if e.RoomID == room && e.Sender == sender && e.Type == event.EventMessage && !gone[e.ID] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // DecryptFailures is how many events this user could not decrypt.
 func (u *User) DecryptFailures() int {
 	u.mu.Lock()

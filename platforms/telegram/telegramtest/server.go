@@ -85,6 +85,10 @@ type Sent struct {
 	Photo     []byte   // uploaded file bytes (sendPhoto with a file part)
 	PhotoName string   // uploaded file name
 	FileID    string   // sendPhoto by file_id, or the id the fake gave an upload
+	// FileData and FileName are the file any send<Media> uploaded (sendPhoto's too); FileID is set
+	// when it was sent by file_id or copied (copyMessage: the original's).
+	FileData []byte
+	FileName string
 	// Protected says the message was sent with protect_content: it cannot be forwarded or saved.
 	Protected bool
 	// ReplyTo is the message it replies to (reply_parameters; 0: none, or not found and allowed).
@@ -149,6 +153,8 @@ type Server struct {
 	global    *rate.Limiter
 	deletes   *rate.Limiter
 	commands  json.RawMessage
+	files     map[string]*storedFile   // by file_id (media.go)
+	messages  map[[2]int64]storedMedia // what users sent, by chat and message id, for copyMessage
 	stats     Stats
 	nextFile  int
 	closed    bool
@@ -169,13 +175,15 @@ func WithBot(u User) Option { return func(s *Server) { s.me = u; s.me.IsBot = tr
 // New starts a fake Bot API server; it is closed when t ends.
 func New(t testing.TB, opts ...Option) *Server {
 	s := &Server{
-		me:      User{ID: 7000001, IsBot: true, FirstName: "kumo", Username: "kumo_test_bot"},
-		limits:  TelegramLimits(),
-		changed: make(chan struct{}),
-		nextUpd: 500000,
-		chats:   map[int64]*chatState{},
-		blocked: map[int64]bool{},
-		stats:   Stats{Calls: map[string]int{}},
+		me:       User{ID: 7000001, IsBot: true, FirstName: "kumo", Username: "kumo_test_bot"},
+		limits:   TelegramLimits(),
+		changed:  make(chan struct{}),
+		nextUpd:  500000,
+		chats:    map[int64]*chatState{},
+		blocked:  map[int64]bool{},
+		files:    map[string]*storedFile{},
+		messages: map[[2]int64]storedMedia{},
+		stats:    Stats{Calls: map[string]int{}},
 	}
 	for _, o := range opts {
 		o(s)
@@ -226,8 +234,16 @@ type Incoming struct {
 	Caption string
 	// ReplyTo is the message_id in the chat this message replies to (0: none).
 	ReplyTo int
-	// Media makes the message a non-text one: "photo", "sticker", "voice", "document", "video".
+	// Media makes the message a non-text one: "photo", "sticker", "voice", "document", "video",
+	// "audio", "animation", "video_note".
 	Media string
+	// File is the media's bytes, which the bot can then fetch with getFile (media.go); FileName and
+	// MIME are what the message declares (documents and audio carry them).
+	File     []byte
+	FileName string
+	MIME     string
+	// Thumbnail, on a sticker, makes it an animated one with this still preview.
+	Thumbnail []byte
 }
 
 // Inject queues an update as if a user sent it; it returns the update_id.
@@ -280,7 +296,12 @@ func (s *Server) Inject(in Incoming) int64 {
 	case "video":
 		msg["video"] = map[string]any{"file_id": fid, "file_unique_id": fid, "width": 1, "height": 1, "duration": 1}
 	default:
-		panic("telegramtest: unknown media " + in.Media)
+		if !s.injectMediaLocked(msg, in, fid) {
+			panic("telegramtest: unknown media " + in.Media)
+		}
+	}
+	if in.Media != "" {
+		s.storeInjectedLocked(msg, in, fid, cs.chat.ID, cs.nextID)
 	}
 	return s.queueLocked("message", msg)
 }
@@ -492,7 +513,13 @@ func readForm(r *http.Request) (form, error) {
 	case "multipart/form-data":
 		// go-telegram/bot sends an empty body (no closing boundary) for calls without parameters such
 		// as getMe: Telegram accepts it, so a body that does not parse counts as empty.
-		if err := r.ParseMultipartForm(32 << 20); err == nil {
+		// Uploads stay in memory (up to the 50 MB limit), as kumo's own bytes do.
+		err := r.ParseMultipartForm(maxRequest)
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return f, err
+		}
+		if err == nil {
 			for k, v := range r.MultipartForm.Value {
 				f.values[k] = v
 			}
@@ -529,6 +556,12 @@ func readForm(r *http.Request) (form, error) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/file/bot") {
+		s.serveFile(w, r)
+		return
+	}
+	// Telegram refuses bodies over its 50 MB upload limit before reading further.
+	r.Body = http.MaxBytesReader(w, r.Body, maxRequest)
 	rest, ok := strings.CutPrefix(r.URL.Path, "/bot")
 	token, method, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 {
@@ -540,6 +573,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, err := readForm(r)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		reply(w, nil, &apiError{code: 413, desc: "Request Entity Too Large"})
+		return
+	}
 	if err != nil {
 		reply(w, nil, badRequest("can't parse request: %v", err))
 		return
@@ -569,6 +607,12 @@ func (s *Server) call(ctx context.Context, method string, f form) (res any, e *a
 		res, e = s.sendMessage(f)
 	case "sendPhoto":
 		res, e = s.sendPhoto(f)
+	case "sendDocument", "sendVoice", "sendAudio", "sendVideo", "sendAnimation", "sendVideoNote", "sendSticker":
+		res, e = s.sendFile(method, f)
+	case "getFile":
+		res, e = s.getFile(f)
+	case "copyMessage":
+		res, e = s.copyMessage(f)
 	case "setMyCommands":
 		res, e = s.setMyCommands(f)
 	case "deleteMyCommands":
@@ -807,7 +851,11 @@ func (s *Server) sendPhoto(f form) (any, *apiError) {
 		if err != nil || len(data) == 0 {
 			return nil, badRequest("IMAGE_PROCESS_FAILED")
 		}
+		if len(data) > MaxPhotoUpload {
+			return nil, badRequest("file is too big")
+		}
 		sent.Photo, sent.PhotoName = data, fh.Filename
+		sent.FileData, sent.FileName = data, fh.Filename
 	} else if id := f.get("photo"); id != "" && !strings.HasPrefix(id, "attach://") && !strings.HasPrefix(id, "@") {
 		sent.FileID = id
 	} else {
@@ -825,6 +873,7 @@ func (s *Server) sendPhoto(f form) (any, *apiError) {
 	if sent.FileID == "" {
 		s.nextFile++
 		sent.FileID = fmt.Sprintf("photo-%d", s.nextFile)
+		s.files[sent.FileID] = &storedFile{data: sent.Photo, path: "photos/" + sent.FileID + ".jpg"}
 	}
 	return s.recordLocked(cs, sent), nil
 }
@@ -847,7 +896,14 @@ func (s *Server) recordLocked(cs *chatState, m Sent) map[string]any {
 			msg["reply_to_message"] = s.messageLocked(cs, cs.shows[i], User{ID: cs.chat.ID, FirstName: cs.chat.FirstName, Username: cs.chat.Username})
 		}
 	}
-	if m.Method == "sendPhoto" {
+	if key := mediaField[m.Method]; key != "" && m.Method != "sendPhoto" {
+		msg[key] = map[string]any{"file_id": m.FileID, "file_unique_id": m.FileID, "file_size": len(m.FileData)}
+		if m.Text != "" {
+			msg["caption"] = m.Text
+		}
+	} else if m.Method == "copyMessage" {
+		return map[string]any{"message_id": m.MessageID}
+	} else if m.Method == "sendPhoto" {
 		msg["photo"] = []map[string]any{{"file_id": m.FileID, "file_unique_id": m.FileID, "width": 320, "height": 320, "file_size": len(m.Photo)}}
 		if m.Text != "" {
 			msg["caption"] = m.Text

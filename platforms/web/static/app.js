@@ -354,12 +354,36 @@
       img.src = ev.image; // a data: URL the server made from a PNG
       m.appendChild(img);
     }
+    if (ev.media && typeof ev.media.url === 'string' && ev.media.url.startsWith('/media/')) {
+      m.appendChild(mediaNode(ev.media));
+    }
     if (ev.code && ev.kind !== 'invoice') m.appendChild(codeBlock(ev.code));
     if (ev.kind === 'relay' && ev.seq) addActions(m, String(ev.seq), false);
     m.appendChild(stamp()); // last: a message opens with its sender
     append(m);
     // A new invoice is what the visitor must act on: its QR code comes into view at once.
     if (ev.kind === 'invoice') m.scrollIntoView({ block: 'start' });
+  }
+
+  // mediaNode shows a relayed file: an image in place, anything else as a download link. The file
+  // lives in the server's memory at an address made for this visitor, gone with the room.
+  function mediaNode(md) {
+    if (md.inline) {
+      const img = el('img', 'image media');
+      img.alt = md.kind === 'sticker' ? 'sticker' : 'photo';
+      img.src = md.url;
+      return img;
+    }
+    const a = el('a', 'file', '📎 ' + (md.name || 'file') + ' (' + formatBytes(md.size || 0) + ')');
+    a.href = md.url;
+    a.download = md.name || 'file';
+    return a;
+  }
+
+  function formatBytes(n) {
+    if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + ' MB';
+    if (n >= 1 << 10) return Math.round(n / (1 << 10)) + ' KB';
+    return n + ' bytes';
   }
 
   // stamp is when a message arrived, in the visitor's own time zone.
@@ -556,6 +580,76 @@
     c.classList.toggle('over', n > maxText);
   }
   text.addEventListener('input', updateCount);
+
+  // ---- files: the picker, paste and drag-and-drop all end in sendFile -----------------------
+
+  const maxUpload = 20 << 20;
+  async function sendFile(file) {
+    if (!token) {
+      showError('Not connected yet. Try again in a moment.');
+      return;
+    }
+    if (file.size > maxUpload) {
+      showError('That file is too big: the limit is ' + (maxUpload >> 20) + ' MB. It was not sent.');
+      return;
+    }
+    const caption = text.value.trim();
+    const id = String(++ownSeq);
+    hideError();
+    let res;
+    try {
+      res = await fetch('/media', {
+        method: 'POST',
+        body: file,
+        headers: {
+          'Content-Type': file.type || 'application/octet-stream',
+          'X-Kumo-Token': token,
+          'X-Kumo-Name': encodeURIComponent(file.name || ''),
+          'X-Kumo-Caption': encodeURIComponent(caption),
+          'X-Kumo-Id': id,
+        },
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+    } catch (e) {
+      showError('The file could not be sent: the connection failed.');
+      return;
+    }
+    if (!res.ok) {
+      showError((await res.text()).trim() || 'The file could not be sent.');
+      return;
+    }
+    text.value = '';
+    updateCount();
+    if (inRoom) {
+      const m = el('div', 'msg kind-self');
+      m.dataset.kind = 'self';
+      m.dataset.own = id;
+      m.appendChild(el('span', 'from', 'You'));
+      m.appendChild(el('span', 'text', '📎 ' + (file.name || 'file') + (caption ? ' — ' + caption : '')));
+      append(m);
+    }
+  }
+  $('file').addEventListener('change', (e) => {
+    Array.from(e.target.files || []).forEach(sendFile);
+    e.target.value = '';
+  });
+  $('btn-file').addEventListener('click', () => $('file').click());
+  text.addEventListener('paste', (e) => {
+    const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
+    if (files.length === 0) return;
+    e.preventDefault();
+    files.forEach(sendFile);
+  });
+  document.addEventListener('dragover', (e) => {
+    if (e.dataTransfer && Array.from(e.dataTransfer.types || []).includes('Files')) e.preventDefault();
+  });
+  document.addEventListener('drop', (e) => {
+    const files = Array.from((e.dataTransfer && e.dataTransfer.files) || []);
+    if (files.length === 0) return;
+    e.preventDefault();
+    files.forEach(sendFile);
+  });
 
   $('btn-newroom').addEventListener('click', () => sendText('/newroom'));
   $('btn-who').addEventListener('click', () => sendText('/who'));

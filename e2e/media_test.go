@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	exif "github.com/dsoprea/go-exif/v3"
+
+	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
+	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
+	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
+)
+
+// TestMediaAcrossPlatforms: the real binary relays media between Telegram and Discord (their fakes
+// with their real limits): a JPEG sent on Telegram as a file, with EXIF GPS, reaches Discord under
+// a neutral name without EXIF; a PNG sent on Discord reaches Telegram as a photo without its text
+// chunks; a file over Discord's 10 MiB is refused to its sender only, and Telegram's member gets it.
+func TestMediaAcrossPlatforms(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tg, dc := telegramtest.New(t), discordtest.New(discordtest.Options{})
+	t.Cleanup(dc.Close)
+	k := startKumo(t, setup{Lifetime: time.Hour, Telegram: tg, Discord: dc})
+	readyFakes(t, ctx, k, tg, dc)
+	tess, tom, dana := newTG(tg, "Tess"), newTG(tg, "Tom"), newDC(dc, "dana")
+	nicks := openRoom(t, ctx, secret("media-"+randHex(6)), tess, tom, dana)
+
+	jpeg := bridgetest.JPEGWithMetadata(t)
+	cleanJPEG, _, err := bridge.StripMetadata(jpeg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.Inject(telegramtest.Incoming{From: tess.u, Media: "document", File: jpeg, FileName: "IMG_JohnSmith.jpg", MIME: "image/jpeg", Caption: "a file"})
+	var got discordtest.Message
+	if err := dc.Wait(ctx, func() bool {
+		for _, m := range dc.Messages(dana.ch) {
+			if len(m.Attachments) == 1 && m.Attachments[0].Filename == "file.jpg" {
+				got = m
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("dana never got the file: %v", err)
+	}
+	if !bytes.Equal(got.Attachments[0].Data, cleanJPEG) {
+		t.Errorf("dana's file is %d bytes, want the %d of the JPEG without metadata", len(got.Attachments[0].Data), len(cleanJPEG))
+	}
+	if _, err := exif.SearchAndExtractExif(got.Attachments[0].Data); !errors.Is(err, exif.ErrNoExif) {
+		t.Error("dana's file has EXIF")
+	}
+	if want := nicks[tess]; !bytes.Contains([]byte(discordPlain(got.Content)), []byte(want+": a file")) {
+		t.Errorf("dana's message %q, want it from %s with the caption", got.Content, want)
+	}
+
+	png := bridgetest.PNGWithMetadata(t)
+	cleanPNG, _, err := bridge.StripMetadata(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.SendDMFiles(dana.u.ID, "", 0, discordtest.Attachment{Filename: "Screenshot John Smith.png", ContentType: "image/png", Data: png})
+	for n := 1; ; n++ {
+		sent, err := tg.WaitSent(ctx, tess.u.ID, n)
+		if err != nil {
+			t.Fatalf("tess never got the photo: %v", err)
+		}
+		if m := sent[n-1]; m.Method == "sendPhoto" && m.FileName == "photo.png" {
+			if !bytes.Equal(m.FileData, cleanPNG) {
+				t.Errorf("tess's photo is %d bytes, want the %d of the PNG without its chunks", len(m.FileData), len(cleanPNG))
+			}
+			break
+		}
+	}
+
+	mark := len(tess.seen())
+	tg.Inject(telegramtest.Incoming{From: tess.u, Media: "document", File: make([]byte, 11<<20), FileName: "big.bin", Caption: "big one"})
+	waitSeen(t, ctx, tess, mark, "the too-big answer", contains("too big for the members on discord"))
+	waitSeen(t, ctx, tom, 0, "the big file's caption", contains(nicks[tess]+": big one"))
+	for _, m := range dc.Messages(dana.ch) {
+		if bytes.Contains([]byte(m.Content), []byte("big one")) || bytes.Contains([]byte(m.Content), []byte("too big")) {
+			t.Errorf("dana was shown %q", m.Content)
+		}
+	}
+}
