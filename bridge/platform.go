@@ -136,8 +136,10 @@ type Message struct {
 	// exactly as a relay of its own would be (From and Text are then empty). The bridge combines only
 	// relayed texts of one line, never a notice, a reply or an invoice, and only when a backlog makes one send
 	// per message too slow; the whole fits Limits (MaxText, Overhead, LineOverhead per line).
-	// The one id a combined send returns stands for every message it carries: deleting one of them
-	// deletes the combined send, and an edit of one of them re-renders the whole send.
+	// The one id a combined send returns stands for every message it carries (the conversation map
+	// marks it combined): a reply or reaction on it goes to the last of them, and an edit or unsend
+	// of one of them leaves it as it is (the edit arrives as a marked reply, the unsend as a notice),
+	// so the other members' lines stay.
 	Lines []Line
 }
 
