@@ -702,6 +702,7 @@ func (b *Bridge) deliver(key string, d delivery) {
 			first := i == 0 || !slices.ContainsFunc(d.each()[:i], func(o delivery) bool { return o.trace == one.trace })
 			b.shownAs(one, ids, first)
 		}
+		b.combined(d, ids)
 		if err == nil {
 			b.stats.delivered.Add(uint64(len(d.each())))
 			b.observe(d, attempt, nil)

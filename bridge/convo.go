@@ -25,6 +25,7 @@ type convoOp struct {
 	room   string
 	key    string    // the message's key in the room's map
 	parts  []Message // ActionEdit: the new text, split for the recipient's platform
+	text   string    // ActionEdit: the new text whole (for the line of a combined send)
 	// ActionReact/ActionUnreact: the reactor's pseudonym, the emoji, and whether the emoji was
 	// shown natively on the recipient's copy before it was taken off.
 	nick, emoji string
@@ -102,7 +103,7 @@ func (b *Bridge) edit(room rooms.Room, me rooms.Member, said rooms.Said, text st
 			continue
 		}
 		parts := cache.get(b, m.Platform, Message{Kind: KindRelay, From: me.Nick, Text: text})
-		b.queueOp(room.ID, addrOf(m), &convoOp{action: ActionEdit, room: room.ID, key: said.Key, parts: parts})
+		b.queueOp(room.ID, addrOf(m), &convoOp{action: ActionEdit, room: room.ID, key: said.Key, parts: parts, text: text})
 	}
 }
 
@@ -199,6 +200,9 @@ func (b *Bridge) runOp(key string, d delivery) {
 	switch op.action {
 	case ActionUnsend:
 		ids, combined := b.store.TakeCopies(op.room, op.key, member)
+		if combined && b.recombine(d, ids, op.key, "", true) {
+			return
+		}
 		if combined && len(ids) > 0 {
 			// Their copy carries other members' messages too: it stays, and a notice says which
 			// was taken back.
@@ -253,6 +257,9 @@ func (b *Bridge) editCopies(key string, d delivery) {
 		return // never shown to them (wiped, or they joined later)
 	}
 	ed, ok := b.platforms[d.to.Platform].(Editor)
+	if ok && said.Combined[d.to.Key()] && b.recombine(d, ids, op.key, op.text, false) {
+		return
+	}
 	if !ok || said.Combined[d.to.Key()] {
 		// No edits on this platform, or their copy is a combined send that carries other members'
 		// messages too (editing it would change theirs):
@@ -373,4 +380,57 @@ func (c *splitCache) get(b *Bridge, platform string, m Message) []Message {
 		parts    []Message
 	}{platform, parts})
 	return parts
+}
+
+// combined records a combined send's lines in the conversation map (d carried several mapped
+// messages and the platform returned its one id), for recombine.
+func (b *Bridge) combined(d delivery, ids []MessageID) {
+	if len(d.carried) == 0 || len(ids) != 1 {
+		return
+	}
+	lines := make([]rooms.Line, len(d.carried))
+	for i, one := range d.carried {
+		if one.said == "" || one.room != d.carried[0].room {
+			return
+		}
+		lines[i] = rooms.Line{Key: one.said, Nick: one.msg.From, Text: one.msg.Text}
+	}
+	b.store.Combine(d.carried[0].room, d.to.Key(), string(ids[0]), lines)
+}
+
+// recombine re-renders the recipient's combined send among ids in place after an edit (text) or
+// an unsend (remove) of the message key it carries: the send is edited to its updated lines, or
+// deleted when none is left. false when it cannot (no Editor, no Deleter for the last line, the
+// new text does not fit one line of a combined send, or the map no longer knows the send whole):
+// the caller falls back to a marked reply or a notice.
+func (b *Bridge) recombine(d delivery, ids []string, key, text string, remove bool) bool {
+	ed, ok := b.platforms[d.to.Platform].(Editor)
+	if !ok || len(ids) != 1 || (!remove && strings.ContainsAny(text, "\n\r")) {
+		return false
+	}
+	_, canDelete := b.deleter(d.to.Platform)
+	lines, ok := b.store.Recombine(d.op.room, d.to.Key(), ids[0], key, text, remove)
+	if !ok {
+		return false
+	}
+	if len(lines) == 0 {
+		if !canDelete {
+			return false
+		}
+		b.erase(d.to, ids)
+		return true
+	}
+	m := Message{Kind: KindRelay, Lines: make([]Line, len(lines))}
+	for i, l := range lines {
+		m.Lines[i] = Line{From: l.Nick, Text: l.Text}
+	}
+	if lim := b.platforms[d.to.Platform].Limits(); lim.MaxText > 0 && lim.Len(m.String()) > lim.MaxText-lim.Overhead {
+		return false
+	}
+	if err := b.retry(func() error { return ed.EditText(b.sendCtx, d.to, MessageID(ids[0]), m) }); err != nil {
+		b.log.Info("combined send not re-rendered", "platform", d.to.Platform, "err", err)
+		// A platform that refuses to re-render it (the web page cannot yet) gets the fallback.
+		return !errors.Is(err, ErrRejected)
+	}
+	return true
 }

@@ -137,9 +137,14 @@ type Message struct {
 	// relayed texts of one line, never a notice, a reply or an invoice, and only when a backlog makes one send
 	// per message too slow; the whole fits Limits (MaxText, Overhead, LineOverhead per line).
 	// The one id a combined send returns stands for every message it carries (the conversation map
-	// marks it combined): a reply or reaction on it goes to the last of them, and an edit or unsend
-	// of one of them leaves it as it is (the edit arrives as a marked reply, the unsend as a notice),
-	// so the other members' lines stay.
+	// marks it combined, and keeps each line's message, pseudonym and text): a reply or reaction on
+	// it goes to the last of them, and an edit or unsend of one of them re-renders it in place
+	// (Editor.EditText with the updated Lines: the edited line's new text, the unsent line gone;
+	// deleted when no line is left), so an adapter's EditText renders Lines exactly as SendText
+	// does, or refuses with ErrRejected. Where the platform has no Editor or refuses, where the new
+	// text has several lines or no longer fits, or where the map no longer knows the send whole (a
+	// message it carried was forgotten past rooms.max_mapped), it stays as it is: the edit arrives
+	// as a marked reply, the unsend as a notice.
 	Lines []Line
 }
 

@@ -35,7 +35,8 @@ type Said struct {
 	// Reactions are who reacted with what, in the order they did.
 	Reactions []Reaction
 	// Combined says, by member key, that the member's copy is a combined send carrying other
-	// messages too: editing or deleting it would change those, so kumo does neither.
+	// messages too: an edit or unsend re-renders it whole (Recombine) rather than editing or
+	// deleting it as this message's alone.
 	Combined map[string]bool
 }
 
@@ -69,10 +70,21 @@ type convo struct {
 	msgs   map[string]*said
 	order  []string          // message keys, oldest first
 	byCopy map[string]string // member key \x1f id -> message key
+	// combos are the combined sends (bridge Message.Lines) by member key \x1f id: what each line
+	// carries, so that an edit or unsend of one of them re-renders the send in place. An entry
+	// goes when any message it carries is forgotten (rooms.max_mapped), so they are bounded by it.
+	combos map[string][]Line
+}
+
+// Line is one message in a member's combined send, as the map keeps it to re-render the send.
+type Line struct {
+	Key  string // the message's key in the map
+	Nick string // its author's pseudonym
+	Text string // its full text as shown
 }
 
 func newConvo(max int) *convo {
-	return &convo{max: max, msgs: make(map[string]*said), byCopy: make(map[string]string)}
+	return &convo{max: max, msgs: make(map[string]*said), byCopy: make(map[string]string), combos: make(map[string][]Line)}
 }
 
 func copyKey(member, id string) string { return member + "\x1f" + id }
@@ -169,6 +181,8 @@ func (c *convo) forget(key string) *said {
 	for member, ids := range m.copies {
 		for _, id := range ids {
 			delete(c.byCopy, copyKey(member, id))
+			// A combined send that carried it cannot be re-rendered whole any more.
+			delete(c.combos, copyKey(member, id))
 		}
 	}
 	if i := slices.Index(c.order, key); i >= 0 {
@@ -374,4 +388,46 @@ func (b *refBook) drop(member, id string) {
 		b.ids[member] = slices.Delete(ids, i, i+1)
 		b.n--
 	}
+}
+
+// Combine records that the member's chat shows id as a combined send of lines (each a mapped
+// message's key, pseudonym and text), so that an edit or unsend of one re-renders it.
+func (s *Store) Combine(roomID, member, id string, lines []Line) {
+	s.withConvo(roomID, func(c *convo, b *refBook) {
+		kept := make([]Line, 0, len(lines))
+		for _, l := range lines {
+			if _, ok := c.msgs[l.Key]; !ok {
+				return // one was forgotten already: the send cannot be re-rendered whole
+			}
+			kept = append(kept, Line{Key: l.Key, Nick: l.Nick, Text: strings.Clone(l.Text)})
+		}
+		c.combos[copyKey(member, b.shared(member, id))] = kept
+	})
+}
+
+// Recombine changes the line of the message key in the member's combined send id: its new text,
+// or, with remove, the line taken out. It returns the lines the send now shows (none: delete it);
+// ok is false when id is no combined send kumo can re-render (the room closed, or a message it
+// carried was forgotten).
+func (s *Store) Recombine(roomID, member, id, key, text string, remove bool) (lines []Line, ok bool) {
+	s.withConvo(roomID, func(c *convo, _ *refBook) {
+		ck := copyKey(member, id)
+		cur, found := c.combos[ck]
+		i := slices.IndexFunc(cur, func(l Line) bool { return l.Key == key })
+		if !found || i < 0 {
+			return
+		}
+		if remove {
+			cur = slices.Delete(cur, i, i+1)
+		} else {
+			cur[i].Text = strings.Clone(text)
+		}
+		if len(cur) == 0 {
+			delete(c.combos, ck)
+		} else {
+			c.combos[ck] = cur
+		}
+		lines, ok = slices.Clone(cur), true
+	})
+	return lines, ok
 }

@@ -93,7 +93,7 @@ func (a *Adapter) EditText(ctx context.Context, to bridge.Addr, id bridge.Messag
 			return err
 		}
 	}
-	content := render(bridge.Message{Kind: m.Kind, From: m.From, Text: m.Text, Part: m.Part, Parts: m.Parts})
+	content := render(bridge.Message{Kind: m.Kind, From: m.From, Text: m.Text, Part: m.Part, Parts: m.Parts, Lines: m.Lines})
 	if err := a.wait(ctx); err != nil {
 		return err
 	}

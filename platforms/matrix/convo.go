@@ -23,7 +23,7 @@ func (a *Adapter) EditText(ctx context.Context, to bridge.Addr, eid bridge.Messa
 	if err != nil {
 		return err
 	}
-	content := render(bridge.Message{Kind: m.Kind, From: m.From, Text: m.Text, Part: m.Part, Parts: m.Parts})
+	content := render(bridge.Message{Kind: m.Kind, From: m.From, Text: m.Text, Part: m.Part, Parts: m.Parts, Lines: m.Lines})
 	content.SetEdit(id.EventID(eid))
 	_, err = a.send(ctx, roomID, content)
 	return err

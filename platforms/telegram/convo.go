@@ -40,7 +40,7 @@ func (a *Adapter) EditText(ctx context.Context, to bridge.Addr, id bridge.Messag
 	if err != nil {
 		return fmt.Errorf("telegram: %w: not a message id", bridge.ErrRejected)
 	}
-	text := render(bridge.Message{Kind: m.Kind, From: m.From, Text: m.Text, Part: m.Part, Parts: m.Parts})
+	text := render(bridge.Message{Kind: m.Kind, From: m.From, Text: m.Text, Part: m.Part, Parts: m.Parts, Lines: m.Lines})
 	err = a.send(ctx, chatID, func() error {
 		_, err := a.bot.EditMessageText(ctx, &bot.EditMessageTextParams{
 			ChatID: chatID, MessageID: msgID, Text: text, ParseMode: models.ParseModeHTML,

@@ -238,3 +238,36 @@ func TestEditAndReactFollowTheBotAPIRules(t *testing.T) {
 		t.Error("the adapter allows what Telegram does not")
 	}
 }
+
+// A combined send re-rendered after an edit or unsend of one of its lines (bridge.Message.Lines
+// given to EditText) reads exactly as that combined send would if sent anew: every line behind its
+// own pseudonym, escaped.
+func TestCombinedSendIsReRenderedLikeACombinedSend(t *testing.T) {
+	s := telegramtest.New(t, telegramtest.WithLimits(telegramtest.Limits{}))
+	a := newAdapter(t, s, noPacing())
+	ctx := deadline(t)
+	s.Inject(telegramtest.Incoming{From: alice, Text: "hi"}) // the user started the bot
+	to := addr(alice)
+	sent := bridge.Message{Kind: bridge.KindRelay, Lines: []bridge.Line{
+		{From: "calm-otter", Text: "one"}, {From: "red-fox", Text: "two"}, {From: "calm-otter", Text: "three"}}}
+	id, err := a.SendText(ctx, to, sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := bridge.Message{Kind: bridge.KindRelay, Lines: []bridge.Line{
+		{From: "calm-otter", Text: "one <b>&"}, {From: "calm-otter", Text: "three"}}}
+	if err := a.EditText(ctx, to, id, again); err != nil {
+		t.Fatalf("EditText: %v", err)
+	}
+	if _, err := a.SendText(ctx, to, again); err != nil {
+		t.Fatal(err)
+	}
+	shows := s.Shows(alice.ID)
+	edited, fresh := shows[len(shows)-2], shows[len(shows)-1]
+	if want := "calm-otter: one <b>&\ncalm-otter: three"; fresh.Text != want {
+		t.Fatalf("a fresh combined send shows %q, want %q", fresh.Text, want)
+	}
+	if edited.Edits != 1 || edited.Text != fresh.Text {
+		t.Fatalf("the re-rendered send shows %q (%d edits), want %q edited once", edited.Text, edited.Edits, fresh.Text)
+	}
+}

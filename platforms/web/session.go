@@ -320,6 +320,11 @@ func (s *session) edit(seq string, m bridge.Message) error {
 	if err != nil {
 		return fmt.Errorf("web: %w: not a message of the page", bridge.ErrRejected)
 	}
+	if len(m.Lines) > 0 {
+		// The page shows a combined send as one bubble per line and cannot re-render them yet:
+		// refused, so the core falls back to a marked reply or a notice.
+		return fmt.Errorf("web: %w: a combined send cannot be re-rendered on the page", bridge.ErrRejected)
+	}
 	s.mu.Lock()
 	for i := range s.buf {
 		if ev := &s.buf[i]; ev.Type == "msg" && ev.Seq == n {
