@@ -219,3 +219,120 @@ func TestConvoCombinedCopy(t *testing.T) {
 		t.Fatalf("the combined copy no longer finds the other message: %+v %v", got, ok)
 	}
 }
+
+// BenchmarkConvoCombinedLine measures what the map keeps beyond BenchmarkConvo for each line of a
+// combined send (its record for re-rendering the send): 5,000 messages to 3 recipients, carried
+// five to a send.
+func BenchmarkConvoCombinedLine(b *testing.B) {
+	const recipients, msgs, per = 3, 5000, 5
+	var perLine float64
+	for range b.N {
+		s, err := rooms.New(rooms.Config{}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a := member("a")
+		r, _, _ := s.Open(a, "twelve chars!")
+		var ms []rooms.Member
+		for i := range recipients {
+			m := member(fmt.Sprint(i))
+			if _, _, err := s.Join("twelve chars!", m, ""); err != nil {
+				b.Fatal(err)
+			}
+			ms = append(ms, m)
+		}
+		texts := make([]string, msgs)
+		keys := make([]string, msgs)
+		for i := range texts {
+			texts[i] = fmt.Sprintf("message %d, a line of an everyday length", i)
+			keys[i], _ = s.Say(r.ID, a.Key(), fmt.Sprint(100000+i), "Quiet Fox", texts[i])
+		}
+		ids := make([]string, msgs/per)
+		for i := range ids {
+			ids[i] = fmt.Sprint(200000 + i)
+			for _, m := range ms {
+				s.Keep(rooms.Trace{Room: r.ID, Member: m.Key()}, ids[i])
+				s.AddCopies(r.ID, keys[i*per], m.Key(), ids[i])
+			}
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i, id := range ids {
+			lines := make([]rooms.Line, per)
+			for j := range lines {
+				lines[j] = rooms.Line{Key: keys[i*per+j], Nick: "Quiet Fox", Text: texts[i*per+j]}
+			}
+			for _, m := range ms {
+				s.Combine(r.ID, m.Key(), id, lines)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perLine = float64(after.HeapAlloc-before.HeapAlloc) / (msgs * recipients)
+		runtime.KeepAlive(texts)
+		runtime.KeepAlive(keys)
+		s.Close()
+	}
+	b.ReportMetric(perLine, "bytes/line")
+}
+
+// A combined send's lines are kept per recipient: an edit changes one line, an unsend removes it,
+// the last one gone leaves nothing to show; a message forgotten past rooms.max_mapped takes the
+// record with it (the send can no longer be re-rendered whole).
+func TestConvoRecombine(t *testing.T) {
+	s := newStore(t, rooms.Config{MaxMapped: 3}, nil)
+	a, b := member("a"), member("b")
+	r, _, _ := s.Open(a, "twelve chars!")
+	if _, _, err := s.Join("twelve chars!", b, ""); err != nil {
+		t.Fatal(err)
+	}
+	k1, _ := s.Say(r.ID, a.Key(), "a1", "Quiet Fox", "one")
+	k2, _ := s.Say(r.ID, a.Key(), "a2", "Quiet Fox", "two")
+	for _, k := range []string{k1, k2} {
+		s.AddCopies(r.ID, k, b.Key(), "b9")
+	}
+	s.Combine(r.ID, b.Key(), "b9", []rooms.Line{{Key: k1, Nick: "Quiet Fox", Text: "one"}, {Key: k2, Nick: "Quiet Fox", Text: "two"}})
+	texts := func(ls []rooms.Line) string {
+		var out []string
+		for _, l := range ls {
+			out = append(out, l.Text)
+		}
+		return strings.Join(out, " ")
+	}
+	steps := []struct {
+		name, member, id, key, text string
+		remove                      bool
+		want                        string
+		ok                          bool
+	}{
+		{"another member's chat", a.Key(), "b9", k1, "x", false, "", false},
+		{"not a combined send", b.Key(), "b1", k1, "x", false, "", false},
+		{"edit the first", b.Key(), "b9", k1, "ONE", false, "ONE two", true},
+		{"unsend the first", b.Key(), "b9", k1, "", true, "two", true},
+		{"a line no longer there", b.Key(), "b9", k1, "x", false, "", false},
+		{"unsend the last", b.Key(), "b9", k2, "", true, "", true},
+		{"nothing left", b.Key(), "b9", k2, "x", false, "", false},
+	}
+	for _, st := range steps {
+		got, ok := s.Recombine(r.ID, st.member, st.id, st.key, st.text, st.remove)
+		if ok != st.ok || texts(got) != st.want {
+			t.Fatalf("%s: %q %v, want %q %v", st.name, texts(got), ok, st.want, st.ok)
+		}
+	}
+	// Past the cap the oldest message goes, and with it the record of the send that carried it.
+	k3, _ := s.Say(r.ID, a.Key(), "a3", "Quiet Fox", "three")
+	k4, _ := s.Say(r.ID, a.Key(), "a4", "Quiet Fox", "four")
+	for _, k := range []string{k3, k4} {
+		s.AddCopies(r.ID, k, b.Key(), "b10")
+	}
+	s.Combine(r.ID, b.Key(), "b10", []rooms.Line{{Key: k3, Nick: "Quiet Fox", Text: "three"}, {Key: k4, Nick: "Quiet Fox", Text: "four"}})
+	if _, ok := s.Recombine(r.ID, b.Key(), "b10", k4, "FOUR", false); !ok {
+		t.Fatal("a combined send within the cap cannot be re-rendered")
+	}
+	s.Say(r.ID, a.Key(), "a5", "Quiet Fox", "five")
+	s.Say(r.ID, a.Key(), "a6", "Quiet Fox", "six") // k3 is forgotten
+	if got, ok := s.Recombine(r.ID, b.Key(), "b10", k4, "four!", false); ok {
+		t.Fatalf("a send carrying a forgotten message was re-rendered as %q", texts(got))
+	}
+}
