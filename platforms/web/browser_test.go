@@ -180,6 +180,20 @@ type visitor struct {
 	cancel  context.CancelFunc
 }
 
+// twoInARoom opens two pages on k: "alice" opens a room, whose password it returns, and "bob"
+// joins it.
+func twoInARoom(t *testing.T, k *kumo) (alice, bob *visitor, password string) {
+	t.Helper()
+	alice = newVisitor(t, k.url, "alice")
+	bob = newVisitor(t, k.url, "bob")
+	alice.do(chromedp.Click(chromedp.ID("btn-newroom")))
+	alice.waitKind("reply", "Your room is open")
+	password = alice.code("Your room is open")
+	bob.do(chromedp.SetValue(chromedp.ID("join-password"), password), chromedp.Click(chromedp.ID("btn-join")))
+	bob.waitKind("reply", "You joined the room")
+	return alice, bob, password
+}
+
 // newVisitor opens the page in a tab of its own; setup (a viewport, a colour scheme) runs first.
 func newVisitor(t *testing.T, url, name string, setup ...chromedp.Action[chromedp.Void]) *visitor {
 	t.Helper()

@@ -65,13 +65,7 @@ func TestBrowserMedia(t *testing.T) {
 	cfg := bridge.DefaultConfig()
 	cfg.PriceSat = 0
 	k := startKumo(t, cfg)
-	alice := newVisitor(t, k.url, "alice")
-	bob := newVisitor(t, k.url, "bob")
-	alice.do(chromedp.Click(chromedp.ID("btn-newroom")))
-	alice.waitKind("reply", "Your room is open")
-	password := alice.code("Your room is open")
-	bob.do(chromedp.SetValue(chromedp.ID("join-password"), password), chromedp.Click(chromedp.ID("btn-join")))
-	bob.waitKind("reply", "You joined the room")
+	alice, bob, _ := twoInARoom(t, k)
 	// Bob, who joined, sends; alice, the creator, receives and later destroys the room.
 	nick := nickOfPage(bob)
 
