@@ -193,13 +193,7 @@ func (p *Platform) User(id string) bridge.Addr {
 // Say hands the core a message from the user, once the core is running.
 func (p *Platform) Say(t testing.TB, from bridge.Addr, text string) {
 	t.Helper()
-	h := p.handler(t)
-	p.mu.Lock()
-	id := p.newID(from.Chat)
-	p.chats[from.Chat] = append(p.chats[from.Chat], Shown{ID: id, Own: true, Text: text})
-	p.wake()
-	p.mu.Unlock()
-	h.HandleInbound(context.Background(), bridge.Inbound{From: from, Text: text, ID: id})
+	p.Reply(t, from, "", text) // a reply to nothing is a plain message
 }
 
 // Reply hands the core the user's reply to the message id in their chat and returns its id.
