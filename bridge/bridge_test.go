@@ -79,6 +79,17 @@ func (h *harness) run(t *testing.T, cfg bridge.Config, log *slog.Logger, ps ...b
 	h.stop = bridgetest.Run(t, b)
 }
 
+// aliceAndBob has alice (on tg) buy a room and bob (on dc) join it with its password, which it
+// returns with their addresses.
+func (h *harness) aliceAndBob(t *testing.T) (alice, bob bridge.Addr, password string) {
+	t.Helper()
+	alice, bob = h.tg.User("alice"), h.dc.User("bob")
+	password = h.openRoom(t, h.tg, alice, "")
+	h.dc.Say(t, bob, password)
+	h.dc.WaitText(t, bob.Chat, "You joined the room")
+	return alice, bob, password
+}
+
 // openRoom has the user buy a room (paying through the dev backend) and returns its password.
 func (h *harness) openRoom(t *testing.T, p *bridgetest.Platform, creator bridge.Addr, password string) string {
 	t.Helper()
@@ -356,10 +367,7 @@ func TestPseudonymsAreUniqueAndChangeable(t *testing.T) {
 
 func TestMembersCannotForgeNotices(t *testing.T) {
 	h := start(t, func(c *bridge.Config) { c.PriceSat = 0 })
-	alice, bob := h.tg.User("alice"), h.dc.User("bob")
-	password := h.openRoom(t, h.tg, alice, "")
-	h.dc.Say(t, bob, password)
-	h.dc.WaitText(t, bob.Chat, "You joined")
+	alice, bob, _ := h.aliceAndBob(t)
 	nick := nickOf(t, h, alice)
 
 	for _, name := range []string{"🔔 kumo", "Bob: hi", "admin", "x\u202e", "a"} {
@@ -485,10 +493,7 @@ func TestFailingRecipientDoesNotBlockOthers(t *testing.T) {
 
 func TestUnreachableMemberIsRemoved(t *testing.T) {
 	h := start(t, func(c *bridge.Config) { c.PriceSat = 0 })
-	alice, bob := h.tg.User("alice"), h.dc.User("bob")
-	password := h.openRoom(t, h.tg, alice, "")
-	h.dc.Say(t, bob, password)
-	h.dc.WaitText(t, bob.Chat, "You joined")
+	alice, bob, _ := h.aliceAndBob(t)
 	bobNick := nickOf(t, h, bob)
 	h.dc.SetFailure(func(to bridge.Addr, m bridge.Message) error {
 		return fmt.Errorf("403 blocked: %w", bridge.ErrRecipientGone)
@@ -703,10 +708,7 @@ func TestFloodIsLimited(t *testing.T) {
 
 func TestShutdownTellsMembers(t *testing.T) {
 	h := start(t, func(c *bridge.Config) { c.PriceSat = 0 })
-	alice, bob := h.tg.User("alice"), h.dc.User("bob")
-	password := h.openRoom(t, h.tg, alice, "")
-	h.dc.Say(t, bob, password)
-	h.dc.WaitText(t, bob.Chat, "You joined")
+	alice, bob, _ := h.aliceAndBob(t)
 	h.stop()
 	for _, c := range []struct {
 		p    *bridgetest.Platform
