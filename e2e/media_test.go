@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -85,5 +86,74 @@ func TestMediaAcrossPlatforms(t *testing.T) {
 		if bytes.Contains([]byte(m.Content), []byte("big one")) || bytes.Contains([]byte(m.Content), []byte("too big")) {
 			t.Errorf("dana was shown %q", m.Content)
 		}
+	}
+}
+
+// TestMediaWeb: the real binary relays media between Telegram and the web page's own protocol: a
+// PNG the web member uploads (POST /media with the session's secret) reaches Telegram as a photo
+// without its text chunks; a JPEG sent on Telegram as a file with EXIF GPS is offered to the page at
+// a /media/<id> URL under a neutral name, without EXIF, and that URL answers 404 once the room ends.
+func TestMediaWeb(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tg := telegramtest.New(t)
+	k := startKumo(t, setup{Lifetime: time.Hour, Telegram: tg, Web: true})
+	readyFakes(t, ctx, k, tg, nil)
+	tess, wendy := newTG(tg, "Tess"), newWeb(t, ctx, k)
+	nicks := openRoom(t, ctx, secret("wmedia-"+randHex(6)), tess, wendy)
+
+	png := bridgetest.PNGWithMetadata(t)
+	cleanPNG, _, err := bridge.StripMetadata(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wendy.upload(t, ctx, "Screenshot John Smith.png", "image/png", "a screenshot", png)
+	for n := 1; ; n++ {
+		sent, err := tg.WaitSent(ctx, tess.u.ID, n)
+		if err != nil {
+			t.Fatalf("tess never got the photo: %v", err)
+		}
+		if m := sent[n-1]; m.Method == "sendPhoto" && m.FileName == "photo.png" {
+			if !bytes.Equal(m.FileData, cleanPNG) {
+				t.Errorf("tess's photo is %d bytes, want the %d of the PNG without its chunks", len(m.FileData), len(cleanPNG))
+			}
+			if want := nicks[wendy] + ": a screenshot"; !bytes.Contains([]byte(m.Text), []byte(want)) {
+				t.Errorf("tess's photo caption %q, want %q", m.Text, want)
+			}
+			break
+		}
+	}
+
+	jpeg := bridgetest.JPEGWithMetadata(t)
+	cleanJPEG, _, err := bridge.StripMetadata(jpeg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := len(wendy.seen())
+	tg.Inject(telegramtest.Incoming{From: tess.u, Media: "document", File: jpeg, FileName: "IMG_JohnSmith.jpg", MIME: "image/jpeg", Caption: "a file"})
+	waitSeen(t, ctx, wendy, mark, "the file's caption", contains(nicks[tess]+": a file"))
+	var got webMedia
+	for _, m := range wendy.offered() {
+		if m.Name == "file.jpg" {
+			got = m
+		}
+	}
+	if got.URL == "" {
+		t.Fatalf("wendy was offered %+v, want file.jpg", wendy.offered())
+	}
+	status, data := wendy.download(t, ctx, got)
+	if status != http.StatusOK || !bytes.Equal(data, cleanJPEG) {
+		t.Errorf("wendy's download: %d, %d bytes; want 200 and the %d of the JPEG without metadata", status, len(data), len(cleanJPEG))
+	}
+	if _, err := exif.SearchAndExtractExif(data); !errors.Is(err, exif.ErrNoExif) {
+		t.Error("wendy's file has EXIF")
+	}
+
+	mark = len(wendy.seen())
+	tess.send(t, ctx, "/destroy")
+	waitSeen(t, ctx, wendy, mark, "the room's end", contains("destroyed"))
+	if status, _ := wendy.download(t, ctx, got); status != http.StatusNotFound {
+		t.Errorf("after the room ended, the file's URL answers %d, want 404", status)
 	}
 }

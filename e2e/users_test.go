@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -251,18 +254,34 @@ type webPerson struct {
 	lines  map[string]string
 	order  []string
 	ownSeq int
+	// base is kumo's web address, token the session's secret from hello (for POST /media) and
+	// media the files the page was offered, in order.
+	base  string
+	token string
+	media []webMedia
+}
+
+// webMedia is a file the page is offered with a message.
+type webMedia struct {
+	URL    string `json:"url"`
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Size   int    `json:"size"`
+	Inline bool   `json:"inline"`
 }
 
 // webEvent is what the page receives (the fields the tests read).
 type webEvent struct {
-	Seq   uint64   `json:"seq"`
-	Type  string   `json:"type"`
-	Kind  string   `json:"kind"`
-	From  string   `json:"from"`
-	Text  string   `json:"text"`
-	Code  string   `json:"code"`
-	Error string   `json:"error"`
-	IDs   []string `json:"ids"`
+	Seq   uint64    `json:"seq"`
+	Type  string    `json:"type"`
+	Kind  string    `json:"kind"`
+	From  string    `json:"from"`
+	Text  string    `json:"text"`
+	Code  string    `json:"code"`
+	Error string    `json:"error"`
+	IDs   []string  `json:"ids"`
+	Token string    `json:"token"`
+	Media *webMedia `json:"media"`
 	// Lines is a combined send: the page shows one message per line.
 	Lines []struct {
 		From string `json:"from"`
@@ -279,7 +298,7 @@ func newWeb(t testing.TB, ctx context.Context, k *kumo) *webPerson {
 	if err != nil {
 		t.Fatalf("web: %v", err)
 	}
-	p := &webPerson{conn: conn, lines: map[string]string{}}
+	p := &webPerson{conn: conn, lines: map[string]string{}, base: k.url}
 	if err := conn.WriteJSON(map[string]string{"type": "hello"}); err != nil {
 		t.Fatal(err)
 	}
@@ -296,6 +315,16 @@ func (p *webPerson) read() {
 			p.err = err
 			p.mu.Unlock()
 			return
+		}
+		if ev.Type == "hello" && ev.Token != "" {
+			p.mu.Lock()
+			p.token = ev.Token
+			p.mu.Unlock()
+		}
+		if ev.Media != nil {
+			p.mu.Lock()
+			p.media = append(p.media, *ev.Media)
+			p.mu.Unlock()
 		}
 		if ev.Type == "delete" {
 			p.mu.Lock()
@@ -355,4 +384,56 @@ func (p *webPerson) seen() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.got...)
+}
+
+// upload sends a file as the page does: POST /media with the session's secret and the file's name
+// and caption percent-encoded in headers.
+func (p *webPerson) upload(t testing.TB, ctx context.Context, name, mimeType, caption string, data []byte) {
+	t.Helper()
+	p.mu.Lock()
+	token := p.token
+	p.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/media", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mimeType)
+	req.Header.Set("X-Kumo-Token", token)
+	req.Header.Set("X-Kumo-Name", url.PathEscape(name))
+	req.Header.Set("X-Kumo-Caption", url.PathEscape(caption))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("web upload: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("web upload: %s: %s", resp.Status, b)
+	}
+}
+
+// offered is the files the page was offered so far.
+func (p *webPerson) offered() []webMedia {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]webMedia(nil), p.media...)
+}
+
+// download fetches a file the page was offered, as the page's link does; it returns the status.
+func (p *webPerson) download(t testing.TB, ctx context.Context, m webMedia) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+m.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("web download: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("web download: %v", err)
+	}
+	return resp.StatusCode, b
 }
