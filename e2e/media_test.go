@@ -10,6 +10,8 @@ import (
 
 	exif "github.com/dsoprea/go-exif/v3"
 
+	"maunium.net/go/mautrix/event"
+
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
 	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
@@ -155,5 +157,75 @@ func TestMediaWeb(t *testing.T) {
 	waitSeen(t, ctx, wendy, mark, "the room's end", contains("destroyed"))
 	if status, _ := wendy.download(t, ctx, got); status != http.StatusNotFound {
 		t.Errorf("after the room ended, the file's URL answers %d, want 404", status)
+	}
+}
+
+// TestMediaMatrix: the real binary relays media between Telegram and a Matrix member in an
+// encrypted DM on the real Dendrite: a JPEG sent on Telegram as a file with EXIF GPS reaches the
+// Matrix member as an encrypted attachment (no plain URL) that decrypts to the JPEG without its
+// metadata, under a neutral name; an encrypted PNG the Matrix member sends reaches Telegram as a
+// photo without its text chunks.
+func TestMediaMatrix(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tg := telegramtest.New(t)
+	k := startKumo(t, setup{Lifetime: time.Hour, Telegram: tg, Matrix: true})
+	readyFakes(t, ctx, k, tg, nil)
+	tess, mia := newTG(tg, "Tess"), newMX(t, ctx, k, "media")
+	nicks := openRoom(t, ctx, secret("mmedia-"+randHex(6)), tess, mia)
+
+	jpeg := bridgetest.JPEGWithMetadata(t)
+	cleanJPEG, _, err := bridge.StripMetadata(jpeg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.Inject(telegramtest.Incoming{From: tess.u, Media: "document", File: jpeg, FileName: "IMG_JohnSmith.jpg", MIME: "image/jpeg", Caption: "a file"})
+	var got *event.MessageEventContent
+	for got == nil {
+		for _, c := range mia.files() {
+			if c.FileName == "file.jpg" || c.Body == "file.jpg" {
+				got = c
+			}
+		}
+		if got == nil {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("mia never got the file; got %d media messages", len(mia.files()))
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	if got.File == nil || got.URL != "" {
+		t.Errorf("mia's file: encrypted %v, plain url %q; want an encrypted attachment only", got.File != nil, got.URL)
+	}
+	plain, err := mia.u.Download(ctx, got)
+	if err != nil || !bytes.Equal(plain, cleanJPEG) {
+		t.Errorf("mia decrypts %d bytes (%v), want the %d of the JPEG without metadata", len(plain), err, len(cleanJPEG))
+	}
+	if _, err := exif.SearchAndExtractExif(plain); !errors.Is(err, exif.ErrNoExif) {
+		t.Error("mia's file has EXIF")
+	}
+
+	png := bridgetest.PNGWithMetadata(t)
+	cleanPNG, _, err := bridge.StripMetadata(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mia.sendFile(t, ctx, event.MsgImage, "Screenshot John Smith.png", "image/png", png)
+	for n := 1; ; n++ {
+		sent, err := tg.WaitSent(ctx, tess.u.ID, n)
+		if err != nil {
+			t.Fatalf("tess never got the photo: %v", err)
+		}
+		if m := sent[n-1]; m.Method == "sendPhoto" && m.FileName == "photo.png" {
+			if !bytes.Equal(m.FileData, cleanPNG) {
+				t.Errorf("tess's photo is %d bytes, want the %d of the PNG without its chunks", len(m.FileData), len(cleanPNG))
+			}
+			if !bytes.Contains([]byte(m.Text), []byte(nicks[mia])) {
+				t.Errorf("tess's photo caption %q, want it from %s", m.Text, nicks[mia])
+			}
+			break
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"maunium.net/go/mautrix/crypto/attachment"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -234,6 +235,36 @@ func (p *mxPerson) seen() []string {
 	for _, e := range evs {
 		if c := e.Content.AsMessage(); c != nil && c.MsgType != event.MsgImage {
 			out = append(out, c.Body)
+		}
+	}
+	return out
+}
+
+// sendFile sends a file as an encrypting client does in an encrypted DM: encrypted with a fresh
+// key (mautrix's attachment encryption), uploaded as opaque bytes, and its key in the event.
+func (p *mxPerson) sendFile(t testing.TB, ctx context.Context, kind event.MessageType, name, mimeType string, plain []byte) {
+	t.Helper()
+	file := attachment.NewEncryptedFile()
+	data := append([]byte(nil), plain...)
+	file.EncryptInPlace(data)
+	up, err := p.u.Client.UploadBytes(ctx, data, "application/octet-stream")
+	if err != nil {
+		t.Fatalf("matrix upload: %v", err)
+	}
+	if _, err := p.u.Client.SendMessageEvent(ctx, p.dm, event.EventMessage, &event.MessageEventContent{
+		MsgType: kind, Body: name, Info: &event.FileInfo{MimeType: mimeType, Size: len(plain)},
+		File: &event.EncryptedFileInfo{EncryptedFile: *file, URL: up.ContentURI.CUString()},
+	}); err != nil {
+		t.Fatalf("matrix send file: %v", err)
+	}
+}
+
+// files is the bot's messages in the DM that carry media.
+func (p *mxPerson) files() []*event.MessageEventContent {
+	var out []*event.MessageEventContent
+	for _, e := range p.u.Messages(p.dm, p.bot) {
+		if c := e.Content.AsMessage(); c != nil && (c.File != nil || c.URL != "") {
+			out = append(out, c)
 		}
 	}
 	return out
