@@ -285,6 +285,11 @@ type webPerson struct {
 	lines  map[string]string
 	order  []string
 	ownSeq int
+	// The conversation as the page shows it, by page id: what each line replies to, which lines
+	// were edited, and the others' reactions on each.
+	replyTo   map[string]string
+	edited    map[string]bool
+	reactions map[string][]string
 	// base is kumo's web address, token the session's secret from hello (for POST /media) and
 	// media the files the page was offered, in order.
 	base  string
@@ -318,6 +323,10 @@ type webEvent struct {
 		From string `json:"from"`
 		Text string `json:"text"`
 	} `json:"lines"`
+	// ReplyTo ("msg") and Target ("edit", "react") are page ids of messages.
+	ReplyTo   string   `json:"replyTo"`
+	Target    string   `json:"target"`
+	Reactions []string `json:"reactions"`
 }
 
 func newWeb(t testing.TB, ctx context.Context, k *kumo) *webPerson {
@@ -329,7 +338,7 @@ func newWeb(t testing.TB, ctx context.Context, k *kumo) *webPerson {
 	if err != nil {
 		t.Fatalf("web: %v", err)
 	}
-	p := &webPerson{conn: conn, lines: map[string]string{}, base: k.url}
+	p := &webPerson{conn: conn, lines: map[string]string{}, replyTo: map[string]string{}, edited: map[string]bool{}, reactions: map[string][]string{}, base: k.url}
 	if err := conn.WriteJSON(map[string]string{"type": "hello"}); err != nil {
 		t.Fatal(err)
 	}
@@ -364,6 +373,20 @@ func (p *webPerson) read() {
 			}
 			p.mu.Unlock()
 		}
+		switch ev.Type {
+		case "edit":
+			text := bridge.Message{Kind: bridge.KindRelay, From: ev.From, Text: ev.Text}.String()
+			p.mu.Lock()
+			if _, ok := p.lines[ev.Target]; ok {
+				p.lines[ev.Target] = text
+				p.edited[ev.Target] = true
+			}
+			p.mu.Unlock()
+		case "react":
+			p.mu.Lock()
+			p.reactions[ev.Target] = ev.Reactions
+			p.mu.Unlock()
+		}
 		if ev.Type != "msg" {
 			continue
 		}
@@ -390,6 +413,9 @@ func (p *webPerson) read() {
 		seq := strconv.FormatUint(ev.Seq, 10)
 		p.lines[seq] = strings.Join(shown, "\n")
 		p.order = append(p.order, seq)
+		if ev.ReplyTo != "" {
+			p.replyTo[seq] = ev.ReplyTo
+		}
 		p.mu.Unlock()
 	}
 }
@@ -397,9 +423,12 @@ func (p *webPerson) read() {
 func (p *webPerson) platform() string { return "web" }
 func (p *webPerson) traces() []string { return nil }
 func (p *webPerson) send(t testing.TB, _ context.Context, text string) {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	_ = p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	p.sendReply(t, text, "")
+}
+
+// sendReply sends text as the page does, as a reply to the page's message replyTo when it is not
+// "", and returns the page's id of the visitor's new line ("o3").
+func (p *webPerson) sendReply(t testing.TB, text, replyTo string) string {
 	// Like the page: every line the visitor writes is numbered, and shown as their own.
 	p.mu.Lock()
 	p.ownSeq++
@@ -407,7 +436,16 @@ func (p *webPerson) send(t testing.TB, _ context.Context, text string) {
 	p.lines["o"+own] = text
 	p.order = append(p.order, "o"+own)
 	p.mu.Unlock()
-	if err := p.conn.WriteJSON(map[string]string{"type": "text", "text": text, "id": own}); err != nil {
+	p.write(t, map[string]string{"type": "text", "text": text, "id": own, "replyTo": replyTo})
+	return "o" + own
+}
+
+// write sends one event of the page's protocol.
+func (p *webPerson) write(t testing.TB, ev map[string]string) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_ = p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := p.conn.WriteJSON(ev); err != nil {
 		t.Errorf("web send: %v", err)
 	}
 }
