@@ -97,10 +97,7 @@ func TestGuessingWithFreshIdentities(t *testing.T) {
 				cfg.Rooms.MaxFailuresPerHomeserver = 12
 				cfg.Rooms.MaxFailuresGlobal = 20
 			})
-			alice, bob := h.tg.User("alice"), h.dc.User("bob")
-			password := h.openRoom(t, h.tg, alice, "")
-			h.dc.Say(t, bob, password)
-			h.dc.WaitText(t, bob.Chat, "You joined")
+			alice, bob, password := h.aliceAndBob(t)
 			aliceNick := nickOf(t, h, alice)
 
 			a := &attacker{p: h.dc, origin: c.origin}

@@ -56,27 +56,8 @@ func BenchmarkRelayFanOut(b *testing.B) {
 			p := &countingPlatform{name: "p", ready: make(chan struct{})}
 			cfg := bridge.DefaultConfig()
 			cfg.PriceSat, cfg.FloodRate = 0, 0
-			br, err := bridge.New(cfg, nil, nil, p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { _ = br.Run(ctx); close(done) }()
-			defer func() { cancel(); <-done }()
-			<-p.ready
-			users := make([]bridge.Addr, size)
-			for i := range users {
-				users[i] = bridge.Addr{Platform: "p", User: fmt.Sprint("u", i), Chat: fmt.Sprint("c", i)}
-			}
-			p.h.HandleInbound(ctx, bridge.Inbound{From: users[0], Text: "/newroom"})
-			waitUntil(b, func() bool { r, _ := br.Store().Counts(); return r == 1 })
-			waitUntil(b, func() bool { return p.code.Load() != nil })
-			pw := p.code.Load().(string)
-			for _, u := range users[1:] {
-				p.h.HandleInbound(ctx, bridge.Inbound{From: u, Text: pw})
-			}
-			waitUntil(b, func() bool { _, m := br.Store().Counts(); return m == size })
+			br, ctx := runBench(b, cfg, p, p)
+			users := benchRoom(b, ctx, br, p, size)
 			// Let the join notices drain before measuring.
 			waitUntil(b, func() bool { return br.Stats().PendingDeliveries == 0 })
 			base := p.delivered.Load()
@@ -109,6 +90,41 @@ func BenchmarkRelayFanOut(b *testing.B) {
 			b.ReportMetric(elapsed.Seconds()*1e9/deliveries, "ns/delivery")
 		})
 	}
+}
+
+// runBench runs a core over plat, whose counting part is cp, until the benchmark (each of its runs)
+// ends, and returns once the core has started the platform.
+func runBench(b *testing.B, cfg bridge.Config, plat bridge.Platform, cp *countingPlatform) (*bridge.Bridge, context.Context) {
+	b.Helper()
+	br, err := bridge.New(cfg, nil, nil, plat)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = br.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	<-cp.ready
+	return br, ctx
+}
+
+// benchRoom opens a room of size members on cp, the first its creator, and returns their addresses
+// once all have joined.
+func benchRoom(b *testing.B, ctx context.Context, br *bridge.Bridge, cp *countingPlatform, size int) []bridge.Addr {
+	b.Helper()
+	users := make([]bridge.Addr, size)
+	for i := range users {
+		users[i] = bridge.Addr{Platform: "p", User: fmt.Sprint("u", i), Chat: fmt.Sprint("c", i)}
+	}
+	cp.h.HandleInbound(ctx, bridge.Inbound{From: users[0], Text: "/newroom"})
+	waitUntil(b, func() bool { r, _ := br.Store().Counts(); return r == 1 })
+	waitUntil(b, func() bool { return cp.code.Load() != nil })
+	pw := cp.code.Load().(string)
+	for _, u := range users[1:] {
+		cp.h.HandleInbound(ctx, bridge.Inbound{From: u, Text: pw})
+	}
+	waitUntil(b, func() bool { _, m := br.Store().Counts(); return m == size })
+	return users
 }
 
 func waitUntil(b *testing.B, cond func() bool) {
@@ -158,15 +174,7 @@ func BenchmarkGuessing(b *testing.B) {
 			p := &guessPlatform{countingPlatform: countingPlatform{name: "p", ready: make(chan struct{})}}
 			cfg := bridge.DefaultConfig()
 			cfg.PriceSat = 0
-			br, err := bridge.New(cfg, nil, nil, p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { _ = br.Run(ctx); close(done) }()
-			defer func() { cancel(); <-done }()
-			<-p.ready
+			br, ctx := runBench(b, cfg, p, &p.countingPlatform)
 			p.h.HandleInbound(ctx, bridge.Inbound{From: bridge.Addr{Platform: "p", User: "creator", Chat: "creator"}, Text: "/newroom"})
 			waitUntil(b, func() bool { r, _ := br.Store().Counts(); return r == 1 })
 			waitUntil(b, func() bool { return br.Stats().PendingDeliveries == 0 })

@@ -33,27 +33,61 @@ type harness struct {
 // and the development payment backend.
 func start(t *testing.T, mutate func(*bridge.Config)) *harness {
 	t.Helper()
-	cfg := bridge.DefaultConfig()
-	cfg.Retry = bridge.RetryPolicy{Attempts: 3, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxRateLimitWait: time.Minute}
-	cfg.FloodRate = 0
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	logs := &bridgetest.LogBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := testConfig(mutate)
+	logs, log := debugLog()
 	h := &harness{
 		dev:  lightning.NewDev(log),
 		tg:   bridgetest.New("tg", bridge.Limits{MaxText: 4096}),
 		dc:   bridgetest.New("dc", bridge.Limits{MaxText: 2000}),
 		logs: logs,
 	}
-	b, err := bridge.New(cfg, h.dev, log, h.tg, h.dc)
+	h.run(t, cfg, log, h.tg, h.dc)
+	return h
+}
+
+// testConfig is the default core config with quick retries and no flood limit, then each mutation
+// (nil ones skipped) in turn.
+func testConfig(mutates ...func(*bridge.Config)) bridge.Config {
+	cfg := bridge.DefaultConfig()
+	cfg.Retry = bridge.RetryPolicy{Attempts: 3, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxRateLimitWait: time.Minute}
+	cfg.FloodRate = 0
+	for _, m := range mutates {
+		if m != nil {
+			m(&cfg)
+		}
+	}
+	return cfg
+}
+
+// free makes rooms free (no invoice before a room opens).
+func free(cfg *bridge.Config) { cfg.PriceSat = 0 }
+
+// debugLog is a logger that keeps every line, debug ones included, in the returned buffer.
+func debugLog() (*bridgetest.LogBuffer, *slog.Logger) {
+	logs := &bridgetest.LogBuffer{}
+	return logs, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// run builds the core over ps with h's dev backend and runs it until the test ends (or h.stop).
+func (h *harness) run(t *testing.T, cfg bridge.Config, log *slog.Logger, ps ...bridge.Platform) {
+	t.Helper()
+	b, err := bridge.New(cfg, h.dev, log, ps...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.b = b
 	h.stop = bridgetest.Run(t, b)
-	return h
+}
+
+// aliceAndBob has alice (on tg) buy a room and bob (on dc) join it with its password, which it
+// returns with their addresses.
+func (h *harness) aliceAndBob(t *testing.T) (alice, bob bridge.Addr, password string) {
+	t.Helper()
+	alice, bob = h.tg.User("alice"), h.dc.User("bob")
+	password = h.openRoom(t, h.tg, alice, "")
+	h.dc.Say(t, bob, password)
+	h.dc.WaitText(t, bob.Chat, "You joined the room")
+	return alice, bob, password
 }
 
 // openRoom has the user buy a room (paying through the dev backend) and returns its password.
@@ -333,10 +367,7 @@ func TestPseudonymsAreUniqueAndChangeable(t *testing.T) {
 
 func TestMembersCannotForgeNotices(t *testing.T) {
 	h := start(t, func(c *bridge.Config) { c.PriceSat = 0 })
-	alice, bob := h.tg.User("alice"), h.dc.User("bob")
-	password := h.openRoom(t, h.tg, alice, "")
-	h.dc.Say(t, bob, password)
-	h.dc.WaitText(t, bob.Chat, "You joined")
+	alice, bob, _ := h.aliceAndBob(t)
 	nick := nickOf(t, h, alice)
 
 	for _, name := range []string{"🔔 kumo", "Bob: hi", "admin", "x\u202e", "a"} {
@@ -462,10 +493,7 @@ func TestFailingRecipientDoesNotBlockOthers(t *testing.T) {
 
 func TestUnreachableMemberIsRemoved(t *testing.T) {
 	h := start(t, func(c *bridge.Config) { c.PriceSat = 0 })
-	alice, bob := h.tg.User("alice"), h.dc.User("bob")
-	password := h.openRoom(t, h.tg, alice, "")
-	h.dc.Say(t, bob, password)
-	h.dc.WaitText(t, bob.Chat, "You joined")
+	alice, bob, _ := h.aliceAndBob(t)
 	bobNick := nickOf(t, h, bob)
 	h.dc.SetFailure(func(to bridge.Addr, m bridge.Message) error {
 		return fmt.Errorf("403 blocked: %w", bridge.ErrRecipientGone)
@@ -680,10 +708,7 @@ func TestFloodIsLimited(t *testing.T) {
 
 func TestShutdownTellsMembers(t *testing.T) {
 	h := start(t, func(c *bridge.Config) { c.PriceSat = 0 })
-	alice, bob := h.tg.User("alice"), h.dc.User("bob")
-	password := h.openRoom(t, h.tg, alice, "")
-	h.dc.Say(t, bob, password)
-	h.dc.WaitText(t, bob.Chat, "You joined")
+	alice, bob, _ := h.aliceAndBob(t)
 	h.stop()
 	for _, c := range []struct {
 		p    *bridgetest.Platform

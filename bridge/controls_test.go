@@ -195,10 +195,7 @@ func TestExtendPaid(t *testing.T) {
 		c.Rooms.MaxLifetime = 2 * life
 		c.Rooms.Warnings = []time.Duration{life / 2}
 	})
-	alice, bob := h.tg.User("alice"), h.dc.User("bob")
-	password := h.openRoom(t, h.tg, alice, "")
-	h.dc.Say(t, bob, password)
-	h.dc.WaitText(t, bob.Chat, "You joined the room")
+	alice, bob, _ := h.aliceAndBob(t)
 	before, _, _ := h.b.Store().RoomOf(alice.Key())
 
 	inv := extendInvoice(t, h.dc, bob)
@@ -248,10 +245,7 @@ func TestExtendPaid(t *testing.T) {
 func TestExtendCancelledWhenItCannotApply(t *testing.T) {
 	t.Run("room ended", func(t *testing.T) {
 		h := start(t, nil)
-		alice, bob := h.tg.User("alice"), h.dc.User("bob")
-		password := h.openRoom(t, h.tg, alice, "")
-		h.dc.Say(t, bob, password)
-		h.dc.WaitText(t, bob.Chat, "You joined the room")
+		alice, bob, _ := h.aliceAndBob(t)
 		inv := extendInvoice(t, h.dc, bob)
 		h.tg.Say(t, alice, "/destroy")
 		h.dc.WaitText(t, bob.Chat, "destroyed")
@@ -263,10 +257,7 @@ func TestExtendCancelledWhenItCannotApply(t *testing.T) {
 	})
 	t.Run("cap reached meanwhile", func(t *testing.T) {
 		h := start(t, func(c *bridge.Config) { c.Rooms.Lifetime = time.Hour; c.Rooms.MaxLifetime = 2 * time.Hour })
-		alice, bob := h.tg.User("alice"), h.dc.User("bob")
-		password := h.openRoom(t, h.tg, alice, "")
-		h.dc.Say(t, bob, password)
-		h.dc.WaitText(t, bob.Chat, "You joined the room")
+		alice, bob, _ := h.aliceAndBob(t)
 		first := extendInvoice(t, h.tg, alice)
 		second := extendInvoice(t, h.dc, bob)
 		if err := h.dev.Pay(context.Background(), first.ID); err != nil {
@@ -285,10 +276,7 @@ func TestExtendCancelledWhenItCannotApply(t *testing.T) {
 	})
 	t.Run("payer left meanwhile", func(t *testing.T) {
 		h := start(t, nil)
-		alice, bob := h.tg.User("alice"), h.dc.User("bob")
-		password := h.openRoom(t, h.tg, alice, "")
-		h.dc.Say(t, bob, password)
-		h.dc.WaitText(t, bob.Chat, "You joined the room")
+		alice, bob, _ := h.aliceAndBob(t)
 		inv := extendInvoice(t, h.dc, bob)
 		before, _, _ := h.b.Store().RoomOf(alice.Key())
 		h.dc.Say(t, bob, "/leave")

@@ -66,26 +66,8 @@ func BenchmarkConversation(b *testing.B) {
 			p := &convoPlatform{countingPlatform: &countingPlatform{name: "p", ready: make(chan struct{})}, changed: make(chan struct{}, 1)}
 			cfg := bridge.DefaultConfig()
 			cfg.PriceSat, cfg.FloodRate = 0, 0
-			br, err := bridge.New(cfg, nil, nil, p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { _ = br.Run(ctx); close(done) }()
-			defer func() { cancel(); <-done }()
-			<-p.ready
-			users := make([]bridge.Addr, size)
-			for i := range users {
-				users[i] = bridge.Addr{Platform: "p", User: fmt.Sprint("u", i), Chat: fmt.Sprint("c", i)}
-			}
-			p.h.HandleInbound(ctx, bridge.Inbound{From: users[0], Text: "/newroom"})
-			waitUntil(b, func() bool { return p.code.Load() != nil })
-			pw := p.code.Load().(string)
-			for _, u := range users[1:] {
-				p.h.HandleInbound(ctx, bridge.Inbound{From: u, Text: pw})
-			}
-			waitUntil(b, func() bool { _, m := br.Store().Counts(); return m == size })
+			br, ctx := runBench(b, cfg, p, p.countingPlatform)
+			users := benchRoom(b, ctx, br, p.countingPlatform, size)
 			p.h.HandleInbound(ctx, bridge.Inbound{From: users[0], Text: "the original", ID: "orig"})
 			waitUntil(b, func() bool {
 				_, ok1 := p.lastRelay.Load(users[1].Chat)

@@ -26,13 +26,7 @@ type convoHarness struct {
 
 func startConvo(t *testing.T, mutate func(*bridge.Config)) *convoHarness {
 	t.Helper()
-	cfg := bridge.DefaultConfig()
-	cfg.PriceSat = 0
-	cfg.FloodRate = 0
-	cfg.Retry = bridge.RetryPolicy{Attempts: 3, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxRateLimitWait: time.Minute}
-	if mutate != nil {
-		mutate(&cfg)
-	}
+	cfg := testConfig(free, mutate)
 	log := slog.New(slog.DiscardHandler)
 	h := &convoHarness{
 		cv: bridgetest.NewConversing("cv", bridge.Limits{MaxText: 4096}, 100, 1, []string{"👍", "🔥", "❤"}),

@@ -29,13 +29,7 @@ type mediaHarness struct {
 
 func startMedia(t *testing.T, mutate func(*bridge.Config)) *mediaHarness {
 	t.Helper()
-	cfg := bridge.DefaultConfig()
-	cfg.PriceSat = 0
-	cfg.FloodRate = 0
-	cfg.Retry = bridge.RetryPolicy{Attempts: 3, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxRateLimitWait: time.Minute}
-	if mutate != nil {
-		mutate(&cfg)
-	}
+	cfg := testConfig(free, mutate)
 	logs := &bridgetest.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	h := &mediaHarness{
@@ -44,12 +38,7 @@ func startMedia(t *testing.T, mutate func(*bridge.Config)) *mediaHarness {
 		txt: bridgetest.New("txt", bridge.Limits{MaxText: 4096}),
 	}
 	h.harness = &harness{dev: lightning.NewDev(log), tg: h.tgm.Platform, dc: h.dcm.Platform, logs: logs}
-	b, err := bridge.New(cfg, h.dev, log, h.tgm, h.dcm, h.txt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.b = b
-	h.stop = bridgetest.Run(t, b)
+	h.run(t, cfg, log, h.tgm, h.dcm, h.txt)
 	return h
 }
 

@@ -2,7 +2,6 @@ package bridge_test
 
 import (
 	"fmt"
-	"log/slog"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,14 +30,8 @@ type wipeHarness struct {
 
 func startWipe(t *testing.T, mutate func(*bridge.Config)) *wipeHarness {
 	t.Helper()
-	cfg := bridge.DefaultConfig()
-	cfg.Retry = bridge.RetryPolicy{Attempts: 3, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxRateLimitWait: time.Minute}
-	cfg.FloodRate = 0
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	logs := &bridgetest.LogBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := testConfig(mutate)
+	logs, log := debugLog()
 	h := &wipeHarness{
 		tgd:  bridgetest.NewDeleting("tg", bridge.Limits{MaxText: 4096}, 100, true),
 		dcd:  bridgetest.NewDeleting("dc", bridge.Limits{MaxText: 2000}, 1, false),
@@ -48,12 +41,7 @@ func startWipe(t *testing.T, mutate func(*bridge.Config)) *wipeHarness {
 	}
 	h.dev, h.logs = lightning.NewDev(log), logs
 	h.tg, h.dc = h.tgd.Platform, h.dcd.Platform
-	b, err := bridge.New(cfg, h.dev, log, h.tgd, h.dcd, h.mx, h.pl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.b = b
-	h.stop = bridgetest.Run(t, b)
+	h.run(t, cfg, log, h.tgd, h.dcd, h.mx, h.pl)
 	return h
 }
 

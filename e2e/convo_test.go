@@ -12,7 +12,6 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
 	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
 )
 
@@ -284,11 +283,7 @@ func TestConversationEverywhere(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	tg := telegramtest.New(t)
-	dc := discordtest.New(discordtest.Options{})
-	t.Cleanup(dc.Close)
-	k := startKumo(t, setup{Lifetime: time.Hour, Telegram: tg, Discord: dc, Matrix: true, Web: true})
-	readyFakes(t, ctx, k, tg, dc)
+	k, tg, dc := startWithFakes(t, ctx, setup{Lifetime: time.Hour, Matrix: true, Web: true})
 
 	alice, bob, carol, wendy := newTG(tg, "Talker"), newDC(dc, "talker"), newMX(t, ctx, k, "talker"), newWeb(t, ctx, k)
 	members := []talker{alice, bob, carol, wendy}

@@ -31,6 +31,19 @@ func randHex(n int) string {
 // platforms is every messenger name; none may appear in what a member receives from another.
 var platformNames = []string{"telegram", "discord", "matrix"}
 
+// startWithFakes runs kumo as s says on a new Telegram fake and a new Discord fake, and returns once
+// it is polling the one and connected to the other.
+func startWithFakes(t testing.TB, ctx context.Context, s setup) (*kumo, *telegramtest.Server, *discordtest.Server) {
+	t.Helper()
+	tg := telegramtest.New(t)
+	dc := discordtest.New(discordtest.Options{})
+	t.Cleanup(dc.Close)
+	s.Telegram, s.Discord = tg, dc
+	k := startKumo(t, s)
+	readyFakes(t, ctx, k, tg, dc)
+	return k, tg, dc
+}
+
 // readyFakes waits until kumo is polling Telegram and connected to Discord's gateway.
 func readyFakes(t testing.TB, ctx context.Context, k *kumo, tg *telegramtest.Server, dc *discordtest.Server) {
 	t.Helper()

@@ -345,11 +345,7 @@ func TestSIGTERM(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	tg := telegramtest.New(t)
-	dc := discordtest.New(discordtest.Options{})
-	t.Cleanup(dc.Close)
-	k := startKumo(t, setup{Lifetime: time.Hour, Telegram: tg, Discord: dc, Matrix: true, Web: true})
-	readyFakes(t, ctx, k, tg, dc)
+	k, tg, dc := startWithFakes(t, ctx, setup{Lifetime: time.Hour, Matrix: true, Web: true})
 	people := []person{newWeb(t, ctx, k), newTG(tg, "Sig"), newDC(dc, "term"), newMX(t, ctx, k, "sigterm")}
 	openRoom(t, ctx, secret("sigterm-"+randHex(6)), people[0], people[1:]...)
 	marks := make([]int, len(people))

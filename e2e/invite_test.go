@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
 	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
 )
 
@@ -20,11 +19,7 @@ func TestInviteLinksEverywhere(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	tg := telegramtest.New(t)
-	dc := discordtest.New(discordtest.Options{})
-	t.Cleanup(dc.Close)
-	k := startKumo(t, setup{Lifetime: time.Hour, Telegram: tg, Discord: dc, Matrix: true, Web: true})
-	readyFakes(t, ctx, k, tg, dc)
+	k, tg, dc := startWithFakes(t, ctx, setup{Lifetime: time.Hour, Matrix: true, Web: true})
 
 	alice := newTG(tg, "Inviter")
 	alice.send(t, ctx, "/newroom")

@@ -26,10 +26,7 @@ func TestMediaAcrossPlatforms(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tg, dc := telegramtest.New(t), discordtest.New(discordtest.Options{})
-	t.Cleanup(dc.Close)
-	k := startKumo(t, setup{Lifetime: time.Hour, Telegram: tg, Discord: dc})
-	readyFakes(t, ctx, k, tg, dc)
+	_, tg, dc := startWithFakes(t, ctx, setup{Lifetime: time.Hour})
 	tess, tom, dana := newTG(tg, "Tess"), newTG(tg, "Tom"), newDC(dc, "dana")
 	nicks := openRoom(t, ctx, secret("media-"+randHex(6)), tess, tom, dana)
 

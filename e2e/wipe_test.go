@@ -9,9 +9,6 @@ import (
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
-
-	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
-	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
 )
 
 // shownMsg is one message a person's chat shows.
@@ -139,11 +136,7 @@ func TestSelfDestructEverywhere(t *testing.T) {
 	const lifetime = 45 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	tg := telegramtest.New(t)
-	dc := discordtest.New(discordtest.Options{})
-	t.Cleanup(dc.Close)
-	k := startKumo(t, setup{Lifetime: lifetime, Telegram: tg, Discord: dc, Matrix: true, Web: true})
-	readyFakes(t, ctx, k, tg, dc)
+	k, tg, dc := startWithFakes(t, ctx, setup{Lifetime: lifetime, Matrix: true, Web: true})
 
 	alice, bob, carol, wendy := newTG(tg, "Wipe"), newDC(dc, "wiped"), newMX(t, ctx, k, "wipe"), newWeb(t, ctx, k)
 	members := []chat{alice, bob, carol, wendy}

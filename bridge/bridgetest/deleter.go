@@ -2,9 +2,11 @@ package bridgetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/kumo-chat/kumo/bridge"
 )
@@ -74,4 +76,33 @@ func (d *Deleting) DeleteMessages(_ context.Context, to bridge.Addr, ids []bridg
 	p.chats[to.Chat] = slices.DeleteFunc(chat, func(s Shown) bool { return slices.Contains(ids, s.ID) })
 	p.wake()
 	return nil
+}
+
+// DeleteAll deletes ids from the chat at to the way the bridge's wipe does: batches of DeleteBatch,
+// the same batch again after a *bridge.RateLimitError's wait, any other error final. It returns how
+// many rate limits it honoured. A rate limit without a wait is an error: retrying it at once would
+// spin against the limit it reports.
+func DeleteAll(ctx context.Context, d bridge.Deleter, to bridge.Addr, ids []bridge.MessageID) (limited int, err error) {
+	for batch := range slices.Chunk(ids, d.DeleteBatch()) {
+		for {
+			err := d.DeleteMessages(ctx, to, batch)
+			var rl *bridge.RateLimitError
+			if !errors.As(err, &rl) {
+				if err != nil {
+					return limited, err
+				}
+				break
+			}
+			if rl.RetryAfter <= 0 {
+				return limited, fmt.Errorf("a rate limit without a wait: %w", err)
+			}
+			limited++
+			select {
+			case <-time.After(rl.RetryAfter):
+			case <-ctx.Done():
+				return limited, ctx.Err()
+			}
+		}
+	}
+	return limited, nil
 }

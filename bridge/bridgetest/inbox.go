@@ -2,6 +2,7 @@ package bridgetest
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -76,4 +77,19 @@ func (r *Inbox) Next(t testing.TB, ctx context.Context) bridge.Inbound {
 	r.taken = n + 1
 	r.mu.Unlock()
 	return in
+}
+
+// SameInbound reports whether got is want, their attachments compared by kind, and by name where
+// want names one (attachments hold functions, which cannot be compared).
+func SameInbound(got, want bridge.Inbound) bool {
+	if len(got.Attachments) != len(want.Attachments) {
+		return false
+	}
+	for i, w := range want.Attachments {
+		if g := got.Attachments[i]; g.Kind != w.Kind || (w.Name != "" && g.Name != w.Name) {
+			return false
+		}
+	}
+	got.Attachments, want.Attachments = nil, nil
+	return reflect.DeepEqual(got, want)
 }

@@ -91,25 +91,34 @@ func (p *Platform) Chat(chat string) []Shown {
 // WaitChat waits until cond holds for what the chat shows now.
 func (p *Platform) WaitChat(t testing.TB, chat string, timeout time.Duration, what string, cond func([]Shown) bool) []Shown {
 	t.Helper()
+	return waitOn(t, p, timeout, func() []Shown { return slices.Clone(p.chats[chat]) }, cond, func(shown []Shown) {
+		var b strings.Builder
+		for _, s := range shown {
+			b.WriteString("  " + s.String() + "\n")
+		}
+		t.Fatalf("%s chat %s: timed out waiting for %s; it shows:\n%s", p.name, chat, what, b.String())
+	})
+}
+
+// waitOn waits until cond holds for what snap takes of p (under p's lock), looking again at each
+// change; after timeout it hands the last look to fail, which fails the test.
+func waitOn[T any](t testing.TB, p *Platform, timeout time.Duration, snap func() T, cond func(T) bool, fail func(T)) T {
+	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		p.mu.Lock()
-		shown := slices.Clone(p.chats[chat])
+		v := snap()
 		changed := p.changed
 		p.mu.Unlock()
-		if cond(shown) {
-			return shown
+		if cond(v) {
+			return v
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			var b strings.Builder
-			for _, s := range shown {
-				b.WriteString("  " + s.String() + "\n")
-			}
-			t.Fatalf("%s chat %s: timed out waiting for %s; it shows:\n%s", p.name, chat, what, b.String())
-			return nil
+			fail(v)
+			return v
 		}
 	}
 }
@@ -184,13 +193,7 @@ func (p *Platform) User(id string) bridge.Addr {
 // Say hands the core a message from the user, once the core is running.
 func (p *Platform) Say(t testing.TB, from bridge.Addr, text string) {
 	t.Helper()
-	h := p.handler(t)
-	p.mu.Lock()
-	id := p.newID(from.Chat)
-	p.chats[from.Chat] = append(p.chats[from.Chat], Shown{ID: id, Own: true, Text: text})
-	p.wake()
-	p.mu.Unlock()
-	h.HandleInbound(context.Background(), bridge.Inbound{From: from, Text: text, ID: id})
+	p.Reply(t, from, "", text) // a reply to nothing is a plain message
 }
 
 // Reply hands the core the user's reply to the message id in their chat and returns its id.
@@ -291,23 +294,9 @@ func (p *Platform) Sends() int {
 // WaitFor waits until cond holds for what the chat was sent, failing the test after timeout.
 func (p *Platform) WaitFor(t testing.TB, chat string, timeout time.Duration, what string, cond func([]bridge.Message) bool) []bridge.Message {
 	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		p.mu.Lock()
-		msgs := slices.Clone(p.got[chat])
-		changed := p.changed
-		p.mu.Unlock()
-		if cond(msgs) {
-			return msgs
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("%s chat %s: timed out waiting for %s; got:\n%s", p.name, chat, what, Dump(msgs))
-			return nil
-		}
-	}
+	return waitOn(t, p, timeout, func() []bridge.Message { return slices.Clone(p.got[chat]) }, cond, func(msgs []bridge.Message) {
+		t.Fatalf("%s chat %s: timed out waiting for %s; got:\n%s", p.name, chat, what, Dump(msgs))
+	})
 }
 
 // WaitText waits until a message whose plain rendering contains substr arrives in the chat, and

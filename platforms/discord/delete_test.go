@@ -16,34 +16,6 @@ import (
 	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
 )
 
-// deleteAll deletes ids from the chat at to the way the bridge's wipe does: batches of DeleteBatch,
-// the same batch again after a *bridge.RateLimitError's wait, any other error final. It returns how
-// many rate limits it honoured.
-func deleteAll(ctx context.Context, d bridge.Deleter, to bridge.Addr, ids []bridge.MessageID) (limited int, err error) {
-	for batch := range slices.Chunk(ids, d.DeleteBatch()) {
-		for {
-			err := d.DeleteMessages(ctx, to, batch)
-			var rl *bridge.RateLimitError
-			if !errors.As(err, &rl) {
-				if err != nil {
-					return limited, err
-				}
-				break
-			}
-			if rl.RetryAfter <= 0 {
-				return limited, fmt.Errorf("a rate limit without a wait: %w", err)
-			}
-			limited++
-			select {
-			case <-time.After(rl.RetryAfter):
-			case <-ctx.Done():
-				return limited, ctx.Err()
-			}
-		}
-	}
-	return limited, nil
-}
-
 // send is SendText retried after rate limits, to fill a DM under tight limits.
 func send(t *testing.T, ctx context.Context, a *Adapter, to bridge.Addr, text string) bridge.MessageID {
 	t.Helper()
@@ -112,7 +84,7 @@ func TestWipeDM(t *testing.T) {
 				e.fake.SetGlobalLimit(tc.storm)
 			}
 
-			honoured, err := deleteAll(ctx, e.a, to, kept)
+			honoured, err := bridgetest.DeleteAll(ctx, e.a, to, kept)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +101,7 @@ func TestWipeDM(t *testing.T) {
 				}
 			}
 			// A retried batch is harmless: what is gone counts as deleted.
-			if _, err := deleteAll(ctx, e.a, to, kept[:1]); err != nil {
+			if _, err := bridgetest.DeleteAll(ctx, e.a, to, kept[:1]); err != nil {
 				t.Errorf("deleting an already deleted message: %v", err)
 			}
 			invalid, limited := e.fake.InvalidRequests()-invalidBefore, e.a.RateLimited()-limitedBefore
@@ -219,7 +191,7 @@ func BenchmarkWipe1000(b *testing.B) {
 				}
 				b.StartTimer()
 				start := time.Now()
-				l, err := deleteAll(ctx, a, to, ids)
+				l, err := bridgetest.DeleteAll(ctx, a, to, ids)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -116,7 +115,7 @@ func TestInboundDMs(t *testing.T) {
 		{From: from, Text: "last", ID: last},
 	}
 	eventually(t, "four inbound messages", func() bool { return len(in.All()) >= len(want) })
-	if got := in.All(); !slices.EqualFunc(got, want, sameInbound) {
+	if got := in.All(); !slices.EqualFunc(got, want, bridgetest.SameInbound) {
 		t.Fatalf("inbound =\n%+v\nwant\n%+v", got, want)
 	}
 }
@@ -136,7 +135,7 @@ func TestSlashCommands(t *testing.T) {
 		eventually(t, "the command", func() bool { return len(in.All()) > before })
 		dm := e.fake.DMChannel(alice.ID)
 		want := bridge.Inbound{From: bridge.Addr{Platform: "discord", User: alice.ID, Chat: dm}, Text: "/join correct horse"}
-		if got := in.All()[before]; !sameInbound(got, want) {
+		if got := in.All()[before]; !bridgetest.SameInbound(got, want) {
 			t.Fatalf("inbound = %+v, want %+v", got, want)
 		}
 		if _, err := e.a.SendText(context.Background(), want.From, bridge.Message{Kind: bridge.KindReply, Text: "You joined"}); err != nil {
@@ -160,7 +159,7 @@ func TestSlashCommands(t *testing.T) {
 		}
 		eventually(t, "the command", func() bool { return len(in.All()) > before })
 		want := bridge.Inbound{From: bridge.Addr{Platform: "discord", User: alice.ID, Chat: dm}, Text: "/nick Ali"}
-		if got := in.All()[before]; !sameInbound(got, want) {
+		if got := in.All()[before]; !bridgetest.SameInbound(got, want) {
 			t.Fatalf("inbound = %+v, want %+v", got, want)
 		}
 		for _, text := range []string{"You are now Ali.", "next"} {
@@ -442,20 +441,6 @@ func TestUnansweredSlashCommandPlaceholderIsRemoved(t *testing.T) {
 	if ms := e.fake.Messages(dm); len(ms) != 1 || ms[0].Interaction != "" || ms[0].Content != "late" {
 		t.Errorf("DM = %+v", ms)
 	}
-}
-
-// sameInbound compares inbound messages, their attachments by kind and name (they hold functions).
-func sameInbound(a, b bridge.Inbound) bool {
-	if len(a.Attachments) != len(b.Attachments) {
-		return false
-	}
-	for i := range a.Attachments {
-		if a.Attachments[i].Kind != b.Attachments[i].Kind || a.Attachments[i].Name != b.Attachments[i].Name {
-			return false
-		}
-	}
-	a.Attachments, b.Attachments = nil, nil
-	return reflect.DeepEqual(a, b)
 }
 
 // The per-DM pacing (a token bucket) never breaks Discord's fixed window of 5 messages per 5 s, here

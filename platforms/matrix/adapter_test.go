@@ -42,11 +42,7 @@ func TestDM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			rec := &bridgetest.Inbox{}
-			b := startBot(t, ctx, rec)
-			alice := login(t, ctx, "alice")
-			room := openDM(t, ctx, alice, b, tc.encrypted)
-			me := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+			rec, b, alice, room, me := aliceDM(t, ctx, tc.encrypted)
 
 			// Commands arrive as text, in order; "/" commands too when the client sends them.
 			// Each carries the event id of alice's message.
@@ -162,11 +158,7 @@ func TestDM(t *testing.T) {
 func TestLeaveDM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rec := &bridgetest.Inbox{}
-	b := startBot(t, ctx, rec)
-	alice := login(t, ctx, "alice")
-	room := openDM(t, ctx, alice, b, true)
-	me := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+	rec, b, alice, room, me := aliceDM(t, ctx, true)
 	if err := alice.SendText(ctx, room, "bye soon"); err != nil {
 		t.Fatal(err)
 	}

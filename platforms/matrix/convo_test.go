@@ -10,7 +10,6 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/kumo-chat/kumo/bridge"
-	"github.com/kumo-chat/kumo/bridge/bridgetest"
 )
 
 // TestConversationInEncryptedDM: on a real Dendrite, in an encrypted DM, a person's m.replace,
@@ -20,11 +19,7 @@ import (
 func TestConversationInEncryptedDM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	rec := &bridgetest.Inbox{}
-	b := startBot(t, ctx, rec)
-	alice := login(t, ctx, "alice")
-	room := openDM(t, ctx, alice, b, true)
-	me := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+	rec, b, alice, room, me := aliceDM(t, ctx, true)
 	origin := "hs:" + alice.ID.Homeserver()
 
 	orig, err := alice.Send(ctx, room, "hello matrix")

@@ -25,10 +25,8 @@ func dmBehindProxy(t *testing.T, ctx context.Context) (*matrixtest.FaultProxy, *
 	}
 	// Registered before the bot's cleanup, so it runs after the bot stopped its long-poll through it.
 	t.Cleanup(proxy.Close)
-	b := startBotAt(t, ctx, proxy.URL, &bridgetest.Inbox{})
-	alice := login(t, ctx, "alice")
-	room := openDM(t, ctx, alice, b, true)
-	return proxy, b, alice, room, bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+	_, b, alice, room, me := aliceDMAt(t, ctx, proxy.URL, true)
+	return proxy, b, alice, room, me
 }
 
 // TestRateLimited: a send answered with M_LIMIT_EXCEEDED comes back to the bridge as a

@@ -123,6 +123,23 @@ func login(t testing.TB, ctx context.Context, prefix string) *matrixtest.User {
 	return u
 }
 
+// aliceDM runs a bot recording what it hands the core, and has a new user "alice" open a DM with it;
+// me is her address there.
+func aliceDM(t testing.TB, ctx context.Context, encrypted bool) (rec *bridgetest.Inbox, b *bot, alice *matrixtest.User, room id.RoomID, me bridge.Addr) {
+	t.Helper()
+	return aliceDMAt(t, ctx, hs.URL, encrypted)
+}
+
+// aliceDMAt is aliceDM with the bot reaching the homeserver at homeserver (a proxy).
+func aliceDMAt(t testing.TB, ctx context.Context, homeserver string, encrypted bool) (rec *bridgetest.Inbox, b *bot, alice *matrixtest.User, room id.RoomID, me bridge.Addr) {
+	t.Helper()
+	rec = &bridgetest.Inbox{}
+	b = startBotAt(t, ctx, homeserver, rec)
+	alice = login(t, ctx, "alice")
+	room = openDM(t, ctx, alice, b, encrypted)
+	return rec, b, alice, room, bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+}
+
 // openDM has u open a DM with the bot and waits until both sides' syncs have shown the bot's join.
 // Dendrite's /sync can leave out an event sent while the receiver's sync is still catching up with
 // its own join; waiting for both views makes the next message land in a steady incremental sync.

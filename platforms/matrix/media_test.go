@@ -27,11 +27,7 @@ func TestMedia(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			rec := &bridgetest.Inbox{}
-			b := startBot(t, ctx, rec)
-			alice := login(t, ctx, "alice")
-			room := openDM(t, ctx, alice, b, tc.encrypted)
-			me := bridge.Addr{Platform: Name, User: alice.ID.String(), Chat: room.String()}
+			rec, b, alice, room, me := aliceDM(t, ctx, tc.encrypted)
 			photo := bridgetest.JPEGWithMetadata(t)
 
 			// In: alice sends a photo with a caption.

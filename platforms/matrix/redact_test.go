@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -15,31 +14,6 @@ import (
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
 )
-
-// deleteAll deletes ids from the chat at to the way the bridge's wipe does: batches of DeleteBatch,
-// the same batch again after a *bridge.RateLimitError's wait, any other error final. It returns how
-// many rate limits it honoured.
-func deleteAll(ctx context.Context, d bridge.Deleter, to bridge.Addr, ids []bridge.MessageID) (limited int, err error) {
-	for batch := range slices.Chunk(ids, d.DeleteBatch()) {
-		for {
-			err := d.DeleteMessages(ctx, to, batch)
-			var rl *bridge.RateLimitError
-			if !errors.As(err, &rl) {
-				if err != nil {
-					return limited, err
-				}
-				break
-			}
-			limited++
-			select {
-			case <-time.After(rl.RetryAfter):
-			case <-ctx.Done():
-				return limited, ctx.Err()
-			}
-		}
-	}
-	return limited, nil
-}
 
 // waitPowerLevels waits until the bot's own sync has brought a power-level change of room after which
 // DeletesTheirs answers want.
@@ -111,14 +85,14 @@ func TestRedactDM(t *testing.T) {
 			}
 			message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return c.Body == "Blue Fox: fox 2" })
 
-			if _, err := deleteAll(ctx, b.a, to, kept); err != nil {
+			if _, err := bridgetest.DeleteAll(ctx, b.a, to, kept); err != nil {
 				t.Fatal(err)
 			}
 			if err := alice.WaitRedacted(ctx, room, eventIDs(kept)); err != nil {
 				t.Fatal(err)
 			}
 			// A retried batch is harmless: the same transaction, or an event already redacted.
-			if _, err := deleteAll(ctx, b.a, to, kept[:1]); err != nil {
+			if _, err := bridgetest.DeleteAll(ctx, b.a, to, kept[:1]); err != nil {
 				t.Errorf("redacting again: %v", err)
 			}
 			if tc.theirs {
@@ -142,7 +116,7 @@ func TestRedactDM(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitPowerLevels(t, ctx, b, room, to, true)
-			if _, err := deleteAll(ctx, b.a, to, hers); err != nil {
+			if _, err := bridgetest.DeleteAll(ctx, b.a, to, hers); err != nil {
 				t.Fatal(err)
 			}
 			if err := alice.WaitRedacted(ctx, room, eventIDs(hers)); err != nil {
@@ -177,7 +151,7 @@ func TestRedactRateLimited(t *testing.T) {
 	if total, limited := proxy.Redactions(); total != 1 || limited != 1 {
 		t.Fatalf("%d redaction requests (%d limited) for one id, want exactly 1", total, limited)
 	}
-	honoured, err := deleteAll(ctx, b.a, to, kept)
+	honoured, err := bridgetest.DeleteAll(ctx, b.a, to, kept)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +187,7 @@ func BenchmarkRedact(b *testing.B) {
 		}
 		b.StartTimer()
 		start := time.Now()
-		if _, err := deleteAll(ctx, bt.a, to, ids); err != nil {
+		if _, err := bridgetest.DeleteAll(ctx, bt.a, to, ids); err != nil {
 			b.Fatal(err)
 		}
 		elapsed += time.Since(start)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,7 +131,7 @@ func TestRunRegistersCommandsAndReceivesInOrder(t *testing.T) {
 
 	got := rec.Wait(t, ctx, len(want))
 	for i := range want {
-		if !sameInbound(got[i], want[i]) {
+		if !bridgetest.SameInbound(got[i], want[i]) {
 			t.Fatalf("inbound %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
@@ -453,20 +452,6 @@ func TestPacingStaysUnderTheFakesLimits(t *testing.T) {
 	if n := s.Stats().RateLimited; n != 0 {
 		t.Fatalf("the fake answered 429 %d times to a paced adapter", n)
 	}
-}
-
-// sameInbound compares inbound messages, their attachments by kind (they hold functions).
-func sameInbound(a, b bridge.Inbound) bool {
-	if len(a.Attachments) != len(b.Attachments) {
-		return false
-	}
-	for i := range a.Attachments {
-		if a.Attachments[i].Kind != b.Attachments[i].Kind {
-			return false
-		}
-	}
-	a.Attachments, b.Attachments = nil, nil
-	return reflect.DeepEqual(a, b)
 }
 
 func TestPacingConfig(t *testing.T) {

@@ -133,6 +133,21 @@ func startKumo(t testing.TB, cfg bridge.Config, extra ...bridge.Platform) *kumo 
 	return startKumoWith(t, cfg, nil, extra...)
 }
 
+// startKumoWithTelegram runs a kumo with free rooms on the web and on Telegram: the real adapter,
+// polling a fake Bot API, which it returns.
+func startKumoWithTelegram(t testing.TB) (*telegramtest.Server, *kumo) {
+	t.Helper()
+	fake := telegramtest.New(t)
+	tg, err := telegram.New(telegram.Config{Token: fake.Token(), APIURL: fake.URL()},
+		slog.New(slog.DiscardHandler), telegram.WithPolling(2*time.Second, &http.Client{Timeout: 5 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := bridge.DefaultConfig()
+	cfg.PriceSat = 0
+	return fake, startKumo(t, cfg, tg)
+}
+
 // startKumoWith is startKumo with options for the web platform.
 func startKumoWith(t testing.TB, cfg bridge.Config, opts []web.Option, extra ...bridge.Platform) *kumo {
 	t.Helper()
@@ -163,6 +178,20 @@ type visitor struct {
 	console []chromedp.ConsoleMessage
 	dialogs []page.DialogType // the browser's own dialogs (beforeunload...), each accepted
 	cancel  context.CancelFunc
+}
+
+// twoInARoom opens two pages on k: "alice" opens a room, whose password it returns, and "bob"
+// joins it.
+func twoInARoom(t *testing.T, k *kumo) (alice, bob *visitor, password string) {
+	t.Helper()
+	alice = newVisitor(t, k.url, "alice")
+	bob = newVisitor(t, k.url, "bob")
+	alice.do(chromedp.Click(chromedp.ID("btn-newroom")))
+	alice.waitKind("reply", "Your room is open")
+	password = alice.code("Your room is open")
+	bob.do(chromedp.SetValue(chromedp.ID("join-password"), password), chromedp.Click(chromedp.ID("btn-join")))
+	bob.waitKind("reply", "You joined the room")
+	return alice, bob, password
 }
 
 // newVisitor opens the page in a tab of its own; setup (a viewport, a colour scheme) runs first.
@@ -579,15 +608,7 @@ func nickOfPage(v *visitor) string {
 // TestBrowserWithTelegram: a web visitor and a Telegram user (the real adapter, through the fake Bot
 // API) share a room and talk both ways.
 func TestBrowserWithTelegram(t *testing.T) {
-	fake := telegramtest.New(t)
-	tg, err := telegram.New(telegram.Config{Token: fake.Token(), APIURL: fake.URL()},
-		slog.New(slog.DiscardHandler), telegram.WithPolling(2*time.Second, &http.Client{Timeout: 5 * time.Second}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := bridge.DefaultConfig()
-	cfg.PriceSat = 0
-	k := startKumo(t, cfg, tg)
+	fake, k := startKumoWithTelegram(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

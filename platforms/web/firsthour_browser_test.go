@@ -344,13 +344,7 @@ func TestBrowserGhostLeaves(t *testing.T) {
 	const grace = 2 * time.Second
 	k := startKumoWith(t, cfg, []web.Option{web.WithResumeGrace(grace)})
 	shots := t.TempDir()
-	alice := newVisitor(t, k.url, "alice")
-	bob := newVisitor(t, k.url, "bob")
-	alice.do(chromedp.Click(chromedp.ID("btn-newroom")))
-	alice.waitKind("reply", "Your room is open")
-	password := alice.code("Your room is open")
-	bob.do(chromedp.SetValue(chromedp.ID("join-password"), password), chromedp.Click(chromedp.ID("btn-join")))
-	bob.waitKind("reply", "You joined the room")
+	alice, bob, password := twoInARoom(t, k)
 	bobNick := strings.TrimSuffix(alice.waitKind("notice", "joined"), " joined. 2 members.")
 
 	// Bob's tab closes: no page, no goodbye.

@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
-	"github.com/kumo-chat/kumo/platforms/telegram"
 	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
 )
 
@@ -68,13 +65,7 @@ func TestBrowserMedia(t *testing.T) {
 	cfg := bridge.DefaultConfig()
 	cfg.PriceSat = 0
 	k := startKumo(t, cfg)
-	alice := newVisitor(t, k.url, "alice")
-	bob := newVisitor(t, k.url, "bob")
-	alice.do(chromedp.Click(chromedp.ID("btn-newroom")))
-	alice.waitKind("reply", "Your room is open")
-	password := alice.code("Your room is open")
-	bob.do(chromedp.SetValue(chromedp.ID("join-password"), password), chromedp.Click(chromedp.ID("btn-join")))
-	bob.waitKind("reply", "You joined the room")
+	alice, bob, _ := twoInARoom(t, k)
 	// Bob, who joined, sends; alice, the creator, receives and later destroys the room.
 	nick := nickOfPage(bob)
 
@@ -147,15 +138,7 @@ func TestBrowserMedia(t *testing.T) {
 // on the page without it; a photo pasted on the page reaches Telegram as a photo without it; a
 // Telegram voice note reaches the page as a download.
 func TestBrowserMediaWithTelegram(t *testing.T) {
-	fake := telegramtest.New(t)
-	tg, err := telegram.New(telegram.Config{Token: fake.Token(), APIURL: fake.URL()},
-		slog.New(slog.DiscardHandler), telegram.WithPolling(2*time.Second, &http.Client{Timeout: 5 * time.Second}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := bridge.DefaultConfig()
-	cfg.PriceSat = 0
-	k := startKumo(t, cfg, tg)
+	fake, k := startKumoWithTelegram(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tara := telegramtest.User{ID: 4242, FirstName: "Tara"}

@@ -21,19 +21,11 @@ func (s *Server) editMessage(w http.ResponseWriter, r *http.Request, channelID, 
 		writeError(w, http.StatusBadRequest, CodeInvalidFormBody, "Invalid Form Body")
 		return
 	}
-	s.mu.Lock()
-	c := s.channels[channelID]
-	if c == nil {
-		s.mu.Unlock()
-		writeError(w, http.StatusNotFound, CodeUnknownChannel, "Unknown Channel")
+	c, i, ok := s.lockMessage(w, channelID, messageID)
+	if !ok {
 		return
 	}
-	i := slices.IndexFunc(c.messages, func(m *Message) bool { return m.ID == messageID })
 	switch {
-	case i < 0:
-		s.mu.Unlock()
-		writeError(w, http.StatusNotFound, CodeUnknownMessage, "Unknown Message")
-		return
 	case c.messages[i].AuthorID != s.Bot.ID:
 		s.mu.Unlock()
 		writeError(w, http.StatusForbidden, CodeCannotEditOthers, "Cannot edit a message authored by another user")
@@ -135,17 +127,8 @@ const (
 // any message of the channel (the person's too). A custom emoji ("name:id") the fake has none of is
 // 10014; a 21st different reaction is 30010. Both answer 204 when nothing changes.
 func (s *Server) botReaction(w http.ResponseWriter, channelID, messageID, emoji string, add bool) {
-	s.mu.Lock()
-	c := s.channels[channelID]
-	if c == nil {
-		s.mu.Unlock()
-		writeError(w, http.StatusNotFound, CodeUnknownChannel, "Unknown Channel")
-		return
-	}
-	i := slices.IndexFunc(c.messages, func(m *Message) bool { return m.ID == messageID })
-	if i < 0 {
-		s.mu.Unlock()
-		writeError(w, http.StatusNotFound, CodeUnknownMessage, "Unknown Message")
+	c, i, ok := s.lockMessage(w, channelID, messageID)
+	if !ok {
 		return
 	}
 	if emoji == "" || strings.Contains(emoji, ":") {

@@ -1,9 +1,7 @@
 package discordtest
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,18 +11,7 @@ import (
 
 func call(t *testing.T, s *Server, method, path, body string) (*http.Response, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, s.URL+"/api/v9/"+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bot "+s.Token())
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var v map[string]any
-	_ = json.Unmarshal(raw, &v)
-	return resp, v
+	return request(t, s, method, path, s.Token(), strings.NewReader(body))
 }
 
 // TestRepliesEditsReactionsInDM pins down Discord's rules the adapter relies on: a reply to a message

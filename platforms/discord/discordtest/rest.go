@@ -367,23 +367,35 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request, channelID
 	s.dispatch("MESSAGE_CREATE", intent, d)
 }
 
+// lockMessage takes s.mu and finds messageID in channelID. Where either is not there it answers
+// Discord's error (10003 Unknown Channel, 10008 Unknown Message), lets go of s.mu and returns ok
+// false; otherwise the caller holds s.mu and lets go of it.
+func (s *Server) lockMessage(w http.ResponseWriter, channelID, messageID string) (c *channel, i int, ok bool) {
+	s.mu.Lock()
+	c = s.channels[channelID]
+	if c == nil {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, CodeUnknownChannel, "Unknown Channel")
+		return nil, 0, false
+	}
+	i = slices.IndexFunc(c.messages, func(m *Message) bool { return m.ID == messageID })
+	if i < 0 {
+		s.mu.Unlock()
+		writeError(w, http.StatusNotFound, CodeUnknownMessage, "Unknown Message")
+		return nil, 0, false
+	}
+	return c, i, true
+}
+
 // deleteMessage is DELETE /channels/{channel.id}/messages/{message.id} with Discord's rules for DMs: a
 // bot deletes its own messages (204), never the other person's (403, 50003: there are no permissions
 // in a DM to grant it), and a message that is not there is 10008.
 func (s *Server) deleteMessage(w http.ResponseWriter, channelID, messageID string) {
-	s.mu.Lock()
-	c := s.channels[channelID]
-	if c == nil {
-		s.mu.Unlock()
-		writeError(w, http.StatusNotFound, CodeUnknownChannel, "Unknown Channel")
+	c, i, ok := s.lockMessage(w, channelID, messageID)
+	if !ok {
 		return
 	}
-	i := slices.IndexFunc(c.messages, func(m *Message) bool { return m.ID == messageID })
 	switch {
-	case i < 0:
-		s.mu.Unlock()
-		writeError(w, http.StatusNotFound, CodeUnknownMessage, "Unknown Message")
-		return
 	case c.messages[i].AuthorID != s.Bot.ID && c.guildID == "":
 		s.mu.Unlock()
 		writeError(w, http.StatusForbidden, CodeCannotActOnDM, "Cannot execute action on a DM channel")

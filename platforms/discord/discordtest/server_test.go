@@ -16,13 +16,17 @@ import (
 // These tests speak the raw protocol, to pin down what the fake answers where the adapter's tests (which
 // use the real discordgo) cannot easily reach.
 
-func post(t *testing.T, s *Server, path, token, body string) (*http.Response, map[string]any) {
+// request sends a raw REST request to s as the bot with token (none when empty); a JSON body, when
+// there is one, is sent as such. It returns the response and its JSON object, if any.
+func request(t *testing.T, s *Server, method, path, token string, body io.Reader) (*http.Response, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/v9/"+path, strings.NewReader(body))
+	req, _ := http.NewRequest(method, s.URL+"/api/v9/"+path, body)
 	if token != "" {
 		req.Header.Set("Authorization", "Bot "+token)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +36,11 @@ func post(t *testing.T, s *Server, path, token, body string) (*http.Response, ma
 	var v map[string]any
 	_ = json.Unmarshal(raw, &v)
 	return resp, v
+}
+
+func post(t *testing.T, s *Server, path, token, body string) (*http.Response, map[string]any) {
+	t.Helper()
+	return request(t, s, http.MethodPost, path, token, strings.NewReader(body))
 }
 
 func TestRESTLimitsAndErrors(t *testing.T) {
@@ -168,17 +177,7 @@ func TestInteractionDeadlineAndSingleAck(t *testing.T) {
 
 func del(t *testing.T, s *Server, path string) (*http.Response, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodDelete, s.URL+"/api/v9/"+path, nil)
-	req.Header.Set("Authorization", "Bot "+s.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var v map[string]any
-	_ = json.Unmarshal(raw, &v)
-	return resp, v
+	return request(t, s, http.MethodDelete, path, s.Token(), nil)
 }
 
 // TestDeleteInDM pins down Discord's rules for deleting in a DM: the bot's own messages only, unknown

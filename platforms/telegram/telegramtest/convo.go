@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -75,16 +74,9 @@ func (s *Server) editMessageText(f form) (any, *apiError) {
 	if f.get("inline_message_id") != "" {
 		return nil, badRequest("the fake has no inline messages")
 	}
-	raw := f.get("text")
-	text, ents, e := checkText(raw, f.get("parse_mode"))
+	_, text, ents, e := messageText(f, "MESSAGE_TOO_LONG")
 	if e != nil {
 		return nil, e
-	}
-	if strings.TrimSpace(text) == "" {
-		return nil, badRequest("message text is empty")
-	}
-	if utf16Len(text) > MaxText {
-		return nil, badRequest("MESSAGE_TOO_LONG")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -803,17 +803,27 @@ func checkText(raw, mode string) (string, []Entity, *apiError) {
 	}
 }
 
-func (s *Server) sendMessage(f form) (any, *apiError) {
-	raw := f.get("text")
-	text, ents, e := checkText(raw, f.get("parse_mode"))
+// messageText is a message's text field by the Bot API's rules: its markup parsed, not empty once
+// parsed, at most MaxText long (answered tooLong: sendMessage and editMessageText word it apart).
+func messageText(f form, tooLong string) (raw, text string, ents []Entity, e *apiError) {
+	raw = f.get("text")
+	text, ents, e = checkText(raw, f.get("parse_mode"))
 	if e != nil {
-		return nil, e
+		return "", "", nil, e
 	}
 	if strings.TrimSpace(text) == "" {
-		return nil, badRequest("message text is empty")
+		return "", "", nil, badRequest("message text is empty")
 	}
 	if utf16Len(text) > MaxText {
-		return nil, badRequest("message is too long")
+		return "", "", nil, badRequest("%s", tooLong)
+	}
+	return raw, text, ents, nil
+}
+
+func (s *Server) sendMessage(f form) (any, *apiError) {
+	raw, text, ents, e := messageText(f, "message is too long")
+	if e != nil {
+		return nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
