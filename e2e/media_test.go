@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
 	exif "github.com/dsoprea/go-exif/v3"
+
+	"maunium.net/go/mautrix/event"
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
@@ -81,6 +84,145 @@ func TestMediaAcrossPlatforms(t *testing.T) {
 	for _, m := range dc.Messages(dana.ch) {
 		if bytes.Contains([]byte(m.Content), []byte("big one")) || bytes.Contains([]byte(m.Content), []byte("too big")) {
 			t.Errorf("dana was shown %q", m.Content)
+		}
+	}
+}
+
+// TestMediaWeb: the real binary relays media between Telegram and the web page's own protocol: a
+// PNG the web member uploads (POST /media with the session's secret) reaches Telegram as a photo
+// without its text chunks; a JPEG sent on Telegram as a file with EXIF GPS is offered to the page at
+// a /media/<id> URL under a neutral name, without EXIF, and that URL answers 404 once the room ends.
+func TestMediaWeb(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	tg := telegramtest.New(t)
+	k := startKumo(t, setup{Lifetime: time.Hour, Telegram: tg, Web: true})
+	readyFakes(t, ctx, k, tg, nil)
+	tess, wendy := newTG(tg, "Tess"), newWeb(t, ctx, k)
+	nicks := openRoom(t, ctx, secret("wmedia-"+randHex(6)), tess, wendy)
+
+	png := bridgetest.PNGWithMetadata(t)
+	cleanPNG, _, err := bridge.StripMetadata(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wendy.upload(t, ctx, "Screenshot John Smith.png", "image/png", "a screenshot", png)
+	for n := 1; ; n++ {
+		sent, err := tg.WaitSent(ctx, tess.u.ID, n)
+		if err != nil {
+			t.Fatalf("tess never got the photo: %v", err)
+		}
+		if m := sent[n-1]; m.Method == "sendPhoto" && m.FileName == "photo.png" {
+			if !bytes.Equal(m.FileData, cleanPNG) {
+				t.Errorf("tess's photo is %d bytes, want the %d of the PNG without its chunks", len(m.FileData), len(cleanPNG))
+			}
+			if want := nicks[wendy] + ": a screenshot"; !bytes.Contains([]byte(m.Text), []byte(want)) {
+				t.Errorf("tess's photo caption %q, want %q", m.Text, want)
+			}
+			break
+		}
+	}
+
+	jpeg := bridgetest.JPEGWithMetadata(t)
+	cleanJPEG, _, err := bridge.StripMetadata(jpeg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := len(wendy.seen())
+	tg.Inject(telegramtest.Incoming{From: tess.u, Media: "document", File: jpeg, FileName: "IMG_JohnSmith.jpg", MIME: "image/jpeg", Caption: "a file"})
+	waitSeen(t, ctx, wendy, mark, "the file's caption", contains(nicks[tess]+": a file"))
+	var got webMedia
+	for _, m := range wendy.offered() {
+		if m.Name == "file.jpg" {
+			got = m
+		}
+	}
+	if got.URL == "" {
+		t.Fatalf("wendy was offered %+v, want file.jpg", wendy.offered())
+	}
+	status, data := wendy.download(t, ctx, got)
+	if status != http.StatusOK || !bytes.Equal(data, cleanJPEG) {
+		t.Errorf("wendy's download: %d, %d bytes; want 200 and the %d of the JPEG without metadata", status, len(data), len(cleanJPEG))
+	}
+	if _, err := exif.SearchAndExtractExif(data); !errors.Is(err, exif.ErrNoExif) {
+		t.Error("wendy's file has EXIF")
+	}
+
+	mark = len(wendy.seen())
+	tess.send(t, ctx, "/destroy")
+	waitSeen(t, ctx, wendy, mark, "the room's end", contains("destroyed"))
+	if status, _ := wendy.download(t, ctx, got); status != http.StatusNotFound {
+		t.Errorf("after the room ended, the file's URL answers %d, want 404", status)
+	}
+}
+
+// TestMediaMatrix: the real binary relays media between Telegram and a Matrix member in an
+// encrypted DM on the real Dendrite: a JPEG sent on Telegram as a file with EXIF GPS reaches the
+// Matrix member as an encrypted attachment (no plain URL) that decrypts to the JPEG without its
+// metadata, under a neutral name; an encrypted PNG the Matrix member sends reaches Telegram as a
+// photo without its text chunks.
+func TestMediaMatrix(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tg := telegramtest.New(t)
+	k := startKumo(t, setup{Lifetime: time.Hour, Telegram: tg, Matrix: true})
+	readyFakes(t, ctx, k, tg, nil)
+	tess, mia := newTG(tg, "Tess"), newMX(t, ctx, k, "media")
+	nicks := openRoom(t, ctx, secret("mmedia-"+randHex(6)), tess, mia)
+
+	jpeg := bridgetest.JPEGWithMetadata(t)
+	cleanJPEG, _, err := bridge.StripMetadata(jpeg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.Inject(telegramtest.Incoming{From: tess.u, Media: "document", File: jpeg, FileName: "IMG_JohnSmith.jpg", MIME: "image/jpeg", Caption: "a file"})
+	var got *event.MessageEventContent
+	for got == nil {
+		for _, c := range mia.files() {
+			if c.FileName == "file.jpg" || c.Body == "file.jpg" {
+				got = c
+			}
+		}
+		if got == nil {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("mia never got the file; got %d media messages", len(mia.files()))
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	if got.File == nil || got.URL != "" {
+		t.Errorf("mia's file: encrypted %v, plain url %q; want an encrypted attachment only", got.File != nil, got.URL)
+	}
+	plain, err := mia.u.Download(ctx, got)
+	if err != nil || !bytes.Equal(plain, cleanJPEG) {
+		t.Errorf("mia decrypts %d bytes (%v), want the %d of the JPEG without metadata", len(plain), err, len(cleanJPEG))
+	}
+	if _, err := exif.SearchAndExtractExif(plain); !errors.Is(err, exif.ErrNoExif) {
+		t.Error("mia's file has EXIF")
+	}
+
+	png := bridgetest.PNGWithMetadata(t)
+	cleanPNG, _, err := bridge.StripMetadata(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mia.sendFile(t, ctx, event.MsgImage, "Screenshot John Smith.png", "image/png", png)
+	for n := 1; ; n++ {
+		sent, err := tg.WaitSent(ctx, tess.u.ID, n)
+		if err != nil {
+			t.Fatalf("tess never got the photo: %v", err)
+		}
+		if m := sent[n-1]; m.Method == "sendPhoto" && m.FileName == "photo.png" {
+			if !bytes.Equal(m.FileData, cleanPNG) {
+				t.Errorf("tess's photo is %d bytes, want the %d of the PNG without its chunks", len(m.FileData), len(cleanPNG))
+			}
+			if !bytes.Contains([]byte(m.Text), []byte(nicks[mia])) {
+				t.Errorf("tess's photo caption %q, want it from %s", m.Text, nicks[mia])
+			}
+			break
 		}
 	}
 }

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"maunium.net/go/mautrix/crypto/attachment"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -236,6 +240,36 @@ func (p *mxPerson) seen() []string {
 	return out
 }
 
+// sendFile sends a file as an encrypting client does in an encrypted DM: encrypted with a fresh
+// key (mautrix's attachment encryption), uploaded as opaque bytes, and its key in the event.
+func (p *mxPerson) sendFile(t testing.TB, ctx context.Context, kind event.MessageType, name, mimeType string, plain []byte) {
+	t.Helper()
+	file := attachment.NewEncryptedFile()
+	data := append([]byte(nil), plain...)
+	file.EncryptInPlace(data)
+	up, err := p.u.Client.UploadBytes(ctx, data, "application/octet-stream")
+	if err != nil {
+		t.Fatalf("matrix upload: %v", err)
+	}
+	if _, err := p.u.Client.SendMessageEvent(ctx, p.dm, event.EventMessage, &event.MessageEventContent{
+		MsgType: kind, Body: name, Info: &event.FileInfo{MimeType: mimeType, Size: len(plain)},
+		File: &event.EncryptedFileInfo{EncryptedFile: *file, URL: up.ContentURI.CUString()},
+	}); err != nil {
+		t.Fatalf("matrix send file: %v", err)
+	}
+}
+
+// files is the bot's messages in the DM that carry media.
+func (p *mxPerson) files() []*event.MessageEventContent {
+	var out []*event.MessageEventContent
+	for _, e := range p.u.Messages(p.dm, p.bot) {
+		if c := e.Content.AsMessage(); c != nil && (c.File != nil || c.URL != "") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // --- The web chat: a WebSocket client speaking the page's protocol ---
 
 type webPerson struct {
@@ -256,18 +290,34 @@ type webPerson struct {
 	replyTo   map[string]string
 	edited    map[string]bool
 	reactions map[string][]string
+	// base is kumo's web address, token the session's secret from hello (for POST /media) and
+	// media the files the page was offered, in order.
+	base  string
+	token string
+	media []webMedia
+}
+
+// webMedia is a file the page is offered with a message.
+type webMedia struct {
+	URL    string `json:"url"`
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Size   int    `json:"size"`
+	Inline bool   `json:"inline"`
 }
 
 // webEvent is what the page receives (the fields the tests read).
 type webEvent struct {
-	Seq   uint64   `json:"seq"`
-	Type  string   `json:"type"`
-	Kind  string   `json:"kind"`
-	From  string   `json:"from"`
-	Text  string   `json:"text"`
-	Code  string   `json:"code"`
-	Error string   `json:"error"`
-	IDs   []string `json:"ids"`
+	Seq   uint64    `json:"seq"`
+	Type  string    `json:"type"`
+	Kind  string    `json:"kind"`
+	From  string    `json:"from"`
+	Text  string    `json:"text"`
+	Code  string    `json:"code"`
+	Error string    `json:"error"`
+	IDs   []string  `json:"ids"`
+	Token string    `json:"token"`
+	Media *webMedia `json:"media"`
 	// Lines is a combined send: the page shows one message per line.
 	Lines []struct {
 		From string `json:"from"`
@@ -288,7 +338,7 @@ func newWeb(t testing.TB, ctx context.Context, k *kumo) *webPerson {
 	if err != nil {
 		t.Fatalf("web: %v", err)
 	}
-	p := &webPerson{conn: conn, lines: map[string]string{}, replyTo: map[string]string{}, edited: map[string]bool{}, reactions: map[string][]string{}}
+	p := &webPerson{conn: conn, lines: map[string]string{}, replyTo: map[string]string{}, edited: map[string]bool{}, reactions: map[string][]string{}, base: k.url}
 	if err := conn.WriteJSON(map[string]string{"type": "hello"}); err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +355,16 @@ func (p *webPerson) read() {
 			p.err = err
 			p.mu.Unlock()
 			return
+		}
+		if ev.Type == "hello" && ev.Token != "" {
+			p.mu.Lock()
+			p.token = ev.Token
+			p.mu.Unlock()
+		}
+		if ev.Media != nil {
+			p.mu.Lock()
+			p.media = append(p.media, *ev.Media)
+			p.mu.Unlock()
 		}
 		if ev.Type == "delete" {
 			p.mu.Lock()
@@ -393,4 +453,56 @@ func (p *webPerson) seen() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.got...)
+}
+
+// upload sends a file as the page does: POST /media with the session's secret and the file's name
+// and caption percent-encoded in headers.
+func (p *webPerson) upload(t testing.TB, ctx context.Context, name, mimeType, caption string, data []byte) {
+	t.Helper()
+	p.mu.Lock()
+	token := p.token
+	p.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/media", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mimeType)
+	req.Header.Set("X-Kumo-Token", token)
+	req.Header.Set("X-Kumo-Name", url.PathEscape(name))
+	req.Header.Set("X-Kumo-Caption", url.PathEscape(caption))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("web upload: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("web upload: %s: %s", resp.Status, b)
+	}
+}
+
+// offered is the files the page was offered so far.
+func (p *webPerson) offered() []webMedia {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]webMedia(nil), p.media...)
+}
+
+// download fetches a file the page was offered, as the page's link does; it returns the status.
+func (p *webPerson) download(t testing.TB, ctx context.Context, m webMedia) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+m.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("web download: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("web download: %v", err)
+	}
+	return resp.StatusCode, b
 }
