@@ -47,6 +47,9 @@ func (b *Bridge) take(waiting []delivery) int {
 	if p, ok := b.platforms[waiting[0].to.Platform]; ok {
 		lim = p.Limits()
 	}
+	if lim.SendsAlone {
+		return 1
+	}
 	budget := -1 // no length limit: only maxLines bounds the send
 	if lim.MaxText > 0 {
 		budget = lim.MaxText - lim.Overhead

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
+	"github.com/kumo-chat/kumo/lightning"
 )
 
 // room3 opens a free room with alice (tg, the sender), bob (dc, the recipient under test) and carol
@@ -291,5 +292,41 @@ func TestTextsOfSeveralLinesGoAlone(t *testing.T) {
 	}
 	if got, want := strings.Join(shape, " "), "a0 [a1,a2] two/lines [a3,a4]"; got != want {
 		t.Fatalf("bob's chat: %s, want %s", got, want)
+	}
+}
+
+// A platform that sends as often as it likes (Limits.SendsAlone, the web page) gets a backlog one
+// message per send: combining would save nothing, and every message keeps an id of its own.
+func TestPlatformsThatSendAloneGetNoCombinedSends(t *testing.T) {
+	cfg := testConfig(free)
+	logs, log := debugLog()
+	h := &harness{
+		dev:  lightning.NewDev(log),
+		tg:   bridgetest.New("tg", bridge.Limits{MaxText: 4096}),
+		dc:   bridgetest.New("dc", bridge.Limits{MaxText: 2000, SendsAlone: true}),
+		logs: logs,
+	}
+	h.run(t, cfg, log, h.tg, h.dc)
+	alice, bob, _, nick := room3(t, h)
+	release := h.dc.Hold()
+	h.tg.Say(t, alice, "m0")
+	h.dc.WaitHeld(t, 1)
+	for i := 1; i <= 5; i++ {
+		h.tg.Say(t, alice, fmt.Sprint("m", i))
+	}
+	queuedUntil(t, h, 5)
+	release()
+	got := h.dc.WaitFor(t, bob.Chat, wait, "six relays", func(ms []bridge.Message) bool { return len(relays(ms)) == 6 })
+	var texts []string
+	for _, m := range got {
+		if len(m.Lines) > 0 {
+			t.Fatalf("a combined send reached a platform that sends alone:\n%s", bridgetest.Dump(got))
+		}
+		if m.Kind == bridge.KindRelay && m.From == nick {
+			texts = append(texts, m.Text)
+		}
+	}
+	if want := "m0 m1 m2 m3 m4 m5"; strings.Join(texts, " ") != want {
+		t.Fatalf("bob read %q, want %q", strings.Join(texts, " "), want)
 	}
 }

@@ -215,6 +215,10 @@ type Limits struct {
 	// LineOverhead is what rendering adds to each line of a combined send (Message.Lines) beyond
 	// "pseudonym: text" and the newline between lines: the markup around each pseudonym.
 	LineOverhead int
+	// SendsAlone says the platform lets the bot send as often as it likes (kumo's own web page):
+	// combining a backlog into one send would save nothing there, so every message goes alone and
+	// edits, unsends and reactions always act on a message of its own.
+	SendsAlone bool
 	// TextLen measures text the way the platform counts it, after the adapter's escaping. It must be
 	// additive: TextLen(a+b) == TextLen(a)+TextLen(b) for any split on a grapheme boundary. Nil means
 	// UTF-16 code units, which is how Telegram counts and is never less than Discord's count.

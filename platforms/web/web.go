@@ -186,8 +186,10 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 func (p *Adapter) Name() string { return Name }
 
 // Limits: the page shows any length, but the bridge splits at MaxText so one bubble stays readable.
+// The page takes every message as its own send (there is no rate to stay under), so the core never
+// combines a backlog for it.
 func (p *Adapter) Limits() bridge.Limits {
-	return bridge.Limits{MaxText: MaxText}
+	return bridge.Limits{MaxText: MaxText, SendsAlone: true}
 }
 
 // Run accepts visitors and hands what they send to h until ctx ends, then tells every open page that
