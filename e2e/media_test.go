@@ -64,18 +64,7 @@ func TestMediaAcrossPlatforms(t *testing.T) {
 		t.Fatal(err)
 	}
 	dc.SendDMFiles(dana.u.ID, "", 0, discordtest.Attachment{Filename: "Screenshot John Smith.png", ContentType: "image/png", Data: png})
-	for n := 1; ; n++ {
-		sent, err := tg.WaitSent(ctx, tess.u.ID, n)
-		if err != nil {
-			t.Fatalf("tess never got the photo: %v", err)
-		}
-		if m := sent[n-1]; m.Method == "sendPhoto" && m.FileName == "photo.png" {
-			if !bytes.Equal(m.FileData, cleanPNG) {
-				t.Errorf("tess's photo is %d bytes, want the %d of the PNG without its chunks", len(m.FileData), len(cleanPNG))
-			}
-			break
-		}
-	}
+	photoTo(t, ctx, tg, tess, cleanPNG)
 
 	mark := len(tess.seen())
 	tg.Inject(telegramtest.Incoming{From: tess.u, Media: "document", File: make([]byte, 11<<20), FileName: "big.bin", Caption: "big one"})
@@ -108,20 +97,9 @@ func TestMediaWeb(t *testing.T) {
 		t.Fatal(err)
 	}
 	wendy.upload(t, ctx, "Screenshot John Smith.png", "image/png", "a screenshot", png)
-	for n := 1; ; n++ {
-		sent, err := tg.WaitSent(ctx, tess.u.ID, n)
-		if err != nil {
-			t.Fatalf("tess never got the photo: %v", err)
-		}
-		if m := sent[n-1]; m.Method == "sendPhoto" && m.FileName == "photo.png" {
-			if !bytes.Equal(m.FileData, cleanPNG) {
-				t.Errorf("tess's photo is %d bytes, want the %d of the PNG without its chunks", len(m.FileData), len(cleanPNG))
-			}
-			if want := nicks[wendy] + ": a screenshot"; !bytes.Contains([]byte(m.Text), []byte(want)) {
-				t.Errorf("tess's photo caption %q, want %q", m.Text, want)
-			}
-			break
-		}
+	m := photoTo(t, ctx, tg, tess, cleanPNG)
+	if want := nicks[wendy] + ": a screenshot"; !bytes.Contains([]byte(m.Text), []byte(want)) {
+		t.Errorf("tess's photo caption %q, want %q", m.Text, want)
 	}
 
 	jpeg := bridgetest.JPEGWithMetadata(t)
@@ -210,19 +188,26 @@ func TestMediaMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	mia.sendFile(t, ctx, event.MsgImage, "Screenshot John Smith.png", "image/png", png)
+	m := photoTo(t, ctx, tg, tess, cleanPNG)
+	if !bytes.Contains([]byte(m.Text), []byte(nicks[mia])) {
+		t.Errorf("tess's photo caption %q, want it from %s", m.Text, nicks[mia])
+	}
+}
+
+// photoTo waits for the first photo.png that u's Telegram chat was sent, checks that its bytes are
+// want (the PNG without its chunks), and returns it.
+func photoTo(t *testing.T, ctx context.Context, tg *telegramtest.Server, u *tgPerson, want []byte) telegramtest.Sent {
+	t.Helper()
 	for n := 1; ; n++ {
-		sent, err := tg.WaitSent(ctx, tess.u.ID, n)
+		sent, err := tg.WaitSent(ctx, u.u.ID, n)
 		if err != nil {
-			t.Fatalf("tess never got the photo: %v", err)
+			t.Fatalf("%s never got the photo: %v", u.u.FirstName, err)
 		}
 		if m := sent[n-1]; m.Method == "sendPhoto" && m.FileName == "photo.png" {
-			if !bytes.Equal(m.FileData, cleanPNG) {
-				t.Errorf("tess's photo is %d bytes, want the %d of the PNG without its chunks", len(m.FileData), len(cleanPNG))
+			if !bytes.Equal(m.FileData, want) {
+				t.Errorf("%s's photo is %d bytes, want the %d of the PNG without its chunks", u.u.FirstName, len(m.FileData), len(want))
 			}
-			if !bytes.Contains([]byte(m.Text), []byte(nicks[mia])) {
-				t.Errorf("tess's photo caption %q, want it from %s", m.Text, nicks[mia])
-			}
-			break
+			return m
 		}
 	}
 }
