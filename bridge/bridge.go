@@ -655,6 +655,9 @@ func (b *Bridge) deliver(key string, d delivery) {
 	if d.op != nil {
 		if d.trace.Room == "" || b.store.Tracing(d.trace) {
 			b.runOp(key, d)
+		} else if d.op.action == ActionUnsend {
+			// Their chat was wiped already: nothing to delete, but the map waits for every member.
+			b.store.TakeCopies(d.op.room, d.op.key, d.to.Key())
 		}
 		return
 	}

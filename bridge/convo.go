@@ -109,7 +109,7 @@ func (b *Bridge) edit(room rooms.Room, me rooms.Member, said rooms.Said, text st
 
 // unsend queues the deletion of every copy; own are the author's messages to delete with it.
 func (b *Bridge) unsend(room rooms.Room, said rooms.Said, own []MessageID) {
-	if _, ok := b.store.Unsay(room.ID, said.Key); !ok {
+	if _, ok := b.store.Unsay(room.ID, said.Key, len(room.Members)); !ok {
 		return
 	}
 	b.stats.unsent.Add(1)

@@ -62,6 +62,7 @@ type said struct {
 	copies                map[string][]string
 	reacts                []Reaction
 	gone                  bool            // taken back: waiting for TakeCopies
+	takers                int             // TakeCopies still due after Unsay (one per member)
 	combined              map[string]bool // members whose copy carries other messages too
 }
 
@@ -270,8 +271,9 @@ func (s *Store) Edited(roomID, key, text string) (Said, bool) {
 
 // Unsay marks the message key taken back by its author: it is found no more, and each member's
 // copies wait for TakeCopies (in that member's delivery order, so that a copy still on its way is
-// deleted too); the message is forgotten once every member's were taken. It returns what it was.
-func (s *Store) Unsay(roomID, key string) (Said, bool) {
+// deleted too); the message is forgotten once takers calls (one per member the unsend goes to) ran.
+// It returns what it was.
+func (s *Store) Unsay(roomID, key string, takers int) (Said, bool) {
 	var out Said
 	var found bool
 	s.withConvo(roomID, func(c *convo, _ *refBook) {
@@ -279,7 +281,7 @@ func (s *Store) Unsay(roomID, key string) (Said, bool) {
 		if !ok || m.gone {
 			return
 		}
-		m.gone = true
+		m.gone, m.takers = true, takers
 		out, found = m.view(key), true
 	})
 	return out, found
@@ -296,9 +298,12 @@ func (s *Store) TakeCopies(roomID, key, member string) (ids []string, combined b
 		}
 		ids = m.copies[member]
 		delete(m.copies, member)
+		if m.gone {
+			m.takers--
+		}
 		if combined = m.combined[member]; combined {
 			// The copy is shared with other messages: it stays, for them and for the wipe.
-			if m.gone && len(m.copies) == 0 {
+			if m.done() {
 				c.forget(key)
 			}
 			return
@@ -307,7 +312,7 @@ func (s *Store) TakeCopies(roomID, key, member string) (ids []string, combined b
 			delete(c.byCopy, copyKey(member, id))
 			b.drop(member, id)
 		}
-		if m.gone && len(m.copies) == 0 {
+		if m.done() {
 			c.forget(key)
 		}
 	})
@@ -373,6 +378,11 @@ func (b *refBook) shared(member, id string) string {
 	}
 	return strings.Clone(id)
 }
+
+// done says a message taken back can be forgotten: every member's TakeCopies ran. Not sooner, even
+// with no copy left: a member's copy may still be on its way (recorded when its send returns, just
+// before that member's TakeCopies runs), and forgotten it would stay in their chat for good.
+func (s *said) done() bool { return s.gone && s.takers <= 0 }
 
 func (s *said) markCombined(member string) {
 	if s.combined == nil {

@@ -88,7 +88,7 @@ func TestConvoMapsCopies(t *testing.T) {
 	if refs := s.TakeRefs(tb); !slices.Equal(refs, []string{"b7"}) {
 		t.Fatalf("b's wipe record after the re-split: %q", refs)
 	}
-	if _, ok := s.Unsay(r.ID, key); !ok {
+	if _, ok := s.Unsay(r.ID, key, 3); !ok {
 		t.Fatal("Unsay found nothing")
 	}
 	if _, ok := s.Find(r.ID, c.Key(), "c3"); ok {
@@ -100,7 +100,7 @@ func TestConvoMapsCopies(t *testing.T) {
 	}
 	s.TakeCopies(r.ID, key, a.Key())
 	s.TakeCopies(r.ID, key, b.Key())
-	if _, ok := s.Unsay(r.ID, key); ok {
+	if _, ok := s.Unsay(r.ID, key, 3); ok {
 		t.Fatal("a message whose copies were all taken is still mapped")
 	}
 
@@ -114,6 +114,59 @@ func TestConvoMapsCopies(t *testing.T) {
 	}
 	if _, ok := s.Say(r.ID, a.Key(), "a3", "Quiet Fox", "after"); ok {
 		t.Fatal("a closed room maps new messages")
+	}
+}
+
+// An unsend reaches each member in their delivery order: a copy recorded after the other members'
+// copies were already taken (its send was still on its way) is still handed to its member's
+// TakeCopies, whichever member comes last; once every member's ran, the message is forgotten.
+func TestConvoUnsendWaitsForEveryMember(t *testing.T) {
+	for _, late := range []string{"a", "b", "c"} {
+		t.Run("late "+late, func(t *testing.T) {
+			s := newStore(t, rooms.Config{}, nil)
+			ms := map[string]rooms.Member{"a": member("a"), "b": member("b"), "c": member("c")}
+			r, _, err := s.Open(ms["a"], "twelve chars!")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []string{"b", "c"} {
+				if _, _, err := s.Join("twelve chars!", ms[n], ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			key, _ := s.Say(r.ID, ms["a"].Key(), "a1", "Quiet Fox", "hello")
+			for _, n := range []string{"b", "c"} {
+				if n != late {
+					s.AddCopies(r.ID, key, ms[n].Key(), n+"1")
+				}
+			}
+			if _, ok := s.Unsay(r.ID, key, 3); !ok {
+				t.Fatal("Unsay found nothing")
+			}
+			for _, n := range []string{"a", "b", "c"} {
+				if n != late {
+					s.TakeCopies(r.ID, key, ms[n].Key())
+				}
+			}
+			tl := rooms.Trace{Room: r.ID, Member: ms[late].Key()}
+			s.Keep(tl, late+"9")
+			s.AddCopies(r.ID, key, ms[late].Key(), late+"9") // its send returns only now
+			want := []string{late + "9"}
+			if late == "a" {
+				want = []string{"a1", "a9"} // the author's own message goes with it
+			}
+			if ids, _ := s.TakeCopies(r.ID, key, ms[late].Key()); !slices.Equal(ids, want) {
+				t.Fatalf("the late member's copies to delete: %q, want %q", ids, want)
+			}
+			if refs := s.TakeRefs(tl); len(refs) != 0 {
+				t.Fatalf("a deleted copy is still in the wipe record: %q", refs)
+			}
+			// Every member's TakeCopies ran: the message is forgotten, so nothing more attaches to it.
+			s.AddCopies(r.ID, key, ms[late].Key(), late+"10")
+			if ids, _ := s.TakeCopies(r.ID, key, ms[late].Key()); ids != nil {
+				t.Fatalf("a forgotten message still collects copies: %q", ids)
+			}
+		})
 	}
 }
 
@@ -211,7 +264,7 @@ func TestConvoCombinedCopy(t *testing.T) {
 			t.Fatalf("%s: combined %v", k, got.Combined)
 		}
 	}
-	s.Unsay(r.ID, k1)
+	s.Unsay(r.ID, k1, 2)
 	if ids, combined := s.TakeCopies(r.ID, k1, b.Key()); !combined || !slices.Equal(ids, []string{"b9"}) {
 		t.Fatalf("TakeCopies of a combined copy = %q, %v", ids, combined)
 	}
