@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kumo-chat/kumo/bridge"
 	"github.com/kumo-chat/kumo/bridge/bridgetest"
@@ -76,7 +77,24 @@ func TestEditAndUnsendInACombinedSend(t *testing.T) {
 			for _, l := range []string{"l1", "l2", "l3"} {
 				h.sp.Say(t, h.c, l)
 			}
-			queuedUntil2(t, h, 3)
+			// Once the other recipient (not held) shows l3, alone or combined, and three messages wait, c's lane has
+			// handed all three to the held one. (Not an exact count of every queue: under load
+			// another recipient's delivery may still be in a queue at that moment.)
+			op, other := h.pl, h.bb
+			if tc.onPL {
+				op, other = h.cv.Platform, h.a
+			}
+			op.WaitChat(t, other.Chat, wait, "l3 in the other chat", func(ss []bridgetest.Shown) bool {
+				return slices.ContainsFunc(ss, func(s bridgetest.Shown) bool {
+					return !s.Own && s.Msg.Kind == bridge.KindRelay && (s.Msg.Text == "l3" || strings.HasSuffix(lineTexts(s.Msg), "l3"))
+				})
+			})
+			for deadline := time.Now().Add(wait); h.b.Stats().QueuedMessages < 3; {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d messages queued, want at least 3", h.b.Stats().QueuedMessages)
+				}
+				time.Sleep(time.Millisecond)
+			}
 			release()
 			var sent bridgetest.Shown
 			p.WaitChat(t, to.Chat, wait, "the combined send", func(ss []bridgetest.Shown) bool {

@@ -42,6 +42,8 @@ func startConvo(t *testing.T, mutate func(*bridge.Config)) *convoHarness {
 	h.a, h.bb, h.c = h.cv.User("a"), h.pl.User("b"), h.sp.User("c")
 	h.cv.Say(t, h.a, "/newroom")
 	pw := h.cv.WaitText(t, h.a.Chat, "Your room is open").Code
+	// The creator key follows a moment later: a test that holds a's chat must not hold it instead.
+	h.cv.WaitText(t, h.a.Chat, "creator key")
 	h.pl.Say(t, h.bb, pw)
 	h.pl.WaitText(t, h.bb.Chat, "You joined")
 	h.sp.Say(t, h.c, pw)
