@@ -52,7 +52,7 @@ func (s *Server) serveAttachment(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(a.Data)
 }
 
-// Downloads counts GETs of attachment addresses.
+// Downloads counts GETs of CDN addresses: attachments' and stickers'.
 func (s *Server) Downloads() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -65,11 +65,17 @@ const FlagVoiceMessage = 1 << 13
 // SendDMFiles makes the user send files in their DM with the bot, with content as their text;
 // flags are the message's (FlagVoiceMessage for a voice note). It returns the message id.
 func (s *Server) SendDMFiles(userID, content string, flags int, files ...Attachment) string {
+	return s.userDM(userID, content, flags, files, nil)
+}
+
+// userDM stores a message the user sent in their DM with the bot and delivers it as MESSAGE_CREATE,
+// with its files' CDN addresses and its stickers as sticker_items (sticker.go).
+func (s *Server) userDM(userID, content string, flags int, files []Attachment, stickers []Sticker) string {
 	s.mu.Lock()
 	ch := s.dmChannelLocked(userID)
 	id := s.newID()
 	author := s.userJSON(userID)
-	m := &Message{ID: id, ChannelID: ch, AuthorID: userID, Content: content, Flags: flags, Attachments: files}
+	m := &Message{ID: id, ChannelID: ch, AuthorID: userID, Content: content, Flags: flags, Attachments: files, Stickers: stickers}
 	if c := s.channels[ch]; c != nil {
 		c.messages = append(c.messages, m)
 	}
@@ -85,6 +91,10 @@ func (s *Server) SendDMFiles(userID, content string, flags int, files ...Attachm
 		"id": id, "channel_id": ch, "author": author, "content": content, "type": 0, "flags": flags,
 		"timestamp": time.Now().UTC().Format(time.RFC3339Nano), "tts": false, "mention_everyone": false,
 		"mentions": []any{}, "mention_roles": []any{}, "attachments": atts, "embeds": []any{}, "pinned": false,
+	}
+	if len(stickers) > 0 {
+		// Discord sends sticker_items only on a message that has some.
+		d["sticker_items"] = stickerItems(stickers)
 	}
 	s.dispatch("MESSAGE_CREATE", IntentDirectMessages, d)
 	return id

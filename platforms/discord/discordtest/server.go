@@ -99,6 +99,8 @@ type Message struct {
 	// AllowedMentions is nil when the request carried none (Discord then parses every mention).
 	AllowedMentions *AllowedMentions
 	Attachments     []Attachment
+	// Stickers are the stickers a person sent on it (sticker_items).
+	Stickers []Sticker
 	// Interaction is the id of the interaction this message answers ("" for a plain message).
 	Interaction string
 	// Deferred is set while the message is an interaction's "thinking..." placeholder.
@@ -161,6 +163,7 @@ type Server struct {
 	requests     int
 	deletes      map[string]int        // DELETE requests per message id, answered or not
 	files        map[string]Attachment // attachments by id, for their CDN address (media.go)
+	stickers     map[string]Sticker    // stickers by id, for their CDN address (sticker.go)
 	downloads    int
 
 	gw gateway
@@ -208,6 +211,8 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/api/v9/", s.serveREST)
 	mux.HandleFunc("/gateway/", s.serveGateway)
 	mux.HandleFunc("GET /attachments/", s.serveAttachment)
+	// Stickers are on media.discordapp.net, which clients of the fake reach here too.
+	mux.HandleFunc("GET /stickers/", s.serveSticker)
 	s.http = httptest.NewServer(mux)
 	s.URL = s.http.URL
 	return s
@@ -327,6 +332,7 @@ func (s *Server) Messages(channelID string) []Message {
 		}
 		cp := *m
 		cp.Attachments = append([]Attachment(nil), m.Attachments...)
+		cp.Stickers = slices.Clone(m.Stickers)
 		cp.BotReactions = slices.Clone(m.BotReactions)
 		out = append(out, cp)
 	}
@@ -346,6 +352,7 @@ func (s *Server) Shown(channelID string) []Message {
 	for _, m := range c.messages {
 		cp := *m
 		cp.Attachments = append([]Attachment(nil), m.Attachments...)
+		cp.Stickers = slices.Clone(m.Stickers)
 		cp.BotReactions = slices.Clone(m.BotReactions)
 		out = append(out, cp)
 	}
