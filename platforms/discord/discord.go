@@ -203,7 +203,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Adapter, error) {
 	// Handlers run in the gateway's reading goroutine and only queue the event: order is kept.
 	s.SyncEvents = true
 	// discordgo's Endpoint* variables are package-level and computed at init: rather than touching
-	// them, the transport moves requests to api_url. The gateway URL comes from GET /gateway.
+	// them, the transport moves requests to api_url, those for stickers' images too (the adapter
+	// makes their address itself, media.go). The gateway URL comes from GET /gateway.
 	s.Client = &http.Client{Timeout: 20 * time.Second, Transport: tr}
 	s.Dialer = &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 10 * time.Second}
 	a.s = s
@@ -409,18 +410,28 @@ func (a *Adapter) onMessage(ctx context.Context, h bridge.Handler, m *discordgo.
 	}
 	a.rememberDM(m.Author.ID, m.ChannelID)
 	from := bridge.Addr{Platform: Name, User: m.Author.ID, Chat: m.ChannelID}
-	if atts := a.attachments(m); len(atts) > 0 {
-		// Files, photos and voice messages go with the text as their caption (media.go).
-		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: m.Content, ID: bridge.MessageID(m.ID), Attachments: atts})
-	} else if m.Content != "" {
-		in := bridge.Inbound{From: from, Text: m.Content, ID: bridge.MessageID(m.ID)}
+	stickers, lines, other := a.stickers(m.StickerItems)
+	text := m.Content
+	for _, l := range lines {
+		// A sticker without an image is relayed as a line of the message, after its text.
+		if text != "" {
+			text += "\n"
+		}
+		text += l
+	}
+	if atts := append(a.attachments(m), stickers...); len(atts) > 0 {
+		// Files, photos, voice messages and stickers go with the text as their caption (media.go).
+		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: text, ID: bridge.MessageID(m.ID), Attachments: atts})
+	} else if text != "" {
+		in := bridge.Inbound{From: from, Text: text, ID: bridge.MessageID(m.ID)}
 		if m.Type == discordgo.MessageTypeReply && m.MessageReference != nil {
 			in.ReplyTo = bridge.MessageID(m.MessageReference.MessageID)
 		}
 		h.HandleInbound(ctx, in)
 	}
-	// Stickers are not relayed (they are no attachment to fetch); the core tells the sender so.
-	if len(m.StickerItems) > 0 || (m.Content == "" && len(m.Attachments) == 0 && len(m.Embeds) == 0) {
+	// A sticker of a format newer than this code, and a message with nothing kumo relays, are not
+	// relayed; the core tells the sender so.
+	if other || (m.Content == "" && len(m.Attachments) == 0 && len(m.Embeds) == 0 && len(m.StickerItems) == 0) {
 		h.HandleInbound(ctx, bridge.Inbound{From: from, NonText: true, ID: bridge.MessageID(m.ID)})
 	}
 }
@@ -776,8 +787,9 @@ func padResetAfter(h http.Header) {
 	h.Set("X-RateLimit-Reset-After", strconv.FormatFloat(secs+resetPad.Seconds(), 'f', 3, 64))
 }
 
-// transport moves requests for discord.com to api_url (tests), and watches for global 429s, which
-// discordgo's RateLimitError does not tell apart from a route's.
+// transport moves requests for discord.com and for stickers' images (stickerHost) to api_url
+// (tests), and watches for global 429s, which discordgo's RateLimitError does not tell apart from a
+// route's. Attachments need no moving: their address comes with the message.
 type transport struct {
 	base     http.RoundTripper
 	api      *url.URL
@@ -785,7 +797,7 @@ type transport struct {
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.api != nil && req.URL.Host == "discord.com" {
+	if t.api != nil && (req.URL.Host == "discord.com" || req.URL.Host == stickerHost) {
 		req = req.Clone(req.Context())
 		req.URL.Scheme = t.api.Scheme
 		req.URL.Host = t.api.Host

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/bwmarrin/discordgo"
@@ -48,6 +49,55 @@ func (a *Adapter) attachments(m *discordgo.Message) []bridge.Attachment {
 		out = append(out, bridge.Attachment{Kind: kind, MIME: mt, Name: at.Filename, Size: int64(at.Size), Fetch: a.fetcher(at.URL)})
 	}
 	return out
+}
+
+// stickerHost serves stickers' images. GIF stickers are only on the media proxy, not on
+// cdn.discordapp.com (discord-api-docs#6831), and PNG ones are there as well, so one host serves
+// every sticker. discordgo has no endpoint for them.
+const stickerHost = "media.discordapp.net"
+
+// maxSticker bounds a sticker's download. Discord takes sticker uploads of at most 512 KiB; twice
+// that leaves room, and spares the bridge reserving its whole media limit for a small image whose
+// size Discord does not declare.
+const maxSticker = 1 << 20
+
+// stickerLine stands in for a sticker no other platform can show: a Lottie animation (Discord's own
+// animated stickers) has no image to send. It says only that a sticker was sent: a sticker's name
+// (a server's custom one is named by whoever made it) could tell who sent it, or from which server.
+// It is shorter than a room password may be (rooms.MinPasswordLen, 12), so that from someone in no
+// room the core does not take it for a guess at one.
+const stickerLine = "🏷️ sticker"
+
+// stickers sorts a message's stickers: those Discord serves as an image become attachments of
+// Kind bridge.MediaSticker, static ones and animated (APNG, GIF) alike, fetched from the CDN like
+// files; a Lottie one becomes a stickerLine; other reports one of a format this code does not know.
+func (a *Adapter) stickers(items []*discordgo.StickerItem) (atts []bridge.Attachment, lines []string, other bool) {
+	for _, st := range items {
+		if st == nil {
+			continue
+		}
+		var ext, mt string
+		switch st.FormatType {
+		case discordgo.StickerFormatTypePNG, discordgo.StickerFormatTypeAPNG:
+			// An APNG is served as a PNG whose frames stay in it: animated where it is shown.
+			ext, mt = "png", "image/png"
+		case discordgo.StickerFormatTypeGIF:
+			ext, mt = "gif", "image/gif"
+		case discordgo.StickerFormatTypeLottie:
+			lines = append(lines, stickerLine)
+			continue
+		default:
+			other = true
+			continue
+		}
+		if _, err := strconv.ParseUint(st.ID, 10, 64); err != nil {
+			other = true // not a snowflake: nothing to put in an address
+			continue
+		}
+		u := "https://" + stickerHost + "/stickers/" + st.ID + "." + ext
+		atts = append(atts, bridge.Attachment{Kind: bridge.MediaSticker, MIME: mt, Name: "sticker." + ext, MaxFetch: maxSticker, Fetch: a.fetcher(u)})
+	}
+	return atts, lines, other
 }
 
 // fetcher downloads an attachment's CDN address into memory, reading at most limit bytes.
