@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -829,6 +830,10 @@ func classify(err error) error {
 	case errcode == mautrix.MForbidden.ErrCode || errcode == mautrix.MNotFound.ErrCode:
 		// Not in the room (any more), or no such room: nobody to write to there.
 		return fmt.Errorf("matrix: %w: %w", bridge.ErrRecipientGone, err)
+	case errcode == mautrix.MTooLarge.ErrCode || code == http.StatusRequestEntityTooLarge:
+		// Dendrite answers an upload over max_file_size_bytes with 413 and M_UNKNOWN, Synapse with
+		// M_TOO_LARGE: either way the sender must hear it was too big, not that it failed.
+		return fmt.Errorf("matrix: %w: %w: %w", bridge.ErrTooBig, bridge.ErrRejected, err)
 	case code >= 400 && code < 500 && code != 408:
 		return fmt.Errorf("matrix: %w: %w", bridge.ErrRejected, err)
 	}

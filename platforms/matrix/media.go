@@ -156,15 +156,17 @@ func (a *Adapter) SendMedia(ctx context.Context, to bridge.Addr, md bridge.Media
 	if md.Kind == bridge.MediaVoice {
 		content.MSC3245Voice = &event.MSC3245Voice{}
 	}
+	// The upload comes first: refused (too big, rate-limited) it leaves nothing in the chat, so
+	// neither the sender's answer nor the core's retry meets a pseudonym line without its file.
+	if err := a.upload(ctx, roomID, content, md.Data, md.MIME); err != nil {
+		return nil, err
+	}
 	var ids []bridge.MessageID
 	id, err := a.send(ctx, roomID, render(m))
 	if id != "" {
 		ids = append(ids, id)
 	}
 	if err != nil {
-		return ids, err
-	}
-	if err := a.upload(ctx, roomID, content, md.Data, md.MIME); err != nil {
 		return ids, err
 	}
 	id, err = a.send(ctx, roomID, content)
@@ -191,11 +193,7 @@ func (a *Adapter) upload(ctx context.Context, roomID id.RoomID, content *event.M
 	}
 	up, err := a.cli.UploadBytes(ctx, data, mime)
 	if err != nil {
-		err = classify(fmt.Errorf("upload: %w", err))
-		if strings.Contains(err.Error(), "M_TOO_LARGE") {
-			err = fmt.Errorf("%w: %w", bridge.ErrTooBig, err)
-		}
-		return err
+		return classify(fmt.Errorf("upload: %w", err))
 	}
 	if file != nil {
 		content.File = &event.EncryptedFileInfo{EncryptedFile: *file, URL: up.ContentURI.CUString()}

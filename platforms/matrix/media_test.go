@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,23 @@ func TestMedia(t *testing.T) {
 			}
 			if n := alice.DecryptFailures(); n != 0 {
 				t.Errorf("alice could not decrypt %d events", n)
+			}
+
+			// A file over the homeserver's max_file_size_bytes (10 MiB here) is refused as too big
+			// and leaves nothing in the chat: no pseudonym line without its file.
+			ids, err = b.a.SendMedia(ctx, me, bridge.Media{Kind: bridge.MediaFile, MIME: "application/octet-stream", Name: "file.bin", Data: make([]byte, 11<<20)},
+				bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: "too big"})
+			if !errors.Is(err, bridge.ErrTooBig) || len(ids) != 0 {
+				t.Fatalf("SendMedia of 11 MiB = %v, %v; want no ids and ErrTooBig", ids, err)
+			}
+			if _, err := b.a.SendText(ctx, me, bridge.Message{Kind: bridge.KindRelay, From: "Blue Fox", Text: "after"}); err != nil {
+				t.Fatal(err)
+			}
+			message(t, ctx, alice, room, b.id, func(c *event.MessageEventContent) bool { return c.Body == "Blue Fox: after" })
+			for _, e := range alice.Messages(room, b.id) {
+				if c := e.Content.AsMessage(); strings.Contains(c.Body, "too big") || c.FileName == "file.bin" {
+					t.Errorf("the refused file left %q in the chat", c.Body)
+				}
 			}
 		})
 	}
