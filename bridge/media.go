@@ -317,10 +317,7 @@ func kindName(k MediaKind) string {
 func NeutralName(kind MediaKind, name, mimeType string) string {
 	ext := strings.ToLower(path.Ext(strings.ReplaceAll(name, "\\", "/")))
 	if !validExt(ext) {
-		ext = ""
-		if exts, _ := mime.ExtensionsByType(mimeType); len(exts) > 0 {
-			ext = exts[0]
-		}
+		ext = extFor(mimeType)
 	}
 	base := "file"
 	switch kind {
@@ -338,6 +335,45 @@ func NeutralName(kind MediaKind, name, mimeType string) string {
 		base = "sticker"
 	}
 	return base + ext
+}
+
+// extFor is the extension a file of mimeType is known by. The usual ones come first: the system's
+// table (mime.ExtensionsByType, sorted) would name a JPEG ".jfif", a text ".asc" and an Ogg voice
+// note ".oga", and differs from one machine to the next.
+func extFor(mimeType string) string {
+	mt, _, _ := mime.ParseMediaType(mimeType)
+	switch mt {
+	case "image/jpeg":
+		return ".jpg"
+	case "image/png":
+		return ".png"
+	case "image/gif":
+		return ".gif"
+	case "image/webp":
+		return ".webp"
+	case "audio/ogg", "audio/opus":
+		return ".ogg"
+	case "audio/mpeg":
+		return ".mp3"
+	case "audio/mp4":
+		return ".m4a"
+	case "video/mp4":
+		return ".mp4"
+	case "video/webm":
+		return ".webm"
+	case "video/quicktime":
+		return ".mov"
+	case "text/plain":
+		return ".txt"
+	case "application/pdf":
+		return ".pdf"
+	case "application/zip":
+		return ".zip"
+	}
+	if exts, _ := mime.ExtensionsByType(mt); len(exts) > 0 && validExt(exts[0]) {
+		return exts[0]
+	}
+	return ""
 }
 
 // validExt accepts a short extension of letters and digits: anything else might be a name in

@@ -295,3 +295,30 @@ func rss() uint64 {
 	pages, _ := strconv.ParseUint(f[1], 10, 64)
 	return pages * uint64(os.Getpagesize())
 }
+
+// A file's name across the room is its kind's word and an extension: the sender's own extension
+// when it is a plain one, else the usual one for its type (the same on every machine), never a
+// word of the original name.
+func TestNeutralName(t *testing.T) {
+	for _, tc := range []struct {
+		kind       bridge.MediaKind
+		name, mime string
+		want       string
+	}{
+		{bridge.MediaPhoto, "IMG_JohnSmith.JPG", "image/jpeg", "photo.jpg"},
+		{bridge.MediaPhoto, "", "image/jpeg", "photo.jpg"},
+		{bridge.MediaVoice, "", "audio/ogg; codecs=opus", "voice.ogg"},
+		{bridge.MediaVoice, "Voice message", "audio/ogg", "voice.ogg"},
+		{bridge.MediaFile, "John Smith's notes", "text/plain; charset=utf-8", "file.txt"},
+		{bridge.MediaVideo, "", "video/mp4", "video.mp4"},
+		{bridge.MediaAudio, "song.m4a", "audio/mp4", "audio.m4a"},
+		{bridge.MediaFile, "report.John Smith", "application/pdf", "file.pdf"},
+		{bridge.MediaFile, `C:\Users\john\secret.docx`, "", "file.docx"},
+		{bridge.MediaFile, "noext", "application/x-unknown-kind", "file"},
+		{bridge.MediaSticker, "", "image/webp", "sticker.webp"},
+	} {
+		if got := bridge.NeutralName(tc.kind, tc.name, tc.mime); got != tc.want {
+			t.Errorf("NeutralName(%s, %q, %q) = %q, want %q", tc.kind, tc.name, tc.mime, got, tc.want)
+		}
+	}
+}
