@@ -155,6 +155,8 @@ type mxPerson struct {
 	u   *matrixtest.User
 	dm  id.RoomID
 	bot id.UserID
+
+	decrypted map[id.EventID][]byte // attachments the bot sent, downloaded once (received)
 }
 
 var mxSeq atomic.Int64
@@ -244,6 +246,18 @@ func (p *mxPerson) seen() []string {
 // key (mautrix's attachment encryption), uploaded as opaque bytes, and its key in the event.
 func (p *mxPerson) sendFile(t testing.TB, ctx context.Context, kind event.MessageType, name, mimeType string, plain []byte) {
 	t.Helper()
+	p.sendAttachment(t, ctx, &event.MessageEventContent{MsgType: kind, Body: name, Info: &event.FileInfo{MimeType: mimeType, Size: len(plain)}}, plain)
+}
+
+// sendVoice sends a voice note as Element records one: m.audio with MSC3245's voice marker.
+func (p *mxPerson) sendVoice(t testing.TB, ctx context.Context, mimeType string, plain []byte) {
+	t.Helper()
+	p.sendAttachment(t, ctx, &event.MessageEventContent{MsgType: event.MsgAudio, Body: "Voice message",
+		Info: &event.FileInfo{MimeType: mimeType, Size: len(plain)}, MSC3245Voice: &event.MSC3245Voice{}}, plain)
+}
+
+func (p *mxPerson) sendAttachment(t testing.TB, ctx context.Context, content *event.MessageEventContent, plain []byte) {
+	t.Helper()
 	file := attachment.NewEncryptedFile()
 	data := append([]byte(nil), plain...)
 	file.EncryptInPlace(data)
@@ -251,10 +265,8 @@ func (p *mxPerson) sendFile(t testing.TB, ctx context.Context, kind event.Messag
 	if err != nil {
 		t.Fatalf("matrix upload: %v", err)
 	}
-	if _, err := p.u.Client.SendMessageEvent(ctx, p.dm, event.EventMessage, &event.MessageEventContent{
-		MsgType: kind, Body: name, Info: &event.FileInfo{MimeType: mimeType, Size: len(plain)},
-		File: &event.EncryptedFileInfo{EncryptedFile: *file, URL: up.ContentURI.CUString()},
-	}); err != nil {
+	content.File = &event.EncryptedFileInfo{EncryptedFile: *file, URL: up.ContentURI.CUString()}
+	if _, err := p.u.Client.SendMessageEvent(ctx, p.dm, event.EventMessage, content); err != nil {
 		t.Fatalf("matrix send file: %v", err)
 	}
 }

@@ -1,0 +1,251 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	exif "github.com/dsoprea/go-exif/v3"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
+	"github.com/kumo-chat/kumo/platforms/discord/discordtest"
+	"github.com/kumo-chat/kumo/platforms/telegram/telegramtest"
+)
+
+// mediaKind is one kind of media a member sends in TestMediaEverywhere.
+type mediaKind string
+
+const (
+	kindPhoto mediaKind = "photo"
+	kindFile  mediaKind = "file"
+	kindVoice mediaKind = "voice"
+)
+
+// gotFile is one file a member's chat was shown: its name there and its bytes (decrypted).
+type gotFile struct {
+	name string
+	data []byte
+}
+
+// mediaPerson is a member who sends media as their platform's users do and lists the files their
+// chat shows.
+type mediaPerson interface {
+	person
+	// sendMedia sends data under its original name (what must not cross the room) with a caption.
+	sendMedia(t testing.TB, ctx context.Context, kind mediaKind, name, mimeType, caption string, data []byte)
+	received(t testing.TB, ctx context.Context) []gotFile
+}
+
+func (p *tgPerson) sendMedia(_ testing.TB, _ context.Context, kind mediaKind, name, mimeType, caption string, data []byte) {
+	in := telegramtest.Incoming{From: p.u, File: data, Caption: caption}
+	switch kind {
+	case kindPhoto:
+		in.Media = "photo" // Telegram's own (re-encoded) photo: it carries no name
+	case kindVoice:
+		in.Media, in.MIME = "voice", mimeType
+	default:
+		in.Media, in.FileName, in.MIME = "document", name, mimeType
+	}
+	p.fake.Inject(in)
+}
+
+func (p *tgPerson) received(testing.TB, context.Context) []gotFile {
+	var out []gotFile
+	for _, s := range p.fake.Sent(p.u.ID) {
+		if s.FileData != nil {
+			out = append(out, gotFile{s.FileName, s.FileData})
+		}
+	}
+	return out
+}
+
+func (p *dcPerson) sendMedia(_ testing.TB, _ context.Context, kind mediaKind, name, mimeType, caption string, data []byte) {
+	flags := 0
+	if kind == kindVoice {
+		flags, caption = discordtest.FlagVoiceMessage, "" // a voice message carries no text
+	}
+	p.fake.SendDMFiles(p.u.ID, caption, flags, discordtest.Attachment{Filename: name, ContentType: mimeType, Data: data})
+}
+
+func (p *dcPerson) received(testing.TB, context.Context) []gotFile {
+	var out []gotFile
+	for _, m := range p.fake.Messages(p.ch) {
+		for _, a := range m.Attachments {
+			out = append(out, gotFile{a.Filename, a.Data})
+		}
+	}
+	return out
+}
+
+func (p *mxPerson) sendMedia(t testing.TB, ctx context.Context, kind mediaKind, name, mimeType, _ string, data []byte) {
+	switch kind {
+	case kindPhoto:
+		p.sendFile(t, ctx, event.MsgImage, name, mimeType, data)
+	case kindVoice:
+		p.sendVoice(t, ctx, mimeType, data)
+	default:
+		p.sendFile(t, ctx, event.MsgFile, name, mimeType, data)
+	}
+}
+
+// received decrypts each attachment the bot sent once (kept in p.decrypted by event id).
+func (p *mxPerson) received(t testing.TB, ctx context.Context) []gotFile {
+	t.Helper()
+	var out []gotFile
+	for _, e := range p.u.Messages(p.dm, p.bot) {
+		c := e.Content.AsMessage()
+		if c == nil || (c.File == nil && c.URL == "") {
+			continue
+		}
+		if c.File == nil {
+			t.Errorf("the bot sent the Matrix member a plain (unencrypted) attachment %q", c.Body)
+		}
+		if p.decrypted == nil {
+			p.decrypted = map[id.EventID][]byte{}
+		}
+		data, ok := p.decrypted[e.ID]
+		if !ok {
+			var err error
+			if data, err = p.u.Download(ctx, c); err != nil {
+				t.Fatalf("matrix download: %v", err)
+			}
+			p.decrypted[e.ID] = data
+		}
+		name := c.FileName
+		if name == "" {
+			name = c.Body
+		}
+		out = append(out, gotFile{name, data})
+	}
+	return out
+}
+
+func (p *webPerson) sendMedia(t testing.TB, ctx context.Context, _ mediaKind, name, mimeType, caption string, data []byte) {
+	p.upload(t, ctx, name, mimeType, caption, data)
+}
+
+func (p *webPerson) received(t testing.TB, ctx context.Context) []gotFile {
+	t.Helper()
+	var out []gotFile
+	for _, m := range p.offered() {
+		status, data := p.download(t, ctx, m)
+		if status != http.StatusOK {
+			t.Fatalf("web download of %s: %d", m.Name, status)
+		}
+		out = append(out, gotFile{m.Name, data})
+	}
+	return out
+}
+
+// countFile is how many of the files shown are name with exactly want's bytes.
+func countFile(fs []gotFile, name string, want []byte) int {
+	n := 0
+	for _, f := range fs {
+		if f.name == name && bytes.Equal(f.data, want) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestMediaEverywhere: with the real binary, one member on each of Telegram, Discord, Matrix (an
+// encrypted DM on the real Dendrite) and the web page; each sends a photo with EXIF GPS, a file
+// under a name that gives them away and (where their platform records one) a voice note, and
+// every other member receives each one under a neutral name with the same bytes, the photo's
+// metadata stripped: all twelve pairs of platforms, each way.
+func TestMediaEverywhere(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	k, tg, dc := startWithFakes(t, ctx, setup{Lifetime: time.Hour, Matrix: true, Web: true})
+	members := []mediaPerson{newTG(tg, "Shutter"), newDC(dc, "shutter"), newMX(t, ctx, k, "shutter"), newWeb(t, ctx, k)}
+	ps := make([]person, len(members))
+	for i, m := range members {
+		ps[i] = m
+	}
+	openRoom(t, ctx, secret("everywhere-"+randHex(6)+"-pw"), ps[0], ps[1:]...)
+
+	jpeg := bridgetest.JPEGWithMetadata(t)
+	cleanJPEG, _, err := bridge.StripMetadata(jpeg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range members {
+		sends := []struct {
+			kind           mediaKind
+			name, mimeType string
+			data, want     []byte
+			wantName       string
+		}{
+			{kindPhoto, "IMG_JohnSmith.jpg", "image/jpeg", jpeg, cleanJPEG, "photo.jpg"},
+			{kindFile, "John Smith's notes.txt", "text/plain", randomBytes(t, 3000), nil, "file.txt"},
+			// Discord names a voice message voice-message.ogg; Telegram and Element give it no name.
+			{kindVoice, "voice-message.ogg", "audio/ogg", append([]byte("OggS"), randomBytes(t, 2000)...), nil, "voice.ogg"},
+		}
+		for _, s := range sends {
+			if s.kind == kindVoice && from.platform() == "web" {
+				continue // the page uploads files; it records no voice notes
+			}
+			if from.platform() == "telegram" && s.kind == kindPhoto {
+				// A Telegram photo is Telegram's own re-encoding, without metadata: it arrives as is.
+				s.data = cleanJPEG
+			}
+			if s.want == nil {
+				s.want = s.data
+			}
+			others := map[mediaPerson]int{}
+			for _, p := range members {
+				if p != from {
+					others[p] = countFile(p.received(t, ctx), s.wantName, s.want)
+				}
+			}
+			what := from.platform() + "'s " + string(s.kind)
+			from.sendMedia(t, ctx, s.kind, s.name, s.mimeType, "look "+randHex(3), s.data)
+			for p, before := range others {
+				for countFile(p.received(t, ctx), s.wantName, s.want) == before {
+					select {
+					case <-ctx.Done():
+						t.Fatalf("%s never reached %s as %s with the bytes sent (metadata stripped); it was shown %s",
+							what, p.platform(), s.wantName, describe(p.received(t, ctx)))
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+				for _, f := range p.received(t, ctx) {
+					if strings.Contains(f.name, "John") {
+						t.Errorf("%s was shown a file named %q", p.platform(), f.name)
+					}
+					if f.name == "photo.jpg" {
+						if _, err := exif.SearchAndExtractExif(f.data); !errors.Is(err, exif.ErrNoExif) {
+							t.Errorf("%s's photo from %s has EXIF", p.platform(), from.platform())
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func describe(fs []gotFile) string {
+	var parts []string
+	for _, f := range fs {
+		parts = append(parts, fmt.Sprintf("%s (%d B)", f.name, len(f.data)))
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
