@@ -25,9 +25,11 @@ import (
 type mediaKind string
 
 const (
-	kindPhoto mediaKind = "photo"
-	kindFile  mediaKind = "file"
-	kindVoice mediaKind = "voice"
+	kindPhoto   mediaKind = "photo"
+	kindFile    mediaKind = "file"
+	kindVoice   mediaKind = "voice"
+	kindVideo   mediaKind = "video"
+	kindSticker mediaKind = "sticker"
 )
 
 // gotFile is one file a member's chat was shown: its name there and its bytes (decrypted).
@@ -52,6 +54,10 @@ func (p *tgPerson) sendMedia(_ testing.TB, _ context.Context, kind mediaKind, na
 		in.Media = "photo" // Telegram's own (re-encoded) photo: it carries no name
 	case kindVoice:
 		in.Media, in.MIME = "voice", mimeType
+	case kindVideo:
+		in.Media, in.FileName, in.MIME = "video", name, mimeType
+	case kindSticker:
+		in.Media, in.Caption = "sticker", "" // a sticker has no caption
 	default:
 		in.Media, in.FileName, in.MIME = "document", name, mimeType
 	}
@@ -70,8 +76,12 @@ func (p *tgPerson) received(testing.TB, context.Context) []gotFile {
 
 func (p *dcPerson) sendMedia(_ testing.TB, _ context.Context, kind mediaKind, name, mimeType, caption string, data []byte) {
 	flags := 0
-	if kind == kindVoice {
+	switch kind {
+	case kindVoice:
 		flags, caption = discordtest.FlagVoiceMessage, "" // a voice message carries no text
+	case kindSticker:
+		p.fake.SendDMSticker(p.u.ID, "", p.fake.AddSticker(name, discordtest.StickerPNG, data))
+		return
 	}
 	p.fake.SendDMFiles(p.u.ID, caption, flags, discordtest.Attachment{Filename: name, ContentType: mimeType, Data: data})
 }
@@ -92,6 +102,10 @@ func (p *mxPerson) sendMedia(t testing.TB, ctx context.Context, kind mediaKind, 
 		p.sendFile(t, ctx, event.MsgImage, name, mimeType, data)
 	case kindVoice:
 		p.sendVoice(t, ctx, mimeType, data)
+	case kindVideo:
+		p.sendFile(t, ctx, event.MsgVideo, name, mimeType, data)
+	case kindSticker:
+		p.sendSticker(t, ctx, name, mimeType, data)
 	default:
 		p.sendFile(t, ctx, event.MsgFile, name, mimeType, data)
 	}
@@ -161,7 +175,8 @@ func countFile(fs []gotFile, name string, want []byte) int {
 // encrypted DM on the real Dendrite) and the web page; each sends a photo with EXIF GPS, a file
 // under a name that gives them away and (where their platform records one) a voice note, and
 // every other member receives each one under a neutral name with the same bytes, the photo's
-// metadata stripped: all twelve pairs of platforms, each way.
+// metadata stripped: all twelve pairs of platforms, each way. So do a video and a sticker (where
+// the platform has them).
 func TestMediaEverywhere(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -174,11 +189,9 @@ func TestMediaEverywhere(t *testing.T) {
 	}
 	openRoom(t, ctx, secret("everywhere-"+randHex(6)+"-pw"), ps[0], ps[1:]...)
 
-	jpeg := bridgetest.JPEGWithMetadata(t)
-	cleanJPEG, _, err := bridge.StripMetadata(jpeg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	jpeg, cleanJPEG := withAndWithout(t, bridgetest.JPEGWithMetadata(t))
+	png, cleanPNG := withAndWithout(t, bridgetest.PNGWithMetadata(t))
+	webp, cleanWebP := withAndWithout(t, bridgetest.WebPWithMetadata(t))
 	for _, from := range members {
 		sends := []struct {
 			kind           mediaKind
@@ -190,14 +203,19 @@ func TestMediaEverywhere(t *testing.T) {
 			{kindFile, "John Smith's notes.txt", "text/plain", randomBytes(t, 3000), nil, "file.txt"},
 			// Discord names a voice message voice-message.ogg; Telegram and Element give it no name.
 			{kindVoice, "voice-message.ogg", "audio/ogg", append([]byte("OggS"), randomBytes(t, 2000)...), nil, "voice.ogg"},
+			{kindVideo, "John at the beach.mp4", "video/mp4", append([]byte("\x00\x00\x00\x18ftypmp42"), randomBytes(t, 5000)...), nil, "video.mp4"},
+			{kindSticker, "John Smith's face", "image/png", png, cleanPNG, "sticker.png"},
 		}
 		for _, s := range sends {
-			if s.kind == kindVoice && from.platform() == "web" {
-				continue // the page uploads files; it records no voice notes
+			if (s.kind == kindVoice || s.kind == kindSticker) && from.platform() == "web" {
+				continue // the page uploads files; it records no voice notes and has no stickers
 			}
-			if from.platform() == "telegram" && s.kind == kindPhoto {
+			switch {
+			case from.platform() == "telegram" && s.kind == kindPhoto:
 				// A Telegram photo is Telegram's own re-encoding, without metadata: it arrives as is.
 				s.data = cleanJPEG
+			case from.platform() == "telegram" && s.kind == kindSticker:
+				s.data, s.want, s.wantName = webp, cleanWebP, "sticker.webp" // Telegram's are WebP
 			}
 			if s.want == nil {
 				s.want = s.data
@@ -223,7 +241,7 @@ func TestMediaEverywhere(t *testing.T) {
 					if strings.Contains(f.name, "John") {
 						t.Errorf("%s was shown a file named %q", p.platform(), f.name)
 					}
-					if f.name == "photo.jpg" {
+					if strings.HasSuffix(f.name, ".jpg") {
 						if _, err := exif.SearchAndExtractExif(f.data); !errors.Is(err, exif.ErrNoExif) {
 							t.Errorf("%s's photo from %s has EXIF", p.platform(), from.platform())
 						}
@@ -232,6 +250,16 @@ func TestMediaEverywhere(t *testing.T) {
 			}
 		}
 	}
+}
+
+// withAndWithout is an image with its metadata and the same image as kumo relays it.
+func withAndWithout(t testing.TB, img []byte) (with, without []byte) {
+	t.Helper()
+	clean, _, err := bridge.StripMetadata(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img, clean
 }
 
 func randomBytes(t testing.TB, n int) []byte {

@@ -246,17 +246,23 @@ func (p *mxPerson) seen() []string {
 // key (mautrix's attachment encryption), uploaded as opaque bytes, and its key in the event.
 func (p *mxPerson) sendFile(t testing.TB, ctx context.Context, kind event.MessageType, name, mimeType string, plain []byte) {
 	t.Helper()
-	p.sendAttachment(t, ctx, &event.MessageEventContent{MsgType: kind, Body: name, Info: &event.FileInfo{MimeType: mimeType, Size: len(plain)}}, plain)
+	p.sendAttachment(t, ctx, event.EventMessage, &event.MessageEventContent{MsgType: kind, Body: name, Info: &event.FileInfo{MimeType: mimeType, Size: len(plain)}}, plain)
+}
+
+// sendSticker sends an m.sticker event (its body the sticker's name in its pack).
+func (p *mxPerson) sendSticker(t testing.TB, ctx context.Context, name, mimeType string, plain []byte) {
+	t.Helper()
+	p.sendAttachment(t, ctx, event.EventSticker, &event.MessageEventContent{Body: name, Info: &event.FileInfo{MimeType: mimeType, Size: len(plain)}}, plain)
 }
 
 // sendVoice sends a voice note as Element records one: m.audio with MSC3245's voice marker.
 func (p *mxPerson) sendVoice(t testing.TB, ctx context.Context, mimeType string, plain []byte) {
 	t.Helper()
-	p.sendAttachment(t, ctx, &event.MessageEventContent{MsgType: event.MsgAudio, Body: "Voice message",
+	p.sendAttachment(t, ctx, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgAudio, Body: "Voice message",
 		Info: &event.FileInfo{MimeType: mimeType, Size: len(plain)}, MSC3245Voice: &event.MSC3245Voice{}}, plain)
 }
 
-func (p *mxPerson) sendAttachment(t testing.TB, ctx context.Context, content *event.MessageEventContent, plain []byte) {
+func (p *mxPerson) sendAttachment(t testing.TB, ctx context.Context, typ event.Type, content *event.MessageEventContent, plain []byte) {
 	t.Helper()
 	file := attachment.NewEncryptedFile()
 	data := append([]byte(nil), plain...)
@@ -266,7 +272,7 @@ func (p *mxPerson) sendAttachment(t testing.TB, ctx context.Context, content *ev
 		t.Fatalf("matrix upload: %v", err)
 	}
 	content.File = &event.EncryptedFileInfo{EncryptedFile: *file, URL: up.ContentURI.CUString()}
-	if _, err := p.u.Client.SendMessageEvent(ctx, p.dm, event.EventMessage, content); err != nil {
+	if _, err := p.u.Client.SendMessageEvent(ctx, p.dm, typ, content); err != nil {
 		t.Fatalf("matrix send file: %v", err)
 	}
 }
