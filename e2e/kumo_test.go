@@ -29,7 +29,9 @@ type setup struct {
 	// Flood limits per person (0: kumo's defaults).
 	FloodRate  float64
 	FloodBurst int
-	Telegram   *telegramtest.Server
+	// MediaMemory is rooms.media_memory (0: kumo's default).
+	MediaMemory int64
+	Telegram    *telegramtest.Server
 	// TelegramURL, when set, replaces Telegram's URL (a fault-injecting proxy in front of the fake).
 	TelegramURL string
 	Discord     *discordtest.Server
@@ -95,6 +97,9 @@ func startKumo(t testing.TB, s setup) *kumo {
 	y.WriteString("  max_failures_per_origin: 100000\n  max_failures_global: 5000\n  max_pending_per_origin: 100000\n  max_pending_global: 100000\n")
 	if s.FloodRate > 0 {
 		fmt.Fprintf(&y, "  flood_rate: %g\n  flood_burst: %d\n", s.FloodRate, s.FloodBurst)
+	}
+	if s.MediaMemory > 0 {
+		fmt.Fprintf(&y, "  media_memory: %d\n", s.MediaMemory)
 	}
 	if s.LND {
 		addr := netw.Kumo.RPCAddr

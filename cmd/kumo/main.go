@@ -327,6 +327,8 @@ func metricsHandler(b *bridge.Bridge) http.Handler {
 	gauge("kumo_rooms_open", "Rooms open now.", func(s bridge.Stats) float64 { return float64(s.Rooms) })
 	gauge("kumo_members", "Members in open rooms.", func(s bridge.Stats) float64 { return float64(s.Members) })
 	gauge("kumo_delivery_queues", "Recipients with messages waiting to be delivered.", func(s bridge.Stats) float64 { return float64(s.PendingDeliveries) })
+	gauge("kumo_media_bytes", "Bytes of photos and files held in memory now, for relaying (bounded by rooms.media_memory).", func(s bridge.Stats) float64 { return float64(s.MediaBytes) })
+	gauge("kumo_media_bytes_peak", "The most bytes of photos and files held in memory at once since the start.", func(s bridge.Stats) float64 { return float64(s.MediaPeak) })
 	counter("kumo_messages_relayed_total", "Member messages relayed to their room.", func(s bridge.Stats) float64 { return float64(s.Relayed) })
 	counter("kumo_deliveries_total", "Messages delivered to a person.", func(s bridge.Stats) float64 { return float64(s.Delivered) })
 	counter("kumo_deliveries_failed_total", "Messages that could not be delivered after retries.", func(s bridge.Stats) float64 { return float64(s.DeliveriesFailed) })
