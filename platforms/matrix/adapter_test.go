@@ -19,7 +19,7 @@ import (
 )
 
 // message waits until u has a message from sender in room whose body passes match.
-func message(t *testing.T, ctx context.Context, u interface {
+func message(t testing.TB, ctx context.Context, u interface {
 	WaitEvent(context.Context, func(*event.Event) bool) (*event.Event, error)
 }, room id.RoomID, sender id.UserID, match func(*event.MessageEventContent) bool) *event.MessageEventContent {
 	t.Helper()
