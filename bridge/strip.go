@@ -7,12 +7,12 @@ import (
 	"fmt"
 )
 
-// StripMetadata removes from a JPEG, PNG or WebP image everything that is not needed to show it and
-// could tell who made it: EXIF (GPS position, camera serial, time), XMP, IPTC, comments, embedded
-// thumbnails and previews (which carry EXIF of their own), and whatever trails the image. It works
-// on the container's segments, never re-encoding pixels, so the picture is byte for byte the one
-// sent. ICC colour profiles are kept: they describe a colour space shared by every device of a
-// model, and without them wide-gamut photos show wrong colours.
+// StripMetadata removes from a JPEG, PNG, WebP or GIF image everything that is not needed to show
+// it and could tell who made it: EXIF (GPS position, camera serial, time), XMP, IPTC, comments,
+// embedded thumbnails and previews (which carry EXIF of their own), and whatever trails the image.
+// It works on the container's segments, never re-encoding pixels, so the picture is byte for byte
+// the one sent. ICC colour profiles are kept (except in a GIF: see stripGIF): they describe a colour
+// space shared by every device of a model, and without them wide-gamut photos show wrong colours.
 //
 // The format is read from the bytes, not from a declared MIME type (which the sender controls).
 // Other data is returned unchanged with ok false. A damaged image of a known format is an error:
@@ -39,6 +39,8 @@ func stripMetadata(out, data []byte) ([]byte, bool, error) {
 		out, err = stripPNG(out, data)
 	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
 		out, err = stripWebP(out, data)
+	case isGIF(data):
+		out, err = stripGIF(out, data) // strip_gif.go
 	default:
 		return data, false, nil
 	}
@@ -48,7 +50,7 @@ func stripMetadata(out, data []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
-// ErrBadImage is a JPEG, PNG or WebP whose structure the metadata filter cannot follow.
+// ErrBadImage is a JPEG, PNG, WebP or GIF whose structure the metadata filter cannot follow.
 var ErrBadImage = errors.New("damaged image")
 
 func badImage(format string, a ...any) error {

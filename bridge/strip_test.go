@@ -5,6 +5,7 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"strings"
@@ -125,12 +126,21 @@ func samePixels(a, b image.Image) bool {
 }
 
 // FuzzStripMetadata: whatever decodes before stripping decodes after, to the same pixels, and
-// holds no EXIF. Run longer with: go test -tags goolm -run '^$' -fuzz FuzzStripMetadata ./bridge/
+// holds no EXIF; a GIF keeps every frame, delay and its loop count, and only the blocks that draw
+// and animate it (fuzzGIF). Run longer with: go test -tags goolm -run '^$' -fuzz FuzzStripMetadata ./bridge/
 func FuzzStripMetadata(f *testing.F) {
 	f.Add(bridgetest.JPEGWithMetadata(f))
 	f.Add(bridgetest.PNGWithMetadata(f))
 	f.Add(bridgetest.WebPWithMetadata(f))
+	gifMeta, gifClean := gifWithMetadata(f) // image/gif, imported there, registers GIF for image.Decode
+	f.Add(gifMeta)
+	f.Add(gifClean)
+	f.Add([]byte(gifHeader + "\x21\xfe\x01A\x00" + gifDelay + gifPixel + "\x21\x01\x0c" + strings.Repeat("\x01", 12) + "\x02hi\x00;"))
+	f.Add(withBlocks(f, gifClean, map[int][]byte{1: gifXMP("<x:xmpmeta>John Smith</x:xmpmeta>")}))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		if bytes.HasPrefix(in, []byte("GIF")) {
+			fuzzGIF(t, in)
+		}
 		want, _, err := image.Decode(bytes.NewReader(in))
 		if err != nil {
 			_, _, _ = bridge.StripMetadata(in) // must not panic
@@ -152,7 +162,7 @@ func FuzzStripMetadata(f *testing.F) {
 			t.Fatalf("StripMetadata: %v", err)
 		}
 		if !ok {
-			return // not JPEG/PNG/WebP (GIF, BMP...): passed on as it is
+			return // not JPEG/PNG/WebP/GIF (BMP, TIFF...): passed on as it is
 		}
 		got, _, err := image.Decode(bytes.NewReader(out))
 		if err != nil {
@@ -165,6 +175,30 @@ func FuzzStripMetadata(f *testing.F) {
 			t.Fatal("EXIF survived")
 		}
 	})
+}
+
+// fuzzGIF checks a GIF the filter takes, whether image/gif decodes it or not (it refuses unknown
+// extensions, which browsers skip): only the blocks that draw and animate are left, and stripping
+// again changes nothing; when image/gif decodes it, every frame, delay and the loop count stay.
+func fuzzGIF(t *testing.T, in []byte) {
+	out, ok, err := bridge.StripMetadata(in)
+	if err != nil || !ok {
+		return // refused as damaged, or not a GIF signature: the rest of the fuzz test checks that
+	}
+	if err := onlyRenderBlocks(out); err != nil {
+		t.Fatal(err)
+	}
+	if again, _, err := bridge.StripMetadata(out); err != nil || !bytes.Equal(again, out) {
+		t.Fatalf("stripping twice changes the GIF again (%v)", err)
+	}
+	if c, err := gif.DecodeConfig(bytes.NewReader(in)); err != nil || c.Width*c.Height > 1<<20 {
+		return
+	}
+	if _, err := gif.DecodeAll(bytes.NewReader(in)); err == nil {
+		if err := sameAnimation(in, out); err != nil {
+			t.Fatalf("decoded with image/gif: %v", err)
+		}
+	}
 }
 
 // BenchmarkStripMetadata measures the filter on a 4 MiB JPEG with EXIF, XMP and IPTC.
