@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net/http"
 	"path"
 	"strings"
 	"sync/atomic"
@@ -390,20 +391,17 @@ func validExt(ext string) bool {
 	return true
 }
 
-// mediaType is the declared MIME type when it is a well-formed one, else what the bytes look like.
+// mediaType is the declared MIME type when it is a well-formed one, else what the bytes look like
+// (the WHATWG sniffing net/http implements: GIF, PNG, JPEG, WebP, PDF, Ogg, MP4...).
 func mediaType(declared string, data []byte) string {
 	if t, _, err := mime.ParseMediaType(declared); err == nil && strings.Contains(t, "/") {
 		return t
 	}
-	switch {
-	case len(data) >= 3 && data[0] == 0xFF && data[1] == 0xD8:
-		return "image/jpeg"
-	case len(data) >= 8 && string(data[1:4]) == "PNG":
-		return "image/png"
-	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
-		return "image/webp"
+	t, _, _ := mime.ParseMediaType(http.DetectContentType(data))
+	if t == "" {
+		return "application/octet-stream"
 	}
-	return "application/octet-stream"
+	return t
 }
 
 func humanBytes(n int64) string {

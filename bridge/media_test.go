@@ -322,3 +322,25 @@ func TestNeutralName(t *testing.T) {
 		}
 	}
 }
+
+// A file's type is what its sender declared when that is a type at all, else what its bytes are.
+func TestMediaType(t *testing.T) {
+	for _, tc := range []struct {
+		declared string
+		data     []byte
+		want     string
+	}{
+		{"image/png; x=1", []byte("GIF89a...."), "image/png"},
+		{"", []byte("GIF89a\x01\x00\x01\x00"), "image/gif"},
+		{"", []byte("\x89PNG\r\n\x1a\n...."), "image/png"},
+		{"", []byte("\xff\xd8\xff\xe0...."), "image/jpeg"},
+		{"nonsense", []byte("RIFF\x00\x00\x00\x00WEBPVP8 "), "image/webp"},
+		{"", []byte("%PDF-1.7\n"), "application/pdf"},
+		{"", []byte("hello there"), "text/plain"},
+		{"", []byte{0x00, 0x01, 0x02, 0x03}, "application/octet-stream"},
+	} {
+		if got := bridge.MediaType(tc.declared, tc.data); got != tc.want {
+			t.Errorf("mediaType(%q, %q) = %q, want %q", tc.declared, tc.data, got, tc.want)
+		}
+	}
+}
