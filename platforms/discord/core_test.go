@@ -49,14 +49,14 @@ type core struct {
 	other *bridgetest.Platform
 }
 
-func startCore(t *testing.T, opts discordtest.Options, aopts ...Option) *core {
+func startCore(t testing.TB, opts discordtest.Options, aopts ...Option) *core {
 	t.Helper()
 	other := bridgetest.New("other", bridge.Limits{MaxText: 4096})
 	return startCoreOn(t, opts, other, other, aopts...)
 }
 
 // startCoreOn is startCore with the other platform given: p, whose fake is other.
-func startCoreOn(t *testing.T, opts discordtest.Options, p bridge.Platform, other *bridgetest.Platform, aopts ...Option) *core {
+func startCoreOn(t testing.TB, opts discordtest.Options, p bridge.Platform, other *bridgetest.Platform, aopts ...Option) *core {
 	t.Helper()
 	if opts.RouteLimit.N == 0 {
 		// Discord's 5 messages per 5 s per DM, shrunk so the tests do not crawl.
@@ -84,7 +84,7 @@ func startCoreOn(t *testing.T, opts discordtest.Options, p bridge.Platform, othe
 
 // lastDM waits for a message in the user's DM containing substr (after the first `after` messages)
 // and returns it.
-func (c *core) dmWith(t *testing.T, user discordtest.User, after int, substr string) discordtest.Message {
+func (c *core) dmWith(t testing.TB, user discordtest.User, after int, substr string) discordtest.Message {
 	t.Helper()
 	ch := c.fake.DMChannel(user.ID)
 	var found discordtest.Message
@@ -106,7 +106,7 @@ func (c *core) dmCount(user discordtest.User) int {
 }
 
 // codeOf is the text of the message's code block.
-func codeOf(t *testing.T, m discordtest.Message) string {
+func codeOf(t testing.TB, m discordtest.Message) string {
 	t.Helper()
 	_, rest, ok := strings.Cut(m.Content, "```\n")
 	code, _, ok2 := strings.Cut(rest, "\n```")
@@ -117,7 +117,7 @@ func codeOf(t *testing.T, m discordtest.Message) string {
 }
 
 // openRoom has the Discord user buy a room with a DM text command, pays it, and returns the password.
-func (c *core) openRoom(t *testing.T, u discordtest.User) string {
+func (c *core) openRoom(t testing.TB, u discordtest.User) string {
 	t.Helper()
 	n := c.dmCount(u)
 	c.fake.SendDM(u.ID, "/newroom")

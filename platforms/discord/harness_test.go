@@ -34,7 +34,7 @@ type env struct {
 	log  *slog.Logger
 }
 
-func newEnv(t *testing.T, opts discordtest.Options, aopts ...Option) *env {
+func newEnv(t testing.TB, opts discordtest.Options, aopts ...Option) *env {
 	t.Helper()
 	fake := discordtest.New(opts)
 	t.Cleanup(fake.Close)
@@ -56,7 +56,7 @@ func (e *env) run(t *testing.T, h bridge.Handler) (stop func()) {
 	return run.Stop
 }
 
-func (e *env) waitReady(t *testing.T, run *bridgetest.Running) {
+func (e *env) waitReady(t testing.TB, run *bridgetest.Running) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -72,7 +72,7 @@ func (e *env) waitReady(t *testing.T, run *bridgetest.Running) {
 }
 
 // waitFake waits for a condition on the fake's state.
-func (e *env) waitFake(t *testing.T, what string, cond func() bool) {
+func (e *env) waitFake(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()

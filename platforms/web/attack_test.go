@@ -23,15 +23,26 @@ import (
 
 // wsEvent is what these tests read of the page's protocol.
 type wsEvent struct {
-	Type  string `json:"type"`
-	Kind  string `json:"kind"`
-	From  string `json:"from"`
-	Text  string `json:"text"`
-	Code  string `json:"code"`
-	Token string `json:"token"`
+	Type  string   `json:"type"`
+	Kind  string   `json:"kind"`
+	From  string   `json:"from"`
+	Text  string   `json:"text"`
+	Code  string   `json:"code"`
+	Token string   `json:"token"`
+	Media *wsMedia `json:"media"`
 }
 
-type wsChat struct{ conn *websocket.Conn }
+// wsMedia is a file offered in a "msg" event: the address the page fetches it from.
+type wsMedia struct {
+	URL  string `json:"url"`
+	Size int    `json:"size"`
+}
+
+// wsChat is one visitor's WebSocket; token is its session's secret, from the hello.
+type wsChat struct {
+	conn  *websocket.Conn
+	token string
+}
 
 // openChat opens the WebSocket as a new visitor, claiming X-Forwarded-For xff when it is not empty,
 // and reads its hello. A refused connection (the connection caps close it at once) is an error.
@@ -57,6 +68,7 @@ func openChat(base, xff string) (*wsChat, error) {
 		conn.Close()
 		return nil, err
 	}
+	c.token = ev.Token
 	return c, nil
 }
 

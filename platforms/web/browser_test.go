@@ -126,6 +126,7 @@ type kumo struct {
 	dev  *lightning.Dev
 	logs *bridgetest.LogBuffer
 	web  *web.Adapter
+	b    *bridge.Bridge
 }
 
 func startKumo(t testing.TB, cfg bridge.Config, extra ...bridge.Platform) *kumo {
@@ -165,7 +166,7 @@ func startKumoWith(t testing.TB, cfg bridge.Config, opts []web.Option, extra ...
 	srv := httptest.NewServer(p.Handler())
 	t.Cleanup(srv.Close) // after the bridge has stopped: cleanups run last-registered first
 	bridgetest.Run(t, b)
-	return &kumo{url: srv.URL, dev: dev, logs: logs, web: p}
+	return &kumo{url: srv.URL, dev: dev, logs: logs, web: p, b: b}
 }
 
 // visitor is one person with their own browser context (no shared storage with the others).

@@ -12,7 +12,7 @@ import (
 	"github.com/kumo-chat/kumo/bridge"
 )
 
-func get(t *testing.T, u string) (int, http.Header, []byte) {
+func get(t testing.TB, u string) (int, http.Header, []byte) {
 	t.Helper()
 	resp, err := http.Get(u)
 	if err != nil {
