@@ -126,7 +126,9 @@ func (a *Adapter) onEdit(ctx context.Context, h bridge.Handler, m *discordgo.Mes
 		return // the bot's own edits, servers, and updates that only unfurl an embed
 	}
 	from := bridge.Addr{Platform: "discord", User: m.Author.ID, Chat: m.ChannelID}
-	h.HandleInbound(ctx, bridge.Inbound{From: from, Action: bridge.ActionEdit, Target: bridge.MessageID(m.ID), ID: bridge.MessageID(m.ID), Text: m.Content})
+	// MESSAGE_UPDATE carries the whole message: a Lottie sticker's line stays with the new text.
+	_, lines, _ := a.stickers(m.StickerItems)
+	h.HandleInbound(ctx, bridge.Inbound{From: from, Action: bridge.ActionEdit, Target: bridge.MessageID(m.ID), ID: bridge.MessageID(m.ID), Text: withLines(m.Content, lines)})
 }
 
 // onDelete is MESSAGE_DELETE, which carries only the message and channel ids: the person is the one

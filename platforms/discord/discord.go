@@ -411,14 +411,7 @@ func (a *Adapter) onMessage(ctx context.Context, h bridge.Handler, m *discordgo.
 	a.rememberDM(m.Author.ID, m.ChannelID)
 	from := bridge.Addr{Platform: Name, User: m.Author.ID, Chat: m.ChannelID}
 	stickers, lines, other := a.stickers(m.StickerItems)
-	text := m.Content
-	for _, l := range lines {
-		// A sticker without an image is relayed as a line of the message, after its text.
-		if text != "" {
-			text += "\n"
-		}
-		text += l
-	}
+	text := withLines(m.Content, lines)
 	if atts := append(a.attachments(m), stickers...); len(atts) > 0 {
 		// Files, photos, voice messages and stickers go with the text as their caption (media.go).
 		h.HandleInbound(ctx, bridge.Inbound{From: from, Text: text, ID: bridge.MessageID(m.ID), Attachments: atts})
@@ -434,6 +427,18 @@ func (a *Adapter) onMessage(ctx context.Context, h bridge.Handler, m *discordgo.
 	if other || (m.Content == "" && len(m.Attachments) == 0 && len(m.Embeds) == 0 && len(m.StickerItems) == 0) {
 		h.HandleInbound(ctx, bridge.Inbound{From: from, NonText: true, ID: bridge.MessageID(m.ID)})
 	}
+}
+
+// withLines is a message's text with the lines that stand in for its stickers without an image
+// after it: what is relayed, and what an edit of it relays again.
+func withLines(content string, lines []string) string {
+	for _, l := range lines {
+		if content != "" {
+			content += "\n"
+		}
+		content += l
+	}
+	return content
 }
 
 func (a *Adapter) onInteraction(ctx context.Context, h bridge.Handler, i *discordgo.Interaction) {

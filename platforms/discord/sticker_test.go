@@ -305,6 +305,32 @@ func TestCoreRelaysStickers(t *testing.T) {
 		})
 	}
 
+	t.Run("lottie with text, edited", func(t *testing.T) {
+		// MESSAGE_UPDATE carries the sticker again: the edited copies keep its line.
+		st := c.fake.AddSticker(stickerName, discordtest.StickerLottie, []byte(`{"v":"5.5.2"}`))
+		nb := c.dmCount(bob)
+		id := c.fake.SendDMSticker(alice.ID, "first words", st)
+		orig := c.dmWith(t, bob, nb, "first words")
+		c.fake.EditDM(alice.ID, id, "second words")
+		var edited discordtest.Message
+		c.waitFake(t, "bob's copy edited", func() bool {
+			for _, m := range c.fake.Messages(c.fake.DMChannel(bob.ID)) {
+				if m.ID == orig.ID && m.Edits > 0 {
+					edited = m
+					return true
+				}
+			}
+			return false
+		})
+		if !strings.Contains(edited.Content, "second words") || !strings.Contains(edited.Content, stickerLine) {
+			t.Errorf("bob's edited copy reads %q, want the new text and the sticker's line", edited.Content)
+		}
+		m := other.WaitText(t, olly.Chat, "second words")
+		if !strings.Contains(m.Text, stickerLine) {
+			t.Errorf("olly's edited copy reads %q, want the sticker's line with it", m.Text)
+		}
+	})
+
 	t.Run("lottie from someone in no room", func(t *testing.T) {
 		carol := c.fake.AddUser("carol")
 		st := c.fake.AddSticker(stickerName, discordtest.StickerLottie, []byte(`{"v":"5.5.2"}`))

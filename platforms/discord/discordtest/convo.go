@@ -75,18 +75,25 @@ func (s *Server) EditDM(userID, id, content string) {
 	s.mu.Lock()
 	ch := s.dmChannelLocked(userID)
 	author := s.userJSON(userID)
+	var stickers []Sticker
 	for _, m := range s.channels[ch].messages {
 		if m.ID == id && m.AuthorID == userID {
 			m.Content = content
 			m.Edits++
+			stickers = m.Stickers
 		}
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
-	s.dispatch("MESSAGE_UPDATE", IntentDirectMessages, map[string]any{
+	// Discord sends the whole updated message: its stickers stay on it.
+	d := map[string]any{
 		"id": id, "channel_id": ch, "author": author, "content": content, "type": 0,
 		"edited_timestamp": time.Now().UTC().Format(time.RFC3339Nano), "mentions": []any{}, "attachments": []any{}, "embeds": []any{},
-	})
+	}
+	if len(stickers) > 0 {
+		d["sticker_items"] = stickerItems(stickers)
+	}
+	s.dispatch("MESSAGE_UPDATE", IntentDirectMessages, d)
 }
 
 // DeleteDM makes the user delete their message id: MESSAGE_DELETE carries only its id and channel.
