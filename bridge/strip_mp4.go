@@ -100,49 +100,71 @@ func stripMP4(out, in []byte) ([]byte, error) {
 	if len(in) > 0 && &out[0] != &in[0] {
 		copy(out, in)
 	}
-	if err := blankMP4Boxes(out, 0, len(out), ""); err != nil {
+	if err := blankMP4Boxes(out, 0, len(out), boxFile); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// mp4Child reports whether the walk goes into a box of type typ inside parent ("" for the file's
-// top level). Only this fixed path is followed, so the recursion is at most four deep whatever
-// the file holds.
-func mp4Child(parent, typ string) bool {
+// boxType is a box's four-character type as a big-endian number: comparing these, unlike strings
+// made from the file's bytes, allocates nothing.
+type boxType uint32
+
+func fourCC(s string) boxType { return boxType(binary.BigEndian.Uint32([]byte(s))) }
+
+var (
+	boxFile = boxType(0) // the file's top level, as a parent
+	boxMoov = fourCC("moov")
+	boxMoof = fourCC("moof")
+	boxTrak = fourCC("trak")
+	boxTraf = fourCC("traf")
+	boxMdia = fourCC("mdia")
+	boxMinf = fourCC("minf")
+	boxUdta = fourCC("udta")
+	boxMeta = fourCC("meta")
+	boxMeco = fourCC("meco")
+	boxUUID = fourCC("uuid")
+	boxFree = fourCC("free")
+	boxSkip = fourCC("skip")
+)
+
+// mp4Child reports whether the walk goes into a box of type typ inside parent. Only this fixed
+// path is followed, so the recursion is at most four deep whatever the file holds.
+func mp4Child(parent, typ boxType) bool {
 	switch parent {
-	case "":
-		return typ == "moov" || typ == "moof"
-	case "moov":
-		return typ == "trak"
-	case "moof":
-		return typ == "traf"
-	case "trak":
-		return typ == "mdia"
-	case "mdia":
-		return typ == "minf"
+	case boxFile:
+		return typ == boxMoov || typ == boxMoof
+	case boxMoov:
+		return typ == boxTrak
+	case boxMoof:
+		return typ == boxTraf
+	case boxTrak:
+		return typ == boxMdia
+	case boxMdia:
+		return typ == boxMinf
 	}
 	return false
 }
 
 // blankMP4Boxes walks the boxes of b[start:end], the payload of a box of type parent, blanking
 // metadata boxes and going into the containers mp4Child names.
-func blankMP4Boxes(b []byte, start, end int, parent string) error {
+func blankMP4Boxes(b []byte, start, end int, parent boxType) error {
 	for i := start; i < end; {
 		left := end - i
 		if left < 8 {
-			if parent != "" && left == 4 && binary.BigEndian.Uint32(b[i:]) == 0 {
+			if parent != boxFile && left == 4 && binary.BigEndian.Uint32(b[i:]) == 0 {
 				return nil // QuickTime's terminator
 			}
 			return badImage("mp4: truncated box at %d", i)
 		}
 		size := uint64(binary.BigEndian.Uint32(b[i:]))
-		typ := string(b[i+4 : i+8])
+		name := b[i+4 : i+8] // for errors
+		typ := boxType(binary.BigEndian.Uint32(name))
 		fields := 8 // the size fields and the type
 		switch size {
 		case 1:
 			if left < 16 {
-				return badImage("mp4: truncated %q box at %d", typ, i)
+				return badImage("mp4: truncated %q box at %d", name, i)
 			}
 			size, fields = binary.BigEndian.Uint64(b[i+8:]), 16
 		case 0:
@@ -151,22 +173,22 @@ func blankMP4Boxes(b []byte, start, end int, parent string) error {
 			size = uint64(left)
 		}
 		header := fields
-		if typ == "uuid" {
+		if typ == boxUUID {
 			header += 16
 		}
 		if size < uint64(header) {
-			return badImage("mp4: %q box at %d: size %d is smaller than its header", typ, i, size)
+			return badImage("mp4: %q box at %d: size %d is smaller than its header", name, i, size)
 		}
 		if size > uint64(left) {
-			return badImage("mp4: %q box at %d: size %d runs past its container", typ, i, size)
+			return badImage("mp4: %q box at %d: size %d runs past its container", name, i, size)
 		}
 		next := i + int(size)
 		switch {
-		case typ == "udta" || typ == "meta" || typ == "meco" ||
-			typ == "uuid" && bytes.Equal(b[i+fields:i+header], xmpUUID):
+		case typ == boxUdta || typ == boxMeta || typ == boxMeco ||
+			typ == boxUUID && bytes.Equal(b[i+fields:i+header], xmpUUID):
 			copy(b[i+4:], "free")
 			clear(b[i+fields : next])
-		case typ == "free" || typ == "skip":
+		case typ == boxFree || typ == boxSkip:
 			clear(b[i+fields : next])
 		case mp4Child(parent, typ):
 			if err := blankMP4Boxes(b, i+header, next, typ); err != nil {
