@@ -344,3 +344,58 @@ func TestMediaType(t *testing.T) {
 		}
 	}
 }
+
+// TestVideoMetadataIsStripped: a video, a video message, an MP4 animation and an MP4 sent as a
+// file all go through the metadata filter on their way to another member: its location, make and
+// model never reach them, and every other byte (the sample offsets, the frames) is as it was sent.
+func TestVideoMetadataIsStripped(t *testing.T) {
+	h := startMedia(t, nil)
+	alice, bob := h.tg.User("alice"), h.dc.User("bob")
+	h.room(t, alice, h.tg, map[bridge.Addr]*bridgetest.Platform{bob: h.dc})
+	nick := nickOf(t, h.harness, alice)
+
+	p := iphoneParts()                       // strip_mp4_test.go
+	p.ftyp = mp4Ftyp("mp42", "mp42", "isom") // what net/http sniffs as video/mp4 (not "qt  ")
+	video := mp4File(p)
+	clean, ok, err := bridge.StripMetadata(video)
+	if err != nil || !ok {
+		t.Fatalf("StripMetadata: ok=%v err=%v", ok, err)
+	}
+	if err := checkMP4(video, clean); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range mp4Leaks {
+		if bytes.Contains(clean, []byte(l)) {
+			t.Fatalf("%q survived the filter", l)
+		}
+	}
+	for i, c := range []struct {
+		kind       bridge.MediaKind
+		name, mime string
+		want       string // the neutral name bob sees
+	}{
+		{bridge.MediaVideo, "IMG_4521.MOV", "video/quicktime", "video.mov"},
+		{bridge.MediaVideoNote, "", "video/mp4", "video.mp4"},
+		{bridge.MediaAnimation, "John.mp4", "video/mp4", "animation.mp4"},
+		{bridge.MediaFile, "VID_20240501.mp4", "", "file.mp4"},
+	} {
+		caption := fmt.Sprintf("clip %d", i)
+		h.tg.SayMedia(t, alice, caption, bridgetest.File(c.kind, c.name, c.mime, video, nil))
+		h.dcm.WaitFor(t, bob.Chat, wait, "the "+string(c.kind), hasRelay(nick, caption))
+		got := h.dcm.Media(bob.Chat)
+		if len(got) != i+1 {
+			t.Fatalf("bob got %d files, want %d", len(got), i+1)
+		}
+		r := got[i]
+		if r.Sum != sha256.Sum256(clean) || r.Len != len(video) {
+			t.Errorf("%s: bob got %d bytes that are not the video without its metadata", c.kind, r.Len)
+		}
+		wantMIME := c.mime
+		if wantMIME == "" {
+			wantMIME = "video/mp4" // sniffed from the bytes, whose ftyp the filter keeps
+		}
+		if r.Kind != c.kind || r.Name != c.want || r.MIME != wantMIME {
+			t.Errorf("bob got %s %q %s, want %s %q %s", r.Kind, r.Name, r.MIME, c.kind, c.want, wantMIME)
+		}
+	}
+}

@@ -41,6 +41,8 @@ func stripMetadata(out, data []byte) ([]byte, bool, error) {
 		out, err = stripWebP(out, data)
 	case isGIF(data):
 		out, err = stripGIF(out, data) // strip_gif.go
+	case isMP4(data):
+		out, err = stripMP4(out, data) // strip_mp4.go: MP4, MOV, 3GP, M4V, M4A
 	default:
 		return data, false, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,7 +128,8 @@ func samePixels(a, b image.Image) bool {
 
 // FuzzStripMetadata: whatever decodes before stripping decodes after, to the same pixels, and
 // holds no EXIF; a GIF keeps every frame, delay and its loop count, and only the blocks that draw
-// and animate it (fuzzGIF). Run longer with: go test -tags goolm -run '^$' -fuzz FuzzStripMetadata ./bridge/
+// and animate it (fuzzGIF); an MP4 or QuickTime file has exactly its metadata boxes blanked, and
+// nothing else changed (fuzzMP4). Run longer with: go test -tags goolm -run '^$' -fuzz FuzzStripMetadata ./bridge/
 func FuzzStripMetadata(f *testing.F) {
 	f.Add(bridgetest.JPEGWithMetadata(f))
 	f.Add(bridgetest.PNGWithMetadata(f))
@@ -137,9 +139,18 @@ func FuzzStripMetadata(f *testing.F) {
 	f.Add(gifClean)
 	f.Add([]byte(gifHeader + "\x21\xfe\x01A\x00" + gifDelay + gifPixel + "\x21\x01\x0c" + strings.Repeat("\x01", 12) + "\x02hi\x00;"))
 	f.Add(withBlocks(f, gifClean, map[int][]byte{1: gifXMP("<x:xmpmeta>John Smith</x:xmpmeta>")}))
+	iphone, large := iphoneParts(), iphoneParts() // strip_mp4_test.go
+	large.large, large.mdatZero = true, false
+	f.Add(mp4File(iphone))
+	f.Add(mp4File(large))
+	f.Add(mp4File(mp4Parts{ftyp: mp4Ftyp("isom", "isom"), mdatZero: true}))
+	f.Add(slices.Concat(mp4Box("wide"), mp4Box("mdat", []byte("frames")), mp4Box("moov", mp4Box("udta", qtText("\xa9xyz", mp4Location)), zeros(4))))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if bytes.HasPrefix(in, []byte("GIF")) {
 			fuzzGIF(t, in)
+		}
+		if looksMP4(in) {
+			fuzzMP4(t, in)
 		}
 		want, _, err := image.Decode(bytes.NewReader(in))
 		if err != nil {
