@@ -313,6 +313,8 @@ type webPerson struct {
 	base  string
 	token string
 	media []webMedia
+	// fetched is what each offered URL downloaded (received), so a poll fetches each file once.
+	fetched map[string][]byte
 }
 
 // webMedia is a file the page is offered with a message.
