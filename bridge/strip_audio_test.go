@@ -1,0 +1,305 @@
+package bridge_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kumo-chat/kumo/bridge"
+)
+
+// mp3Frames is n MPEG-1 layer III frames at 128 kbit/s, 44.1 kHz (417 bytes each, no padding),
+// the first a Xing header as LAME writes one; the audio bytes are a pattern no tag signature
+// appears in.
+func mp3Frames(n int) []byte {
+	const size = 417 // 144 × 128000 / 44100
+	var b []byte
+	for f := range n {
+		frame := make([]byte, size)
+		copy(frame, []byte{0xFF, 0xFB, 0x90, 0x64})
+		for i := 4; i < size; i++ {
+			frame[i] = byte(0x80 + (i*7+f)%64)
+		}
+		if f == 0 {
+			copy(frame[36:], "Xing\x00\x00\x00\x0fLAME3.100")
+		}
+		b = append(b, frame...)
+	}
+	return b
+}
+
+// id3v2 is an ID3v2 tag of version major (3 or 4) holding frames (ID, then content), with a footer
+// when footer is set (v2.4 only) and padding zeros.
+func id3v2(major byte, footer bool, padding int, frames ...string) []byte {
+	var body []byte
+	for i := 0; i+1 < len(frames); i += 2 {
+		id, content := frames[i], frames[i+1]
+		size := len(content)
+		var sz [4]byte
+		if major == 4 {
+			sz = [4]byte{byte(size >> 21 & 0x7f), byte(size >> 14 & 0x7f), byte(size >> 7 & 0x7f), byte(size & 0x7f)}
+		} else {
+			binary.BigEndian.PutUint32(sz[:], uint32(size))
+		}
+		body = append(body, id...)
+		body = append(body, sz[:]...)
+		body = append(body, 0, 0)
+		body = append(body, content...)
+	}
+	body = append(body, make([]byte, padding)...)
+	size := len(body)
+	ss := []byte{byte(size >> 21 & 0x7f), byte(size >> 14 & 0x7f), byte(size >> 7 & 0x7f), byte(size & 0x7f)}
+	var flags byte
+	if footer {
+		flags = 0x10
+	}
+	tag := append(append([]byte{'I', 'D', '3', major, 0, flags}, ss...), body...)
+	if footer {
+		tag = append(append(tag, '3', 'D', 'I', major, 0, flags), ss...)
+	}
+	return tag
+}
+
+// johnSmithID3 is an ID3v2.3 tag with a title, an artist and album art that all name John Smith.
+func johnSmithID3() []byte {
+	return id3v2(3, false, 64,
+		"TIT2", "\x00Holiday in Lisbon",
+		"TPE1", "\x00John Smith",
+		"APIC", "\x00image/jpeg\x00\x03cover\x00\xff\xd8\xff\xe1Exif John Smith's phone\xff\xd9")
+}
+
+// id3v1 is an ID3v1.1 tag naming John Smith as the artist.
+func id3v1() []byte {
+	tag := make([]byte, 128)
+	copy(tag, "TAG")
+	copy(tag[3:], "Holiday")
+	copy(tag[33:], "John Smith")
+	copy(tag[93:], "2024")
+	copy(tag[97:], "recorded at home")
+	tag[127] = 12
+	return tag
+}
+
+// id3v1Enhanced is the 227-byte TAG+ block that goes before an ID3v1 tag.
+func id3v1Enhanced() []byte {
+	tag := make([]byte, 227)
+	copy(tag, "TAG+")
+	copy(tag[4:], "Holiday in Lisbon, the long title")
+	copy(tag[64:], "John Smith and friends")
+	return tag
+}
+
+// apev2 is an APEv2 tag with a header and a footer, items naming John Smith.
+func apev2() []byte {
+	var items []byte
+	for _, kv := range [][2]string{{"Artist", "John Smith"}, {"Comment", "Pixel 8"}} {
+		items = binary.LittleEndian.AppendUint32(items, uint32(len(kv[1])))
+		items = binary.LittleEndian.AppendUint32(items, 0)
+		items = append(items, kv[0]+"\x00"+kv[1]...)
+	}
+	hdr := func(flags uint32) []byte {
+		b := []byte("APETAGEX")
+		b = binary.LittleEndian.AppendUint32(b, 2000)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(items)+32))
+		b = binary.LittleEndian.AppendUint32(b, 2)
+		b = binary.LittleEndian.AppendUint32(b, flags)
+		return append(b, make([]byte, 8)...)
+	}
+	return append(append(hdr(1<<31|1<<29), items...), hdr(1<<31)...)
+}
+
+// lyrics3v2 is a Lyrics3 v2.00 block with an author field.
+func lyrics3v2() []byte {
+	body := "LYRICSBEGIN" + "IND00003110" + "AUT00010John Smith"
+	return []byte(body + fmt.Sprintf("%06d", len(body)) + "LYRICS200")
+}
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// flacBlock is a FLAC metadata block header and body.
+func flacBlock(typ byte, last bool, body []byte) []byte {
+	if last {
+		typ |= 0x80
+	}
+	return append([]byte{typ, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
+}
+
+func vorbisComment(vendor string, comments ...string) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(len(vendor)))
+	b = append(b, vendor...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(comments)))
+	for _, c := range comments {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(c)))
+		b = append(b, c...)
+	}
+	return b
+}
+
+func flacPicture(desc string, data []byte) []byte {
+	b := binary.BigEndian.AppendUint32(nil, 3)
+	b = binary.BigEndian.AppendUint32(b, 10)
+	b = append(b, "image/jpeg"...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(desc)))
+	b = append(b, desc...)
+	b = append(b, make([]byte, 16)...) // width, height, depth, colours
+	b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
+	return append(b, data...)
+}
+
+var (
+	flacStreamInfo = bytes.Repeat([]byte{0x12}, 34)
+	flacSeekTable  = make([]byte, 18)
+	flacFrames     = cat([]byte{0xFF, 0xF8, 0x69, 0x08, 0x00}, bytes.Repeat([]byte{0x5a, 0xa5}, 200))
+)
+
+// flacWithTags is a FLAC stream with a seek table, a Vorbis comment, an application block, a
+// picture and padding (last), all but the seek table and padding naming John Smith.
+func flacWithTags() []byte {
+	return cat([]byte("fLaC"),
+		flacBlock(0, false, flacStreamInfo),
+		flacBlock(4, false, vorbisComment("reference libFLAC 1.4.3 John Smith's laptop", "ARTIST=John Smith", "LOCATION=Lisbon")),
+		flacBlock(3, false, flacSeekTable),
+		flacBlock(2, false, []byte("riffLIST....INFOIART John Smith")),
+		flacBlock(6, false, flacPicture("John Smith on holiday", []byte("\xff\xd8 John Smith \xff\xd9"))),
+		flacBlock(1, true, make([]byte, 64)),
+		flacFrames)
+}
+
+// cleanFLAC is what flacWithTags must become.
+func cleanFLAC() []byte {
+	return cat([]byte("fLaC"),
+		flacBlock(0, false, flacStreamInfo),
+		flacBlock(3, false, flacSeekTable),
+		flacBlock(1, true, make([]byte, 64)),
+		flacFrames)
+}
+
+func TestStripAudio(t *testing.T) {
+	frames := mp3Frames(6)
+	tests := []struct {
+		name      string
+		in, want  []byte
+		notTagged bool // nothing to strip: the output is the input
+	}{
+		{"mp3 with ID3v2.3 (title, artist, APIC)", cat(johnSmithID3(), frames), frames, false},
+		{"mp3 with two ID3v2 tags, one v2.4 with a footer", cat(johnSmithID3(), id3v2(4, true, 0, "TPE1", "\x03John Smith"), frames), frames, false},
+		{"mp3 with ID3v1", cat(frames, id3v1()), frames, false},
+		{"mp3 with TAG+ and ID3v1", cat(frames, id3v1Enhanced(), id3v1()), frames, false},
+		{"mp3 with APEv2", cat(frames, apev2()), frames, false},
+		{"mp3 with every tag", cat(johnSmithID3(), frames, lyrics3v2(), apev2(), id3v1Enhanced(), id3v1()), frames, false},
+		{"mp3 with an appended ID3v2.4", cat(frames, id3v2(4, true, 0, "TPE1", "\x03John Smith"), id3v1()), frames, false},
+		{"mp3 without tags", frames, frames, true},
+		{"one frame without tags", frames[:417], frames[:417], true},
+		{"flac with comment, picture, application", flacWithTags(), cleanFLAC(), false},
+		{"flac with ID3v2 in front and ID3v1 behind", cat(johnSmithID3(), flacWithTags(), id3v1()), cleanFLAC(), false},
+		{"flac without tags", cleanFLAC(), cleanFLAC(), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, ok, err := bridge.StripMetadata(tc.in)
+			if err != nil || !ok {
+				t.Fatalf("StripMetadata: ok=%v err=%v", ok, err)
+			}
+			if !bytes.Equal(out, tc.want) {
+				t.Fatalf("got %d bytes, want %d: the audio is not kept byte for byte", len(out), len(tc.want))
+			}
+			if !tc.notTagged && !bytes.Contains(tc.in, []byte("John Smith")) {
+				t.Fatal("the test's input does not name John Smith")
+			}
+			if bytes.Contains(out, []byte("John Smith")) {
+				t.Error("John Smith survived")
+			}
+			inPlace, _, err := bridge.StripInPlace(bytes.Clone(tc.in))
+			if err != nil || !bytes.Equal(inPlace, out) {
+				t.Errorf("in place: %v, same bytes %v", err, bytes.Equal(inPlace, out))
+			}
+			if again, _, err := bridge.StripMetadata(out); err != nil || !bytes.Equal(again, out) {
+				t.Errorf("stripping twice changes the file again (%v)", err)
+			}
+		})
+	}
+}
+
+func TestStripAudioRefusesDamagedTags(t *testing.T) {
+	frames := mp3Frames(3)
+	tag := johnSmithID3()
+	badSize := bytes.Clone(tag)
+	badSize[7] = 0x80 // not syncsafe
+	ape := apev2()
+	apeLong := bytes.Clone(ape)
+	binary.LittleEndian.PutUint32(apeLong[len(apeLong)-32+12:], 1<<30)
+	apeNoHeader := bytes.Clone(ape)
+	copy(apeNoHeader, "XXXXXXXX")
+	lyr := lyrics3v2()
+	lyrBad := bytes.Clone(lyr)
+	lyrBad[len(lyrBad)-12] = 'x'
+	flac := flacWithTags()
+	tests := []struct {
+		name string
+		in   []byte
+	}{
+		{"ID3v2 longer than the file", cat(tag[:len(tag)-1])},
+		{"ID3v2 size not syncsafe", cat(badSize, frames)},
+		{"second ID3v2 cut short", cat(tag, tag[:20])},
+		{"APE footer with a size past the file", cat(frames, apeLong)},
+		{"APE footer whose header is missing", cat(frames, apeNoHeader)},
+		{"Lyrics3 with a bad size", cat(frames, lyrBad, id3v1())},
+		{"ID3v2.4 footer without its header", cat(frames, []byte("3DI\x04\x00\x10\x00\x00\x00\x05"))},
+		{"flac cut in its metadata", flac[:60]},
+		{"flac without STREAMINFO first", cat([]byte("fLaC"), flacBlock(4, true, vorbisComment("x")), flacFrames)},
+		{"flac with a short STREAMINFO", cat([]byte("fLaC"), flacBlock(0, true, flacStreamInfo[:20]), flacFrames)},
+		{"flac with two STREAMINFO", cat([]byte("fLaC"), flacBlock(0, false, flacStreamInfo), flacBlock(0, true, flacStreamInfo))},
+		{"flac with an invalid block type", cat([]byte("fLaC"), flacBlock(0, false, flacStreamInfo), flacBlock(127, true, nil))},
+		{"flac without a last block", cat([]byte("fLaC"), flacBlock(0, false, flacStreamInfo))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, ok, err := bridge.StripMetadata(tc.in)
+			if !errors.Is(err, bridge.ErrBadAudio) || !ok || out != nil {
+				t.Errorf("got ok=%v err=%v and %d bytes, want ErrBadAudio", ok, err, len(out))
+			}
+		})
+	}
+}
+
+func TestStripAudioLeavesOtherDataAlone(t *testing.T) {
+	frames := mp3Frames(2)
+	for _, in := range [][]byte{
+		[]byte("ID3 tags are what MP3 players show. John Smith"),            // "ID3" but no header
+		cat(frames[:4], []byte(strings.Repeat("John Smith ", 60)), id3v1()), // one frame header, nothing where the next should be
+		[]byte{0xFF, 0xF1, 0x50, 0x80},                                      // AAC ADTS: layer 0
+		cat([]byte{0xFF, 0xFB, 0x00, 0x00}, frames),                         // free-format bitrate
+		[]byte("fLa"),
+	} {
+		out, ok, err := bridge.StripMetadata(in)
+		if ok || err != nil || !bytes.Equal(out, in) {
+			t.Errorf("%q: got ok=%v err=%v", in[:min(len(in), 16)], ok, err)
+		}
+	}
+}
+
+// TestMPEGFrameHeaders: the frame lengths the recogniser computes for the usual kinds of MP3.
+func TestMPEGFrameHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		header []byte
+		size   int
+	}{
+		{[]byte{0xFF, 0xFB, 0x90, 0x64}, 417}, // MPEG-1 layer III, 128 kbit/s, 44.1 kHz
+		{[]byte{0xFF, 0xFB, 0x92, 0x64}, 418}, // the same, padded
+		{[]byte{0xFF, 0xFB, 0xE4, 0x00}, 960}, // 320 kbit/s, 48 kHz
+		{[]byte{0xFF, 0xF3, 0x84, 0x00}, 192}, // MPEG-2 layer III, 64 kbit/s, 24 kHz
+		{[]byte{0xFF, 0xE3, 0x88, 0x00}, 576}, // MPEG-2.5 layer III, 64 kbit/s, 8 kHz
+		{[]byte{0xFF, 0xFD, 0x94, 0x00}, 480}, // MPEG-1 layer II, 160 kbit/s, 48 kHz
+		{[]byte{0xFF, 0xFF, 0x54, 0x00}, 160}, // MPEG-1 layer I, 160 kbit/s, 48 kHz
+	} {
+		in := cat(tc.header, make([]byte, tc.size-4), tc.header, make([]byte, tc.size-4), id3v1())
+		want := in[:2*tc.size]
+		out, ok, err := bridge.StripMetadata(in)
+		if err != nil || !ok || !bytes.Equal(out, want) {
+			t.Errorf("% x: ok=%v err=%v, %d bytes, want %d", tc.header, ok, err, len(out), len(want))
+		}
+	}
+}
