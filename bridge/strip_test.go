@@ -127,7 +127,7 @@ func samePixels(a, b image.Image) bool {
 
 // FuzzStripMetadata: whatever decodes before stripping decodes after, to the same pixels, and
 // holds no EXIF; a GIF keeps every frame, delay and its loop count, and only the blocks that draw
-// and animate it (fuzzGIF). Run longer with: go test -tags goolm -run '^$' -fuzz FuzzStripMetadata ./bridge/
+// and animate it (fuzzGIF); an MP3 or FLAC keeps its audio byte for byte, without tags (fuzzAudio). Run longer with: go test -tags goolm -run '^$' -fuzz FuzzStripMetadata ./bridge/
 func FuzzStripMetadata(f *testing.F) {
 	f.Add(bridgetest.JPEGWithMetadata(f))
 	f.Add(bridgetest.PNGWithMetadata(f))
@@ -137,10 +137,15 @@ func FuzzStripMetadata(f *testing.F) {
 	f.Add(gifClean)
 	f.Add([]byte(gifHeader + "\x21\xfe\x01A\x00" + gifDelay + gifPixel + "\x21\x01\x0c" + strings.Repeat("\x01", 12) + "\x02hi\x00;"))
 	f.Add(withBlocks(f, gifClean, map[int][]byte{1: gifXMP("<x:xmpmeta>John Smith</x:xmpmeta>")}))
+	f.Add(cat(johnSmithID3(), mp3Frames(3), lyrics3v2(), apev2(), id3v1Enhanced(), id3v1()))
+	f.Add(cat(mp3Frames(2), id3v2(4, true, 0, "TPE1", "\x03John Smith"), id3v1()))
+	f.Add(flacWithTags())
+	f.Add(cat(johnSmithID3(), flacWithTags(), id3v1()))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if bytes.HasPrefix(in, []byte("GIF")) {
 			fuzzGIF(t, in)
 		}
+		fuzzAudio(t, in) // strip_audio_test.go
 		want, _, err := image.Decode(bytes.NewReader(in))
 		if err != nil {
 			_, _, _ = bridge.StripMetadata(in) // must not panic
