@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kumo-chat/kumo/bridge"
+	"github.com/kumo-chat/kumo/bridge/bridgetest"
 )
 
 // mp3Frames is n MPEG-1 layer III frames at 128 kbit/s, 44.1 kHz (417 bytes each, no padding),
@@ -358,5 +360,55 @@ func fuzzAudio(t *testing.T, in []byte) {
 	}
 	if !bytes.Contains(in, out[i:]) {
 		t.Fatal("the FLAC's frames are not one run of the input's bytes")
+	}
+}
+
+// TestAudioTagsDoNotReachMembers: through the core, an MP3 audio file, an MP3 voice note and a
+// FLAC sent as a file reach the other members without the tags naming John Smith; one whose tag
+// is damaged reaches nobody, and its sender is told.
+func TestAudioTagsDoNotReachMembers(t *testing.T) {
+	h := startMedia(t, nil)
+	alice, bob := h.tg.User("alice"), h.dc.User("bob")
+	h.room(t, alice, h.tg, map[bridge.Addr]*bridgetest.Platform{bob: h.dc})
+	nick := nickOf(t, h.harness, alice)
+
+	frames := mp3Frames(20)
+	for i, tc := range []struct {
+		kind bridge.MediaKind
+		name string
+		in   []byte
+		want []byte
+	}{
+		{bridge.MediaAudio, "John Smith - Holiday.mp3", cat(johnSmithID3(), frames, apev2(), id3v1()), frames},
+		{bridge.MediaVoice, "", cat(johnSmithID3(), frames), frames},
+		{bridge.MediaFile, "holiday.flac", flacWithTags(), cleanFLAC()},
+	} {
+		caption := fmt.Sprintf("listen %d", i)
+		h.tg.SayMedia(t, alice, caption, bridgetest.File(tc.kind, tc.name, "", tc.in, nil))
+		h.dc.WaitFor(t, bob.Chat, wait, "the "+string(tc.kind), hasRelay(nick, caption))
+		got := h.dcm.Media(bob.Chat)
+		if len(got) != i+1 {
+			t.Fatalf("bob got %d files, want %d", len(got), i+1)
+		}
+		if r := got[i]; r.Sum != sha256.Sum256(tc.want) || r.Kind != tc.kind {
+			t.Errorf("%s: bob got a %s of %d bytes, not the %d without tags", tc.kind, r.Kind, r.Len, len(tc.want))
+		}
+	}
+
+	bad := cat(johnSmithID3(), frames, apev2())
+	binary.LittleEndian.PutUint32(bad[len(bad)-32+12:], 1<<30) // the APE footer's size runs past the file
+	h.tg.SayMedia(t, alice, "damaged", bridgetest.File(bridge.MediaAudio, "a.mp3", "audio/mpeg", bad, nil))
+	h.tg.WaitFor(t, alice.Chat, wait, "the refusal", func(ms []bridge.Message) bool {
+		for _, m := range ms {
+			if strings.Contains(m.Text, "audio file looks damaged") {
+				return true
+			}
+		}
+		return false
+	})
+	h.tg.Say(t, alice, "after")
+	h.dc.WaitFor(t, bob.Chat, wait, "the next text", hasRelay(nick, "after"))
+	if n := len(h.dcm.Media(bob.Chat)); n != 3 {
+		t.Errorf("bob got %d files, want 3: the damaged one reached him", n)
 	}
 }
