@@ -16,7 +16,8 @@ import (
 //
 // The format is read from the bytes, not from a declared MIME type (which the sender controls).
 // Other data is returned unchanged with ok false. A damaged image of a known format is an error:
-// relaying it as it is could leak what the filter could not find.
+// relaying it as it is could leak what the filter could not find. MP3 and FLAC audio lose their
+// tags the same way (strip_audio.go).
 func StripMetadata(data []byte) (out []byte, ok bool, err error) {
 	return stripMetadata(make([]byte, 0, len(data)), data)
 }
@@ -43,6 +44,10 @@ func stripMetadata(out, data []byte) ([]byte, bool, error) {
 		out, err = stripGIF(out, data) // strip_gif.go
 	case isMP4(data):
 		out, err = stripMP4(out, data) // strip_mp4.go: MP4, MOV, 3GP, M4V, M4A
+	case isMP3(data):
+		out, err = stripMP3(out, data) // strip_audio.go
+	case bytes.HasPrefix(data, []byte("fLaC")):
+		out, err = stripFLAC(out, data) // strip_audio.go
 	default:
 		return data, false, nil
 	}

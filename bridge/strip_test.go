@@ -129,7 +129,8 @@ func samePixels(a, b image.Image) bool {
 // FuzzStripMetadata: whatever decodes before stripping decodes after, to the same pixels, and
 // holds no EXIF; a GIF keeps every frame, delay and its loop count, and only the blocks that draw
 // and animate it (fuzzGIF); an MP4 or QuickTime file has exactly its metadata boxes blanked, and
-// nothing else changed (fuzzMP4). Run longer with: go test -tags goolm -run '^$' -fuzz FuzzStripMetadata ./bridge/
+// nothing else changed (fuzzMP4); an MP3 or FLAC keeps its audio byte for byte, without tags
+// (fuzzAudio). Run longer with: go test -tags goolm -run '^$' -fuzz FuzzStripMetadata ./bridge/
 func FuzzStripMetadata(f *testing.F) {
 	f.Add(bridgetest.JPEGWithMetadata(f))
 	f.Add(bridgetest.PNGWithMetadata(f))
@@ -145,6 +146,10 @@ func FuzzStripMetadata(f *testing.F) {
 	f.Add(mp4File(large))
 	f.Add(mp4File(mp4Parts{ftyp: mp4Ftyp("isom", "isom"), mdatZero: true}))
 	f.Add(slices.Concat(mp4Box("wide"), mp4Box("mdat", []byte("frames")), mp4Box("moov", mp4Box("udta", qtText("\xa9xyz", mp4Location)), zeros(4))))
+	f.Add(cat(johnSmithID3(), mp3Frames(3), lyrics3v2(), apev2(), id3v1Enhanced(), id3v1()))
+	f.Add(cat(mp3Frames(2), id3v2(4, true, 0, "TPE1", "\x03John Smith"), id3v1()))
+	f.Add(flacWithTags())
+	f.Add(cat(johnSmithID3(), flacWithTags(), id3v1()))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if bytes.HasPrefix(in, []byte("GIF")) {
 			fuzzGIF(t, in)
@@ -152,6 +157,7 @@ func FuzzStripMetadata(f *testing.F) {
 		if looksMP4(in) {
 			fuzzMP4(t, in)
 		}
+		fuzzAudio(t, in) // strip_audio_test.go
 		want, _, err := image.Decode(bytes.NewReader(in))
 		if err != nil {
 			_, _, _ = bridge.StripMetadata(in) // must not panic
