@@ -220,7 +220,7 @@ func (b *Bridge) relayAttachment(ctx context.Context, room rooms.Room, me rooms.
 	clean, _, err := stripInPlace(data)
 	if err != nil {
 		b.releaseMedia(reserve)
-		b.reply(addrOf(me), fmt.Sprintf("📎 Your %s looks damaged, so I could not remove its metadata (where and with what it was taken): it was not relayed.", kindName(a.Kind)))
+		b.reply(addrOf(me), fmt.Sprintf("📎 Your %s looks damaged, so I could not remove its metadata (%s): it was not relayed.", kindName(a.Kind), metadataOf(a.Kind)))
 		return
 	}
 	// Whatever the filter cut is already garbage: only what remains counts from here on.
@@ -299,6 +299,19 @@ func (b *Bridge) sendMedia(ctx context.Context, p Platform, d delivery) ([]Messa
 		return nil, fmt.Errorf("%w: %s cannot send media", ErrRejected, p.Name())
 	}
 	return s.SendMedia(ctx, d.to, d.media.blob.md, d.msg)
+}
+
+// metadataOf says what a file of the kind may carry that the filter removes, in the sender's words.
+func metadataOf(k MediaKind) string {
+	switch k {
+	case MediaVoice, MediaAudio:
+		return "tags such as an artist, a title or a picture"
+	case MediaVideo, MediaVideoNote, MediaAnimation:
+		return "where and with what it was recorded"
+	case MediaPhoto, MediaSticker:
+		return "where and with what it was taken"
+	}
+	return "names, places and devices it may record"
 }
 
 func kindName(k MediaKind) string {

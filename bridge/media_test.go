@@ -399,3 +399,44 @@ func TestVideoMetadataIsStripped(t *testing.T) {
 		}
 	}
 }
+
+// A file the filter cannot walk reaches nobody, and its sender hears why in words that fit what
+// they sent: a photo's place and camera, a video's, an audio file's tags.
+func TestDamagedMediaIsRefusedToItsSender(t *testing.T) {
+	h := startMedia(t, nil)
+	alice, bob := h.tg.User("alice"), h.dc.User("bob")
+	h.room(t, alice, h.tg, map[bridge.Addr]*bridgetest.Platform{bob: h.dc})
+	nick := nickOf(t, h.harness, alice)
+	jpeg := bridgetest.JPEGWithMetadata(t)
+	for i, tc := range []struct {
+		kind      bridge.MediaKind
+		mime      string
+		data      []byte
+		want      string
+		wantWords string
+	}{
+		{bridge.MediaPhoto, "image/jpeg", jpeg[:len(jpeg)/2], "photo looks damaged", "where and with what it was taken"},
+		{bridge.MediaVideo, "video/mp4", []byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\xff\xffmoov"), "video looks damaged", "recorded"},
+	} {
+		mark := len(h.tg.Messages(alice.Chat))
+		h.tg.SayMedia(t, alice, fmt.Sprint("damaged ", i), bridgetest.File(tc.kind, "x", tc.mime, tc.data, nil))
+		h.tg.WaitFor(t, alice.Chat, wait, "the refusal", func(ms []bridge.Message) bool {
+			for _, m := range ms[mark:] {
+				if strings.Contains(m.Text, tc.want) && strings.Contains(m.Text, tc.wantWords) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	h.tg.Say(t, alice, "after")
+	h.dc.WaitFor(t, bob.Chat, wait, "the next text", hasRelay(nick, "after"))
+	if n := len(h.dcm.Media(bob.Chat)); n != 0 {
+		t.Errorf("bob got %d damaged files", n)
+	}
+	for _, m := range h.dc.Messages(bob.Chat) {
+		if strings.Contains(m.Text, "damaged") {
+			t.Errorf("bob was shown %q", m.Text)
+		}
+	}
+}

@@ -400,7 +400,7 @@ func TestAudioTagsDoNotReachMembers(t *testing.T) {
 	h.tg.SayMedia(t, alice, "damaged", bridgetest.File(bridge.MediaAudio, "a.mp3", "audio/mpeg", bad, nil))
 	h.tg.WaitFor(t, alice.Chat, wait, "the refusal", func(ms []bridge.Message) bool {
 		for _, m := range ms {
-			if strings.Contains(m.Text, "audio file looks damaged") {
+			if strings.Contains(m.Text, "audio file looks damaged") && strings.Contains(m.Text, "an artist") {
 				return true
 			}
 		}
