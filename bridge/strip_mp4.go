@@ -110,22 +110,21 @@ func stripMP4(out, in []byte) ([]byte, error) {
 // made from the file's bytes, allocates nothing.
 type boxType uint32
 
-func fourCC(s string) boxType { return boxType(binary.BigEndian.Uint32([]byte(s))) }
-
-var (
-	boxFile = boxType(0) // the file's top level, as a parent
-	boxMoov = fourCC("moov")
-	boxMoof = fourCC("moof")
-	boxTrak = fourCC("trak")
-	boxTraf = fourCC("traf")
-	boxMdia = fourCC("mdia")
-	boxMinf = fourCC("minf")
-	boxUdta = fourCC("udta")
-	boxMeta = fourCC("meta")
-	boxMeco = fourCC("meco")
-	boxUUID = fourCC("uuid")
-	boxFree = fourCC("free")
-	boxSkip = fourCC("skip")
+// The box types the walk compares, as constants: a four-character code read as a big-endian uint32.
+const (
+	boxFile boxType = 0          // the file's top level, as a parent
+	boxMoov boxType = 0x6d6f6f76 // "moov"
+	boxMoof boxType = 0x6d6f6f66 // "moof"
+	boxTrak boxType = 0x7472616b // "trak"
+	boxTraf boxType = 0x74726166 // "traf"
+	boxMdia boxType = 0x6d646961 // "mdia"
+	boxMinf boxType = 0x6d696e66 // "minf"
+	boxUdta boxType = 0x75647461 // "udta"
+	boxMeta boxType = 0x6d657461 // "meta"
+	boxMeco boxType = 0x6d65636f // "meco"
+	boxUUID boxType = 0x75756964 // "uuid"
+	boxFree boxType = 0x66726565 // "free"
+	boxSkip boxType = 0x736b6970 // "skip"
 )
 
 // mp4Child reports whether the walk goes into a box of type typ inside parent. Only this fixed
